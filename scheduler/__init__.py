@@ -1,0 +1,1 @@
+"""Roster's domain: organisations, services, planning, rosters, reminders, attendance."""

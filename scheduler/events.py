@@ -1,0 +1,37 @@
+"""The transactional outbox: every change writes its event row in the caller's transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from scheduler.models import Event
+
+#: Event kinds, so that handlers and producers agree on the words.
+KINDS = (
+    "service.created",
+    "service.changed",
+    "occurrence.planned",
+    "occurrence.cancelled",
+    "occurrence.moved",
+    "occurrence.removed",
+    "assignment.created",
+    "assignment.changed",
+    "assignment.cancelled",
+    "waitlist.promoted",
+    "volunteer.changed",
+    "volunteer.token_rotated",
+    "holidays.loaded",
+    "closure.added",
+    "attendance.recorded",
+)
+
+
+def record_event(session: Session, kind: str, **payload: Any) -> Event:
+    """Add an event row to the session; payload holds ids and ISO strings, never personal data."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    event = Event(kind=kind, payload=payload)
+    session.add(event)
+    return event

@@ -1,0 +1,407 @@
+"""The schema, read as a data dictionary. Times are aware UTC datetimes (``UTCDateTime``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from scheduler.db import UTCDateTime, utcnow
+
+HOLIDAY_POLICIES = ("always", "skip_holidays", "workdays")
+VISIBILITIES = ("public", "private")
+SERVICE_KINDS = (
+    "clinic",  # 义诊
+    "classroom",  # 四点半课堂 / 课业辅导
+    "elderly_care",  # 关爱空巢老人 (home visits are private)
+    "reading",  # 亲子阅读
+    "centre_opening",  # 党群服务中心错时服务
+    "culture",  # 文艺 / 书画 / 舞蹈
+    "legal",  # 法治宣传 / 信访
+    "community",  # 邻里 / 公益服务
+    "other",
+)
+OCCURRENCE_STATUSES = ("scheduled", "cancelled")
+ASSIGNMENT_STATUSES = ("invited", "confirmed", "declined", "cancelled", "waitlisted", "attended", "no_show")
+#: Statuses that hold a seat (count against the role's capacity).
+SEATED_STATUSES = ("invited", "confirmed", "attended", "no_show")
+CLOSURE_SCOPES = ("district", "community", "branch", "service")
+REMINDER_STATUSES = ("pending", "claimed", "sent", "cancelled", "failed", "stale")
+ATTENDANCE_STATUSES = ("open", "pending_approval", "approved", "rejected")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Community(Base):
+    """社区: one of the subdistrict's communities, with its 党群服务中心."""
+
+    __tablename__ = "community"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    centre_name: Mapped[str] = mapped_column(String(200), default="")
+    centre_address: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    branches: Mapped[list[Branch]] = relationship(back_populates="community", order_by="Branch.slug")
+
+
+class Branch(Base):
+    """花园小区党支部: an estate branch inside a community; feeds are published per branch."""
+
+    __tablename__ = "branch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    secretary_title: Mapped[str] = mapped_column(String(120), default="第一书记")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    community: Mapped[Community] = relationship(back_populates="branches")
+
+
+class Service(Base):
+    """志愿服务项目: a recurring activity owned by a branch or by a community's Party committee."""
+
+    __tablename__ = "service"
+    __table_args__ = (
+        CheckConstraint(_in("holiday_policy", HOLIDAY_POLICIES), name="service_holiday_policy"),
+        CheckConstraint(_in("visibility", VISIBILITIES), name="service_visibility"),
+        CheckConstraint("duration_minutes > 0 AND duration_minutes <= 1440", name="service_duration"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32), default="other")
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    #: NULL when the community's own Party committee runs the service.
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
+    venue: Mapped[str] = mapped_column(String(300), default="")
+    #: RFC 5545 RRULE value (without the ``RRULE:`` prefix), expanded from start_date at start_time.
+    rrule: Mapped[str] = mapped_column(String(500))
+    start_date: Mapped[date] = mapped_column(Date)
+    #: Local wall-clock start, "HH:MM", in ``timezone``.
+    start_time: Mapped[str] = mapped_column(String(5))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    holiday_policy: Mapped[str] = mapped_column(String(16), default="always")
+    visibility: Mapped[str] = mapped_column(String(8), default="public")
+    #: Public contact role shown in feeds (a role, never a person's phone).
+    contact_role: Mapped[str] = mapped_column(String(120), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: Minutes before the shift at which reminders go out.
+    reminder_offsets: Mapped[list[Any]] = mapped_column(default=lambda: [1440, 120])
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    community: Mapped[Community] = relationship()
+    branch: Mapped[Branch | None] = relationship()
+    roles: Mapped[list[Role]] = relationship(
+        back_populates="service", order_by="Role.id", cascade="all, delete-orphan"
+    )
+
+
+class Role(Base):
+    """岗位: a slot type in a service with a count and an optional required skill."""
+
+    __tablename__ = "role"
+    __table_args__ = (
+        UniqueConstraint("service_id", "name"),
+        CheckConstraint("count >= 1 AND count <= 500", name="role_count"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    skill: Mapped[str | None] = mapped_column(String(64))
+
+    service: Mapped[Service] = relationship(back_populates="roles")
+
+
+class Volunteer(Base):
+    """志愿者. ``availability`` maps ISO weekday "1".."7" to ["HH:MM-HH:MM", ...] (absent: any time)."""
+
+    __tablename__ = "volunteer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    email: Mapped[str | None] = mapped_column(String(200))
+    chat_id: Mapped[str | None] = mapped_column(String(120))
+    #: Citizen ID number; only ever exported masked.
+    id_number: Mapped[str | None] = mapped_column(String(18))
+    home_branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    availability: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    blackout_dates: Mapped[list[Any]] = mapped_column(default=list)
+    #: Most hours a month this volunteer wants to serve (NULL: no cap).
+    monthly_cap_hours: Mapped[int | None] = mapped_column(Integer)
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    feed_token: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The last token's value, whose file the next publish deletes.
+    retired_feed_token: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    home_branch: Mapped[Branch | None] = relationship()
+
+
+class Closure(Base):
+    """停课/闭馆: inclusive date range when a scope does not run."""
+
+    __tablename__ = "closure"
+    __table_args__ = (
+        CheckConstraint(_in("scope", CLOSURE_SCOPES), name="closure_scope"),
+        CheckConstraint("end_date >= start_date", name="closure_dates"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HolidayDay(Base):
+    """A day of an officially loaded year's schedule: a rest day or a make-up workday (调休上班)."""
+
+    __tablename__ = "holiday_day"
+    __table_args__ = (CheckConstraint("kind IN ('rest', 'workday')", name="holiday_day_kind"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(64), default="")
+
+
+class HolidayYear(Base):
+    """A year whose official schedule a coordinator loaded."""
+
+    __tablename__ = "holiday_year"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(300), default="")
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Occurrence(Base):
+    """场次: one dated instance; identity (service, original_start) never changes, even when moved."""
+
+    __tablename__ = "occurrence"
+    __table_args__ = (
+        UniqueConstraint("service_id", "original_start"),
+        CheckConstraint(_in("status", OCCURRENCE_STATUSES), name="occurrence_status"),
+        CheckConstraint("end_at > start_at", name="occurrence_times"),
+        Index("ix_occurrence_start", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    original_start: Mapped[datetime] = mapped_column()
+    start_at: Mapped[datetime] = mapped_column()
+    end_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    #: Moved or cancelled by hand: re-planning leaves it alone.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Planned without official holiday data for its year.
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: RFC 5545 SEQUENCE: bumped when start, end, location, status or title changes.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    service: Mapped[Service] = relationship()
+
+
+class Assignment(Base):
+    """排班: a volunteer in a role at an occurrence.
+
+    Capacity is a database invariant: a seated assignment holds ``seat_no`` in 1..role.count and
+    (occurrence, role, seat_no) is unique, so two writers cannot take the same last seat.
+    """
+
+    __tablename__ = "assignment"
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "volunteer_id"),
+        UniqueConstraint("occurrence_id", "role_id", "seat_no"),
+        CheckConstraint(_in("status", ASSIGNMENT_STATUSES), name="assignment_status"),
+        CheckConstraint(
+            f"(seat_no IS NOT NULL AND seat_no >= 1) = ({_in('status', SEATED_STATUSES)})",
+            name="assignment_seat_iff_seated",
+        ),
+        Index("ix_assignment_volunteer", "volunteer_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrence.id", ondelete="CASCADE"))
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
+    status: Mapped[str] = mapped_column(String(16), default="invited")
+    seat_no: Mapped[int | None] = mapped_column(Integer)
+    #: Order on the waitlist (lower first) while ``status == 'waitlisted'``.
+    waitlist_pos: Mapped[int | None] = mapped_column(Integer)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    force_note: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    #: How auto-fill chose this volunteer (candidates and scores), for ``roster why``.
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    occurrence: Mapped[Occurrence] = relationship()
+    role: Mapped[Role] = relationship()
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+class Event(Base):
+    """事件: a fact written in the same transaction as the change (transactional outbox)."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_unrelayed", "relayed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    #: ids and ISO strings only, never personal data.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    relayed_at: Mapped[datetime | None] = mapped_column()
+
+
+class Reminder(Base):
+    """提醒: a message owed to a volunteer, sent once; unique per assignment, kind and channel."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "kind", "channel"),
+        CheckConstraint(_in("status", REMINDER_STATUSES), name="reminder_status"),
+        Index("ix_reminder_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id", ondelete="CASCADE"))
+    #: "before:1440", "before:120", "moved:<seq>", "cancelled:<seq>", "role_changed:<seq>", "promoted".
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    assignment: Mapped[Assignment] = relationship()
+
+
+class ChannelSend(Base):
+    """What a channel accepted, for rate limits (per robot per minute) and SMS daily caps."""
+
+    __tablename__ = "channel_send"
+    __table_args__ = (Index("ix_channel_send_recent", "channel", "target", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    #: A hash of the robot URL or phone number, never the secret itself.
+    target: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedState(Base):
+    """One published feed: its key ("branch:<slug>", "community:<slug>", "district", "volunteer:<id>")."""
+
+    __tablename__ = "feed_state"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True)
+    dirty_since: Mapped[datetime | None] = mapped_column()
+    published_at: Mapped[datetime | None] = mapped_column()
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(String(300))
+
+
+class Coordinator(Base):
+    """A coordinator who gets digests and warnings (a branch's 第一书记, a community's staff)."""
+
+    __tablename__ = "coordinator"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(16), default="console")
+
+
+class Attendance(Base):
+    """A check-in/out pair; hours count service time only (no travel), to the minute."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (
+        CheckConstraint(_in("status", ATTENDANCE_STATUSES), name="attendance_status"),
+        CheckConstraint("check_out IS NULL OR check_out > check_in", name="attendance_times"),
+        Index("ix_attendance_volunteer", "volunteer_id", "check_in"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrence.id"))
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignment.id"))
+    check_in: Mapped[datetime] = mapped_column()
+    check_out: Mapped[datetime | None] = mapped_column()
+    minutes: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AttendanceCorrection(Base):
+    """The trail of a correction: who changed what, when and why."""
+
+    __tablename__ = "attendance_correction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendance_id: Mapped[int] = mapped_column(ForeignKey("attendance.id"), index=True)
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(String(64))
+    new_value: Mapped[str | None] = mapped_column(String(64))
+    corrected_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(300))
+    corrected_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,130 @@
+"""One settings object, built from ``ROSTER_*`` environment variables at the entry points."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scheduler.errors import InvalidInput
+
+#: Every variable the settings read, with its default (``{var}`` is the local var/ folder).
+VARIABLES: dict[str, str] = {
+    "ROSTER_HOME": "var",
+    "ROSTER_DATABASE_URL": "sqlite:///{var}/roster.db",
+    "ROSTER_BROKER_URL": "sqla+sqlite:///{var}/broker.db",
+    "ROSTER_FEED_DIR": "{var}/feeds",
+    "ROSTER_PUBLIC_BASE_URL": "http://localhost:8080",
+    "ROSTER_TIMEZONE": "Asia/Shanghai",
+    "ROSTER_HORIZON_WEEKS": "12",
+    "ROSTER_DOMAIN": "roster.longcheng.example",
+    "ROSTER_REMINDER_CHANNEL": "console",
+    "ROSTER_QUIET_HOURS": "22:00-07:30",
+    "ROSTER_SMTP_HOST": "",
+    "ROSTER_SMTP_PORT": "25",
+    "ROSTER_SMTP_USER": "",
+    "ROSTER_SMTP_PASSWORD": "",
+    "ROSTER_SMTP_FROM": "roster@localhost",
+    "ROSTER_SMTP_STARTTLS": "0",
+    "ROSTER_WECOM_WEBHOOK": "",
+    "ROSTER_DINGTALK_WEBHOOK": "",
+    "ROSTER_DINGTALK_SECRET": "",
+    "ROSTER_SMS_PROVIDER": "",
+    "ROSTER_SMS_DAILY_CAP": "10",
+    "ROSTER_LOG_LEVEL": "INFO",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one process; secrets never leave it (no repr of credentials)."""
+
+    home: Path
+    database_url: str
+    broker_url: str
+    feed_dir: Path
+    public_base_url: str
+    timezone: str
+    horizon_weeks: int
+    domain: str
+    reminder_channel: str
+    quiet_hours: str
+    smtp_host: str
+    smtp_port: int
+    smtp_user: str
+    smtp_password: str = field(repr=False)
+    smtp_from: str = "roster@localhost"
+    smtp_starttls: bool = False
+    wecom_webhook: str = field(default="", repr=False)
+    dingtalk_webhook: str = field(default="", repr=False)
+    dingtalk_secret: str = field(default="", repr=False)
+    sms_provider: str = ""
+    sms_daily_cap: int = 10
+    log_level: str = "INFO"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); bad values name the variable."""
+        env = os.environ if environ is None else environ
+        home = env.get("ROSTER_HOME") or VARIABLES["ROSTER_HOME"]
+
+        def get(name: str) -> str:
+            value = env.get(name)
+            if value is None or value == "":
+                value = VARIABLES[name]
+            return value.replace("{var}", home)
+
+        def get_int(name: str) -> int:
+            raw = get(name)
+            try:
+                return int(raw)
+            except ValueError:
+                raise InvalidInput(name, f"must be a whole number, not {raw!r}") from None
+
+        timezone = get("ROSTER_TIMEZONE")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput("ROSTER_TIMEZONE", f"unknown time zone {timezone!r}") from None
+        horizon = get_int("ROSTER_HORIZON_WEEKS")
+        if not 1 <= horizon <= 104:
+            raise InvalidInput("ROSTER_HORIZON_WEEKS", "must be between 1 and 104 weeks")
+        return cls(
+            home=Path(home),
+            database_url=get("ROSTER_DATABASE_URL"),
+            broker_url=get("ROSTER_BROKER_URL"),
+            feed_dir=Path(get("ROSTER_FEED_DIR")),
+            public_base_url=get("ROSTER_PUBLIC_BASE_URL").rstrip("/"),
+            timezone=timezone,
+            horizon_weeks=horizon,
+            domain=get("ROSTER_DOMAIN"),
+            reminder_channel=get("ROSTER_REMINDER_CHANNEL"),
+            quiet_hours=get("ROSTER_QUIET_HOURS"),
+            smtp_host=get("ROSTER_SMTP_HOST"),
+            smtp_port=get_int("ROSTER_SMTP_PORT"),
+            smtp_user=get("ROSTER_SMTP_USER"),
+            smtp_password=get("ROSTER_SMTP_PASSWORD"),
+            smtp_from=get("ROSTER_SMTP_FROM"),
+            smtp_starttls=get("ROSTER_SMTP_STARTTLS") in {"1", "true", "yes"},
+            wecom_webhook=get("ROSTER_WECOM_WEBHOOK"),
+            dingtalk_webhook=get("ROSTER_DINGTALK_WEBHOOK"),
+            dingtalk_secret=get("ROSTER_DINGTALK_SECRET"),
+            sms_provider=get("ROSTER_SMS_PROVIDER"),
+            sms_daily_cap=get_int("ROSTER_SMS_DAILY_CAP"),
+            log_level=get("ROSTER_LOG_LEVEL"),
+        )
+
+    def ensure_dirs(self) -> None:
+        """Create the local folders the embedded default writes into."""
+        for url in (self.database_url, self.broker_url):
+            if "sqlite:///" in url:
+                path = url.split("sqlite:///", 1)[1]
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.feed_dir.mkdir(parents=True, exist_ok=True)

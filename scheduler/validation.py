@@ -1,0 +1,155 @@
+"""Turning typed text into domain values, with errors that name the field."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scheduler.errors import InvalidInput
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ID_NUMBER_RE = re.compile(r"^\d{17}[\dXx]$")
+#: C0 controls other than TAB, and DEL: never stored from user text (they break feeds and tables).
+CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def slug(value: str, field: str = "slug") -> str:
+    value = value.strip()
+    if not SLUG_RE.match(value):
+        raise InvalidInput(field, f"{value!r} is not a slug (lowercase letters, digits and '-', up to 64)")
+    return value
+
+
+def text(value: str, field: str, max_len: int = 200, required: bool = True) -> str:
+    """Strip control characters and surrounding space; enforce presence and length."""
+    value = CONTROL_RE.sub(" ", value).strip()
+    if required and not value:
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > max_len:
+        raise InvalidInput(field, f"is {len(value)} characters long; at most {max_len}")
+    return value
+
+
+def phone(value: str, field: str = "phone") -> str:
+    """A mainland mobile number, 11 digits; ``+86``, spaces and dashes are accepted and dropped."""
+    cleaned = re.sub(r"[\s-]", "", value)
+    if cleaned.startswith("+86"):
+        cleaned = cleaned[3:]
+    elif cleaned.startswith("0086"):
+        cleaned = cleaned[4:]
+    if not PHONE_RE.match(cleaned):
+        raise InvalidInput(field, f"{value!r} is not a mainland mobile number (11 digits starting 13-19)")
+    return cleaned
+
+
+def email(value: str, field: str = "email") -> str:
+    value = value.strip()
+    if not EMAIL_RE.match(value):
+        raise InvalidInput(field, f"{value!r} is not an email address")
+    return value
+
+
+def id_number(value: str, field: str = "id_number") -> str:
+    value = value.strip().upper()
+    if not ID_NUMBER_RE.match(value):
+        raise InvalidInput(field, "an ID number has 17 digits and a digit or X")
+    return value
+
+
+def timezone(value: str, field: str = "timezone") -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(field, f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+    return value
+
+
+def local_time(value: str, field: str = "time") -> str:
+    """"HH:MM" (24-hour)."""
+    match = re.match(r"^(\d{1,2}):(\d{2})$", value.strip())
+    if not match:
+        raise InvalidInput(field, f"{value!r} is not a time like 16:30")
+    hour, minute = int(match.group(1)), int(match.group(2))
+    try:
+        time(hour, minute)
+    except ValueError:
+        raise InvalidInput(field, f"{value!r} is not a time of day") from None
+    return f"{hour:02d}:{minute:02d}"
+
+
+def iso_date(value: str, field: str = "date") -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(field, f"{value!r} is not a date like 2026-03-01") from None
+
+
+def duration_minutes(value: str | int, field: str = "duration") -> int:
+    """Minutes, or text like ``90``, ``2h``, ``1h30m``, ``45m``; over 0 and at most 24 h."""
+    if isinstance(value, int):
+        minutes = value
+    else:
+        raw = value.strip().lower()
+        match = re.match(r"^(?:(\d+)h)?(?:(\d+)m(?:in)?)?$", raw)
+        if raw.isdigit():
+            minutes = int(raw)
+        elif match and raw:
+            minutes = int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
+        else:
+            raise InvalidInput(field, f"{value!r} is not a duration like 90, 2h or 1h30m")
+    if minutes <= 0:
+        raise InvalidInput(field, "must be longer than zero")
+    if minutes > 24 * 60:
+        raise InvalidInput(field, "must be at most 24 hours")
+    return minutes
+
+
+def role_spec(value: str, field: str = "role") -> tuple[str, int, str | None]:
+    """``name:count[:skill]``, e.g. ``医生:2:doctor`` or ``辅导员:3``."""
+    parts = value.split(":")
+    if len(parts) not in (2, 3):
+        raise InvalidInput(field, f"{value!r} should look like NAME:COUNT or NAME:COUNT:SKILL")
+    name = text(parts[0], field, 64)
+    try:
+        count = int(parts[1])
+    except ValueError:
+        raise InvalidInput(field, f"count {parts[1]!r} is not a whole number") from None
+    if not 1 <= count <= 500:
+        raise InvalidInput(field, "count must be between 1 and 500")
+    skill = parts[2].strip() if len(parts) == 3 and parts[2].strip() else None
+    return name, count, skill
+
+
+WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+
+
+def availability(value: str, field: str = "availability") -> dict[str, list[str]]:
+    """``mon-fri 16:00-19:00; sat 09:00-12:00`` → {"1": ["16:00-19:00"], ...}. Empty: any time."""
+    result: dict[str, list[str]] = {}
+    value = value.strip()
+    if not value:
+        return result
+    for chunk in re.split(r"[;；]", value):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        match = re.match(r"^([a-z]{3})(?:-([a-z]{3}))?\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2})$", chunk.lower())
+        if not match or match.group(1) not in WEEKDAYS or (match.group(2) and match.group(2) not in WEEKDAYS):
+            raise InvalidInput(field, f"{chunk!r} should look like 'mon-fri 16:00-19:00'")
+        first = WEEKDAYS[match.group(1)]
+        last = WEEKDAYS[match.group(2)] if match.group(2) else first
+        start = local_time(match.group(3), field)
+        end = local_time(match.group(4), field)
+        if end <= start:
+            raise InvalidInput(field, f"{chunk!r}: the window must end after it starts")
+        for day in range(first, last + 1):
+            result.setdefault(str(day), []).append(f"{start}-{end}")
+    return result
+
+
+def format_availability(value: dict[str, list[str]]) -> str:
+    names = {v: k for k, v in WEEKDAYS.items()}
+    return "; ".join(f"{names[int(day)]} {','.join(windows)}" for day, windows in sorted(value.items()))

@@ -1,0 +1,197 @@
+"""Volunteers (志愿者): contact channels, skills, availability, blackout dates, cap, private-feed token."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from scheduler import validation as v
+from scheduler.errors import Conflict, InvalidInput, NotFound
+from scheduler.events import record_event
+from scheduler.models import Volunteer
+from scheduler.organisations import get_branch
+
+CHANNELS = ("console", "email", "wecom", "dingtalk", "sms")
+
+
+def new_feed_token() -> str:
+    """An unguessable private-feed token: 192 random bits (FEEDS.md rule 18 asks for >= 128)."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass
+class VolunteerSpec:
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    chat_id: str | None = None
+    id_number: str | None = None
+    branch: str | None = None
+    skills: list[str] | None = None
+    availability: str | None = None
+    blackout: list[str] | None = None
+    monthly_cap: int | None = None
+    channel: str | None = None
+
+
+def _apply(session: Session, volunteer: Volunteer, spec: VolunteerSpec) -> set[str]:
+    changed: set[str] = set()
+
+    def put(name: str, value: Any) -> None:
+        if getattr(volunteer, name, None) != value:
+            setattr(volunteer, name, value)
+            changed.add(name)
+
+    if spec.name is not None:
+        put("name", v.text(spec.name, "name", 64))
+    if spec.phone is not None:
+        phone = v.phone(spec.phone)
+        other = session.scalar(select(Volunteer.id).where(Volunteer.phone == phone))
+        if other is not None and other != volunteer.id:
+            raise Conflict(f"phone: {phone} already belongs to volunteer #{other}")
+        put("phone", phone)
+    if spec.email is not None:
+        put("email", v.email(spec.email) if spec.email.strip() else None)
+    if spec.chat_id is not None:
+        put("chat_id", v.text(spec.chat_id, "chat_id", 120, required=False) or None)
+    if spec.id_number is not None:
+        put("id_number", v.id_number(spec.id_number) if spec.id_number.strip() else None)
+    if spec.branch is not None:
+        put("home_branch_id", get_branch(session, spec.branch).id if spec.branch else None)
+    if spec.skills is not None:
+        skills = sorted({v.text(s, "skills", 64).lower() for s in spec.skills if s.strip()})
+        put("skills", skills)
+    if spec.availability is not None:
+        put("availability", v.availability(spec.availability))
+    if spec.blackout is not None:
+        days: set[str] = set()
+        for item in spec.blackout:
+            item = item.strip()
+            if not item:
+                continue
+            if ".." in item:
+                first_s, last_s = item.split("..", 1)
+                first, last = v.iso_date(first_s, "blackout"), v.iso_date(last_s, "blackout")
+                if last < first or (last - first).days > 366:
+                    raise InvalidInput("blackout", f"{item!r} is not a range of at most a year")
+                days.update((date.fromordinal(d)).isoformat() for d in range(first.toordinal(), last.toordinal() + 1))
+            else:
+                days.add(v.iso_date(item, "blackout").isoformat())
+        put("blackout_dates", sorted(days))
+    if spec.monthly_cap is not None:
+        if spec.monthly_cap < 0 or spec.monthly_cap > 744:
+            raise InvalidInput("monthly_cap", "hours a month must be between 0 and 744 (0 removes the cap)")
+        put("monthly_cap_hours", spec.monthly_cap or None)
+    if spec.channel is not None:
+        if spec.channel not in CHANNELS:
+            raise InvalidInput("channel", f"{spec.channel!r} is not one of {', '.join(CHANNELS)}")
+        put("preferred_channel", spec.channel)
+    return changed
+
+
+def add_volunteer(session: Session, spec: VolunteerSpec) -> Volunteer:
+    if not spec.name:
+        raise InvalidInput("name", "is required")
+    if not spec.phone:
+        raise InvalidInput("phone", "is required")
+    volunteer = Volunteer(feed_token=new_feed_token(), skills=[], availability={}, blackout_dates=[], active=True)
+    _apply(session, volunteer, spec)
+    session.add(volunteer)
+    session.flush()
+    record_event(session, "volunteer.changed", volunteer_id=volunteer.id)
+    return volunteer
+
+
+def get_volunteer(session: Session, ref: str) -> Volunteer:
+    """A volunteer by id (``12`` or ``#12``) or by phone number."""
+    ref = ref.strip()
+    volunteer: Volunteer | None = None
+    if ref.lstrip("#").isdigit() and len(ref.lstrip("#")) < 11:
+        volunteer = session.get(Volunteer, int(ref.lstrip("#")))
+    else:
+        try:
+            phone = v.phone(ref, "volunteer")
+        except InvalidInput:
+            raise NotFound("volunteer", f"{ref} (give an id or a phone number)") from None
+        volunteer = session.scalar(select(Volunteer).where(Volunteer.phone == phone))
+    if volunteer is None:
+        raise NotFound("volunteer", ref)
+    return volunteer
+
+
+def edit_volunteer(session: Session, ref: str, spec: VolunteerSpec) -> tuple[Volunteer, set[str]]:
+    volunteer = get_volunteer(session, ref)
+    changed = _apply(session, volunteer, spec)
+    if changed:
+        session.flush()
+        record_event(session, "volunteer.changed", volunteer_id=volunteer.id, fields=sorted(changed))
+    return volunteer, changed
+
+
+def deactivate_volunteer(session: Session, ref: str) -> Volunteer:
+    volunteer = get_volunteer(session, ref)
+    if not volunteer.active:
+        raise Conflict(f"volunteer #{volunteer.id} is already inactive")
+    volunteer.active = False
+    record_event(session, "volunteer.changed", volunteer_id=volunteer.id, fields=["active"])
+    return volunteer
+
+
+def rotate_feed_token(session: Session, ref: str) -> Volunteer:
+    """Give the volunteer a new private-feed URL; the old file is deleted at the next publish."""
+    volunteer = get_volunteer(session, ref)
+    volunteer.retired_feed_token = volunteer.feed_token
+    volunteer.feed_token = new_feed_token()
+    record_event(session, "volunteer.token_rotated", volunteer_id=volunteer.id)
+    return volunteer
+
+
+def list_volunteers(
+    session: Session, branch: str | None = None, skill: str | None = None, include_inactive: bool = False,
+    search: str | None = None,
+) -> list[Volunteer]:
+    query = select(Volunteer).order_by(Volunteer.id)
+    if branch:
+        query = query.where(Volunteer.home_branch_id == get_branch(session, branch).id)
+    if not include_inactive:
+        query = query.where(Volunteer.active.is_(True))
+    if search:
+        query = query.where(or_(Volunteer.name.contains(search), Volunteer.phone.contains(search)))
+    volunteers = list(session.scalars(query))
+    if skill:
+        volunteers = [vol for vol in volunteers if skill.lower() in vol.skills]
+    return volunteers
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def mask_id_number(value: str | None) -> str:
+    """Keep the first 6 and last 4 characters of an ID number (region and check), mask the birth date."""
+    if not value:
+        return ""
+    return value[:6] + "*" * (len(value) - 10) + value[-4:] if len(value) > 10 else "*" * len(value)
+
+
+def volunteer_as_dict(volunteer: Volunteer, reveal: bool = False) -> dict[str, Any]:
+    return {
+        "id": volunteer.id,
+        "name": volunteer.name,
+        "phone": volunteer.phone if reveal else mask_phone(volunteer.phone),
+        "email": volunteer.email,
+        "chat_id": volunteer.chat_id,
+        "id_number": mask_id_number(volunteer.id_number),
+        "branch": volunteer.home_branch.slug if volunteer.home_branch else None,
+        "skills": list(volunteer.skills),
+        "availability": v.format_availability(volunteer.availability),
+        "blackout_dates": list(volunteer.blackout_dates),
+        "monthly_cap_hours": volunteer.monthly_cap_hours,
+        "channel": volunteer.preferred_channel,
+        "active": volunteer.active,
+    }

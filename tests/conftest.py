@@ -1,0 +1,148 @@
+"""Shared fixtures: databases built by running the migrations, on SQLite and PostgreSQL.
+
+Set ``ROSTER_REQUIRE_SERVICES=1`` (CI does) to turn a skip for a missing service into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from scheduler.db import make_engine, session_scope
+from scheduler.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("ROSTER_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("ROSTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("ROSTER_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(reason: str) -> None:
+    """Skip, or fail when CI requires every service."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    return _port_open("127.0.0.1", 5432)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not _port_open("127.0.0.1", 6379):
+        service_missing("Redis is not running on 127.0.0.1:6379")
+    return REDIS_URL
+
+
+def _fresh_pg_database(pg_available: bool) -> Iterator[str]:
+    if not pg_available:
+        service_missing("PostgreSQL is not running on 127.0.0.1:5432")
+    name = f"roster_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        from scheduler.db import dispose_engines
+
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/roster.db"
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    yield from _fresh_pg_database(pg_available)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_available: bool) -> Iterator[str]:
+    """A fresh, migrated-to-nothing database URL on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/roster.db"
+    else:
+        yield from _fresh_pg_database(pg_available)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated engine, on SQLite and on PostgreSQL."""
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    eng = make_engine(sqlite_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is committed at the end of the test's block only if the test commits."""
+    with session_scope(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def roster_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for CLI runs against a fresh SQLite database under tmp_path."""
+    env = {
+        "ROSTER_HOME": str(tmp_path / "var"),
+        "ROSTER_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+        "ROSTER_FEED_DIR": str(tmp_path / "feeds"),
+        "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/broker.db",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def cli_runner(roster_env: dict[str, str]) -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(cli_runner: CliRunner, roster_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Run ``roster ARGS`` in-process against the fresh database; migrations run first."""
+    from cli import cli
+    from scheduler.db import dispose_engines
+
+    first = cli_runner.invoke(cli, ["init"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+
+    def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return cli_runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    yield run
+    dispose_engines()
