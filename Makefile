@@ -1,0 +1,42 @@
+# The README's two commands: `make demo` and `make test`. Each sets itself up on a fresh machine
+# that has only Python 3.11: a virtual environment in .venv, the project installed into it.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck test-tools bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/roster init
+	$(BIN)/roster demo
+
+# Tools the tests drive from outside Python: ical.js (an independent iCalendar parser, run by
+# Node.js) and Debian's nginx (the production config is checked with `nginx -t` and served).
+test-tools:
+	@if [ -f tests/js/package.json ] && [ ! -d tests/js/node_modules ]; then \
+		npm --prefix tests/js ci --no-audit --no-fund --silent || npm --prefix tests/js install --no-audit --no-fund --silent; fi
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) \
+		|| echo "warning: could not install nginx" >&2; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy scheduler calendars
+
+test: $(STAMP) test-tools lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
