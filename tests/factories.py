@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from scheduler.models import Branch, Community, Service, Volunteer
+from scheduler.models import Branch, Community, Occurrence, Service, Volunteer
 from scheduler.organisations import add_branch, add_community
 from scheduler.services import ServiceSpec, add_service
 from scheduler.volunteers import VolunteerSpec, add_volunteer
@@ -47,3 +47,18 @@ def volunteer(session: Session, name: str = "王芳", phone: str | None = None, 
     for key, value in overrides.items():
         setattr(spec, key, value)
     return add_volunteer(session, spec)
+
+
+def occurrence(session: Session, svc: Service, start: datetime | None = None, minutes: int | None = None,
+               status: str = "scheduled") -> Occurrence:
+    """An occurrence row written directly (planning tests go through ``scheduler.planning``)."""
+    from datetime import UTC, timedelta
+
+    start = start or datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
+    occ = Occurrence(
+        service_id=svc.id, original_start=start, start_at=start,
+        end_at=start + timedelta(minutes=minutes or svc.duration_minutes), status=status, sequence=0,
+    )
+    session.add(occ)
+    session.flush()
+    return occ
