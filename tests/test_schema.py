@@ -1,0 +1,69 @@
+"""Schema and migrations on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from scheduler.db import session_scope
+from scheduler.migrate import current_revision
+from scheduler.models import Base, Occurrence
+from tests import factories
+
+
+def test_migrations_build_exactly_the_models(engine: Engine) -> None:
+    assert current_revision(engine) == "0001"
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    assert {"occurrence", "assignment", "reminder", "event"} <= set(inspect(engine).get_table_names())
+
+
+def test_aware_datetimes_round_trip_as_utc(engine: Engine) -> None:
+    shanghai = timezone(timedelta(hours=8))
+    start = datetime(2026, 12, 7, 16, 30, tzinfo=shanghai)
+    with session_scope(engine) as s:
+        factories.org(s)
+        svc = factories.service(s, slug="clinic")
+        occ_id = factories.occurrence(s, svc, start=start).id
+    with session_scope(engine) as s:
+        occ = s.get(Occurrence, occ_id)
+        assert occ is not None
+        assert occ.start_at == start
+        assert occ.start_at.tzinfo is UTC
+        assert occ.start_at.hour == 8
+
+
+def test_naive_datetimes_are_refused(engine: Engine) -> None:
+    with pytest.raises(StatementError), session_scope(engine) as s:
+        factories.org(s)
+        svc = factories.service(s, slug="clinic")
+        factories.occurrence(s, svc, start=datetime(2026, 12, 7, 8, 30))  # type: ignore[arg-type]
+
+
+def test_occurrence_identity_is_unique(engine: Engine) -> None:
+    start = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
+    with session_scope(engine) as s:
+        factories.org(s)
+        factories.occurrence(s, factories.service(s, slug="clinic"), start=start)
+    with pytest.raises(IntegrityError), session_scope(engine) as s:
+        svc = s.scalars(select(Occurrence)).one().service
+        factories.occurrence(s, svc, start=start)
+
+
+def test_seat_number_required_exactly_for_seated_statuses(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        factories.org(s)
+        svc = factories.service(s, slug="clinic")
+        occ = factories.occurrence(s, svc)
+        vol = factories.volunteer(s)
+        ids = (occ.id, svc.roles[0].id, vol.id)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO assignment (occurrence_id, role_id, volunteer_id, status, seat_no, forced, "
+                          "sequence, created_at, updated_at) VALUES (:o, :r, :v, 'confirmed', NULL, false, 0, "
+                          "'2026-01-01', '2026-01-01')"), {"o": ids[0], "r": ids[1], "v": ids[2]})
