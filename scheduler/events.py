@@ -24,7 +24,10 @@ KINDS = (
     "volunteer.token_rotated",
     "holidays.loaded",
     "closure.added",
+    "closure.removed",
     "attendance.recorded",
+    "digest.sent",
+    "horizon.warned",
 )
 
 

@@ -8,20 +8,92 @@ One row per (assignment, kind, channel); the dispatcher claims due rows, sends t
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
+from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Reminder
 
 DEFAULT_CHANNEL = "console"
+DEFAULT_QUIET_HOURS = "22:00-07:30"
+#: ``session.info`` key an entry point may set to the configured quiet hours (``Settings.quiet_hours``).
+QUIET_HOURS_KEY = "roster.quiet_hours"
+#: Statuses the dispatcher may still send from; a cancel reaches them too.
+OPEN_STATUSES = ("pending", "claimed")
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A nightly window, local time, in which no reminder goes out (``22:00-07:30`` spans midnight)."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def window_around(self, local: datetime) -> tuple[datetime, datetime]:
+        """The quiet window (local, aware) that contains ``local``."""
+        day = local.date()
+        tz = local.tzinfo
+        if self.start <= self.end:
+            first, last = day, day
+        elif local.time() < self.end:
+            first, last = day - timedelta(days=1), day
+        else:
+            first, last = day, day + timedelta(days=1)
+        return datetime.combine(first, self.start, tz), datetime.combine(last, self.end, tz)
+
+    def end_after(self, local_day: date, tz: ZoneInfo) -> datetime:
+        return datetime.combine(local_day, self.end, tz)
+
+
+def parse_quiet_hours(spec: str | None) -> QuietHours | None:
+    """``"22:00-07:30"`` -> QuietHours; ``"off"``/``"none"`` -> None (no quiet hours)."""
+    if spec is None:
+        spec = DEFAULT_QUIET_HOURS
+    spec = spec.strip()
+    if spec.lower() in ("", "off", "none", "0"):
+        return None
+    try:
+        first, last = spec.split("-", 1)
+        start, end = time.fromisoformat(first.strip()), time.fromisoformat(last.strip())
+    except ValueError:
+        raise InvalidInput("ROSTER_QUIET_HOURS", f"expected HH:MM-HH:MM or off, not {spec!r}") from None
+    if start == end:
+        return None
+    return QuietHours(start, end)
+
+
+def quiet_adjusted(due: datetime, shift_start: datetime, timezone: str, quiet: QuietHours | None) -> datetime:
+    """Move a due time out of quiet hours: to their end if that still precedes the shift, else to
+    just before they start. (The caller clamps a time already past to "now".)"""
+    if quiet is None:
+        return due
+    tz = ZoneInfo(timezone)
+    local = due.astimezone(tz)
+    if not quiet.contains(local.time()):
+        return due
+    window_start, window_end = quiet.window_around(local)
+    if window_end < shift_start:
+        return window_end.astimezone(due.tzinfo)
+    return (window_start - timedelta(minutes=1)).astimezone(due.tzinfo)
+
+
+def _quiet_for(session: Session) -> QuietHours | None:
+    return parse_quiet_hours(session.info.get(QUIET_HOURS_KEY, DEFAULT_QUIET_HOURS))
 
 
 def channel_for(assignment: Assignment) -> str:
-    """The volunteer's preferred channel, else email if known, else the console."""
+    """The volunteer's preferred channel, else the console (the embedded default)."""
     volunteer = assignment.volunteer
     if volunteer.preferred_channel:
         return volunteer.preferred_channel
@@ -44,8 +116,12 @@ def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetim
     )
     now = utcnow()
     if existing is not None:
-        if existing.status in ("pending", "cancelled"):
+        # Sent and failed rows stay as they are (a failure is retried by a coordinator); a stale
+        # row comes back when the shift moved later, so its reminder is owed again.
+        if existing.status in ("pending", "cancelled", "stale"):
             existing.status = "pending"
+            existing.claimed_by = None
+            existing.lease_until = None
             existing.due_at = due_at
             existing.payload = payload or {}
             existing.attempts = 0
@@ -62,9 +138,11 @@ def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetim
 
 
 def _cancel(session: Session, assignment_id: int, kinds_prefix: str | None = None) -> int:
+    # Claimed rows too: a worker holding the claim then finds the row cancelled when it marks it,
+    # and one that has not loaded it yet never sends it.
     count = 0
     for reminder in session.scalars(
-        select(Reminder).where(Reminder.assignment_id == assignment_id, Reminder.status == "pending")
+        select(Reminder).where(Reminder.assignment_id == assignment_id, Reminder.status.in_(OPEN_STATUSES))
     ):
         if kinds_prefix is None or reminder.kind.startswith(kinds_prefix):
             reminder.status = "cancelled"
@@ -88,12 +166,14 @@ def sync_assignment_reminders(session: Session, assignment: Assignment, now: dat
     offsets = [int(o) for o in occurrence.service.reminder_offsets or []]
     wanted = {f"before:{o}" for o in offsets}
     for reminder in session.scalars(
-        select(Reminder).where(Reminder.assignment_id == assignment.id, Reminder.status == "pending")
+        select(Reminder).where(Reminder.assignment_id == assignment.id, Reminder.status.in_(OPEN_STATUSES))
     ):
         if reminder.kind.startswith("before:") and reminder.kind not in wanted:
             reminder.status = "cancelled"
+    quiet = _quiet_for(session)
     for offset in offsets:
-        due = occurrence.start_at - timedelta(minutes=offset)
+        due = quiet_adjusted(occurrence.start_at - timedelta(minutes=offset), occurrence.start_at,
+                             occurrence.service.timezone, quiet)
         if due < now:
             # Assigned late: a reminder whose moment has passed goes out now, while the shift is ahead.
             due = now
@@ -125,3 +205,53 @@ def occurrence_changed(session: Session, occurrence: Occurrence, change: str,
             count += 1
         sync_assignment_reminders(session, assignment, now)
     return count
+
+
+def reminder_as_dict(reminder: Reminder) -> dict[str, Any]:
+    """What a coordinator sees of a reminder (volunteer by id; the text is built at send time)."""
+    assignment = reminder.assignment
+    occurrence = assignment.occurrence
+    return {
+        "id": reminder.id,
+        "kind": reminder.kind,
+        "channel": reminder.channel,
+        "status": reminder.status,
+        "due_at": reminder.due_at.isoformat(),
+        "attempts": reminder.attempts,
+        "last_error": reminder.last_error,
+        "sent_at": reminder.sent_at.isoformat() if reminder.sent_at else None,
+        "assignment_id": assignment.id,
+        "volunteer_id": assignment.volunteer_id,
+        "service": occurrence.service.slug,
+        "shift_start": occurrence.start_at.isoformat(),
+    }
+
+
+def list_reminders(session: Session, status: str | None = None, failed_only: bool = False,
+                   limit: int = 500) -> list[Reminder]:
+    """Reminders, most recently due first; ``failed_only`` lists the permanent failures."""
+    query = select(Reminder)
+    if failed_only:
+        status = "failed"
+    if status is not None:
+        if status not in ("pending", "claimed", "sent", "cancelled", "failed", "stale"):
+            raise InvalidInput("status", f"unknown reminder status {status!r}")
+        query = query.where(Reminder.status == status)
+    return list(session.scalars(query.order_by(Reminder.due_at.desc(), Reminder.id.desc()).limit(limit)))
+
+
+def retry_reminder(session: Session, reminder_id: int, now: datetime | None = None) -> Reminder:
+    """Send a failed (or stale) reminder again at the next dispatch, with a fresh attempt count."""
+    now = now or utcnow()
+    reminder = session.get(Reminder, reminder_id)
+    if reminder is None:
+        raise NotFound("reminder", reminder_id)
+    if reminder.status not in ("failed", "stale"):
+        raise Conflict(f"reminder #{reminder_id} is {reminder.status}; only failed or stale ones are retried")
+    reminder.status = "pending"
+    reminder.due_at = now
+    reminder.attempts = 0
+    reminder.claimed_by = None
+    reminder.lease_until = None
+    reminder.updated_at = now
+    return reminder

@@ -1,0 +1,154 @@
+"""Coordinator notices: the weekly digest of next week's unfilled seats, and the daily warning when
+the planning horizon reaches a year without official holiday data.
+
+Both are safe to run twice: each records an event (``digest.sent``, ``horizon.warned``) per
+coordinator and period in the caller's transaction, under a lock, and skips a coordinator already
+served. The caller holds the transaction while sending (a few messages, once a week or day), so a
+second beat waits and then finds the record. A crash after a send and before the commit repeats
+that one notice: the same window as reminders, with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from scheduler.channels import ChannelError, ChannelSet, Notice
+from scheduler.db import utcnow
+from scheduler.events import record_event
+from scheduler.messages import digest_text, horizon_warning_text, local_time
+from scheduler.models import SEATED_STATUSES, Assignment, Coordinator, Event, Occurrence, Role, Service
+
+#: Arbitrary constant for PostgreSQL's advisory lock that serializes notice runs.
+NOTICE_LOCK = 6_006_006
+
+
+@dataclass
+class NoticeResult:
+    sent: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": NOTICE_LOCK})
+
+
+def _already(session: Session, kind: str, since: datetime) -> set[tuple[int, str]]:
+    done: set[tuple[int, str]] = set()
+    for payload in session.scalars(select(Event.payload).where(Event.kind == kind, Event.created_at >= since)):
+        if isinstance(payload, dict) and "coordinator_id" in payload:
+            done.add((int(payload["coordinator_id"]), str(payload.get("period"))))
+    return done
+
+
+def _notify(session: Session, channels: ChannelSet, coordinator: Coordinator, kind: str, period: str,
+            subject: str, body: str, now: datetime, result: NoticeResult) -> None:
+    key = f"{kind}:{coordinator.id}:{period}"
+    notice = Notice(key=key, subject=subject, body=body, email=coordinator.email, phone=coordinator.phone,
+                    recipient=f"协调员#{coordinator.id}")
+    try:
+        channels.get(coordinator.channel or "console").send_notice(notice)
+    except ChannelError as exc:
+        result.failed.append(f"coordinator #{coordinator.id}: {exc}")
+        return
+    event = record_event(session, kind, coordinator_id=coordinator.id, period=period)
+    event.created_at = now
+    event.relayed_at = now  # bookkeeping: nothing for the relay to do
+    result.sent += 1
+
+
+def next_week(today: date) -> tuple[date, date]:
+    """Monday and Sunday of the week after ``today``'s."""
+    monday = today - timedelta(days=today.weekday()) + timedelta(days=7)
+    return monday, monday + timedelta(days=6)
+
+
+def unfilled_seats(session: Session, first: date, last: date, timezone: str,
+                   coordinator: Coordinator | None = None) -> list[tuple[str, str, str, int]]:
+    """(service title, local time, role, open seats) for scheduled occurrences in [first, last]."""
+    tz = ZoneInfo(timezone)
+    lo = datetime.combine(first, datetime.min.time(), tz)
+    hi = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
+    seated = (
+        select(Assignment.occurrence_id, Assignment.role_id, func.count().label("n"))
+        .where(Assignment.status.in_(SEATED_STATUSES))
+        .group_by(Assignment.occurrence_id, Assignment.role_id)
+        .subquery()
+    )
+    query = (
+        select(Service.title, Service.timezone, Occurrence.start_at, Role.name, Role.count,
+               func.coalesce(seated.c.n, 0))
+        .join(Occurrence, Occurrence.service_id == Service.id)
+        .join(Role, Role.service_id == Service.id)
+        .outerjoin(seated, (seated.c.occurrence_id == Occurrence.id) & (seated.c.role_id == Role.id))
+        .where(Occurrence.status == "scheduled", Occurrence.start_at >= lo, Occurrence.start_at < hi,
+               Service.active.is_(True))
+        .order_by(Occurrence.start_at, Service.title, Role.name)
+    )
+    if coordinator is not None and coordinator.branch_id is not None:
+        query = query.where(Service.branch_id == coordinator.branch_id)
+    elif coordinator is not None and coordinator.community_id is not None:
+        query = query.where(Service.community_id == coordinator.community_id)
+    rows = []
+    for title, zone, start, role, count, filled in session.execute(query):
+        if filled < count:
+            rows.append((title, local_time(start, zone), role, int(count - filled)))
+    return rows
+
+
+def send_weekly_digest(session: Session, channels: ChannelSet, today: date, timezone: str,
+                       now: datetime | None = None) -> NoticeResult:
+    """Tell each coordinator next week's unfilled seats in their scope; once per week each."""
+    now = now or utcnow()
+    _lock(session)
+    first, last = next_week(today)
+    period = f"{first.isocalendar().year}-W{first.isocalendar().week:02d}"
+    done = _already(session, "digest.sent", now - timedelta(days=14))
+    result = NoticeResult(detail={"week": period})
+    for coordinator in session.scalars(select(Coordinator).order_by(Coordinator.id)):
+        if (coordinator.id, period) in done:
+            result.skipped += 1
+            continue
+        rows = unfilled_seats(session, first, last, timezone, coordinator)
+        label = f"下周（{first.month}月{first.day}日-{last.month}月{last.day}日）"
+        message = digest_text(label, rows)
+        _notify(session, channels, coordinator, "digest.sent", period, message.subject, message.body, now, result)
+    return result
+
+
+def years_without_holiday_data(session: Session, today: date, horizon_weeks: int) -> list[int]:
+    """Years the planning horizon reaches that have neither loaded nor packaged official data."""
+    from scheduler.holidays import HolidayCalendar
+
+    calendar = HolidayCalendar.from_session(session)
+    last = today + timedelta(weeks=horizon_weeks)
+    return [year for year in range(today.year, last.year + 1) if calendar.schedule(year) is None]
+
+
+def send_horizon_warning(session: Session, channels: ChannelSet, today: date, horizon_weeks: int,
+                         now: datetime | None = None) -> NoticeResult:
+    """Warn every coordinator, once a day, while the horizon reaches years without official data."""
+    now = now or utcnow()
+    years = years_without_holiday_data(session, today, horizon_weeks)
+    result = NoticeResult(detail={"years": years})
+    if not years:
+        return result
+    _lock(session)
+    period = today.isoformat()
+    done = _already(session, "horizon.warned", now - timedelta(days=2))
+    message = horizon_warning_text(years, (today + timedelta(weeks=horizon_weeks)).isoformat())
+    for coordinator in session.scalars(select(Coordinator).order_by(Coordinator.id)):
+        if (coordinator.id, period) in done:
+            result.skipped += 1
+            continue
+        _notify(session, channels, coordinator, "horizon.warned", period, message.subject, message.body, now,
+                result)
+    return result

@@ -1,0 +1,349 @@
+"""Claim due reminders in batches, send them, mark them: at least once, and once in practice.
+
+One cycle (:func:`dispatch_due`), per batch:
+
+1. **Claim** (one short transaction): due rows that are ``pending``, or ``claimed`` with an expired
+   lease, become ``claimed`` by this worker until ``lease_until``; ``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL lets workers claim disjoint batches; SQLite's ``BEGIN IMMEDIATE`` serializes them. In
+   the same transaction each claimed row is checked against the current roster: the assignment no
+   longer seated or the occurrence cancelled -> ``cancelled``; the shift already begun -> ``stale``
+   (recorded, not sent); inside quiet hours -> put back until they end, if that still precedes the
+   shift.
+2. **Send**, outside any transaction.
+3. **Mark** ``sent`` (another short transaction, guarded by ``claimed_by`` so that a worker whose
+   lease was taken over cannot overwrite). External channels are marked one message at a time.
+
+A worker that dies after the claim leaves rows whose lease expires; the next cycle claims and sends
+them. The one duplicate window: a worker that dies after the channel accepted a message and before
+the mark committed; the message goes out again after the lease, with the same idempotency key.
+Retries back off exponentially; after ``max_attempts`` claims a row is ``failed`` (permanent), listed
+by ``roster reminders list --failed``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, delete, func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from scheduler.channels import (
+    Channel,
+    ChannelError,
+    ChannelSet,
+    Outgoing,
+    channels_from_settings,
+    target_hash,
+)
+from scheduler.db import session_scope, utcnow
+from scheduler.messages import ShiftFacts, change_of
+from scheduler.models import Assignment, ChannelSend, Occurrence, Reminder, Role, Service, Volunteer
+from scheduler.reminders import QuietHours, parse_quiet_hours
+
+DEFAULT_LEASE_SECONDS = 300
+DEFAULT_MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 60
+BACKOFF_MAX_SECONDS = 3600
+#: Statuses of an assignment whose volunteer still expects the shift.
+EXPECTING = ("invited", "confirmed")
+#: ChannelSend rows older than this serve no limit any more.
+CHANNEL_SEND_RETENTION = timedelta(days=2)
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    sent: int = 0
+    stale: int = 0
+    cancelled: int = 0
+    #: Put back for later: quiet hours, a rate limit, a daily cap.
+    deferred: int = 0
+    #: Failed this time, will be tried again after a backoff.
+    retried: int = 0
+    #: Failed permanently.
+    failed: int = 0
+    #: Sent, but the lease had been taken over before the mark (a counted duplicate risk).
+    lost_leases: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DispatchResult) -> None:
+        for name in ("claimed", "sent", "stale", "cancelled", "deferred", "retried", "failed", "lost_leases",
+                     "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["errors"] = data["errors"][:20]
+        return data
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def backoff(attempts: int) -> timedelta:
+    """60 s, 2 min, 4 min... capped at an hour."""
+    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS))
+
+
+def claim_due_reminders(session: Session, now: datetime, batch_size: int, worker_id: str,
+                        lease: timedelta) -> list[int]:
+    """Claim up to ``batch_size`` due rows for ``worker_id``; each claim counts as an attempt."""
+    due = (
+        select(Reminder.id)
+        .where(Reminder.status.in_(("pending", "claimed")), Reminder.due_at <= now,
+               or_(Reminder.status == "pending", Reminder.lease_until < now))
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(batch_size)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        update(Reminder)
+        .where(Reminder.id.in_(due.scalar_subquery()))
+        .values(status="claimed", claimed_by=worker_id, lease_until=now + lease,
+                attempts=Reminder.attempts + 1, updated_at=now)
+        .returning(Reminder.id)
+    )
+    return list(session.scalars(statement, execution_options={"synchronize_session": False}))
+
+
+def _facts(occurrence: Occurrence, service: Service, role: Role, payload: dict[str, Any]) -> ShiftFacts:
+    old_start = None
+    if isinstance(payload.get("old_start"), str):
+        try:
+            old_start = datetime.fromisoformat(payload["old_start"])
+        except ValueError:
+            old_start = None
+    return ShiftFacts(
+        service_title=service.title, start_at=occurrence.start_at, end_at=occurrence.end_at,
+        timezone=service.timezone, venue=service.venue, role=role.name,
+        occurrence_cancelled=occurrence.status == "cancelled", old_start_at=old_start,
+    )
+
+
+def _release(ids: list[int], due_at: datetime, now: datetime, refund: bool = True) -> Any:
+    """Put claimed rows back to pending (a deferral is not an attempt)."""
+    values: dict[str, Any] = {"status": "pending", "due_at": due_at, "claimed_by": None, "lease_until": None,
+                              "updated_at": now}
+    if refund:
+        values["attempts"] = Reminder.attempts - 1
+    return update(Reminder).where(Reminder.id.in_(ids)).values(**values)
+
+
+def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours | None,
+              result: DispatchResult) -> list[Outgoing]:
+    """Decide, in the claim's transaction, what each claimed row becomes; return those to send."""
+    rows = session.execute(
+        select(Reminder.id, Reminder.kind, Reminder.channel, Reminder.idempotency_key, Reminder.payload,
+               Assignment.status, Occurrence, Service, Role, Volunteer.id, Volunteer.email, Volunteer.phone)
+        .join(Assignment, Reminder.assignment_id == Assignment.id)
+        .join(Occurrence, Assignment.occurrence_id == Occurrence.id)
+        .join(Service, Occurrence.service_id == Service.id)
+        .join(Role, Assignment.role_id == Role.id)
+        .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+        .where(Reminder.id.in_(ids))
+    ).all()
+    cancelled: list[int] = []
+    stale: list[int] = []
+    deferred: dict[datetime, list[int]] = {}
+    outgoing: list[Outgoing] = []
+    for (rid, kind, channel, key, payload, a_status, occurrence, service, role, vid, email, phone) in rows:
+        change = change_of(kind)
+        if change is None:
+            # A before-shift reminder is owed only while the volunteer still expects the shift.
+            if a_status not in EXPECTING or occurrence.status != "scheduled":
+                cancelled.append(rid)
+                continue
+            if occurrence.start_at <= now:
+                stale.append(rid)
+                continue
+        elif occurrence.end_at <= now:
+            stale.append(rid)
+            continue
+        if quiet is not None:
+            local = now.astimezone(ZoneInfo(service.timezone))
+            if quiet.contains(local.time()):
+                _, window_end = quiet.window_around(local)
+                # Deferred to the end of quiet hours only if that still precedes the shift;
+                # otherwise the message goes now rather than after the shift has begun.
+                if window_end < occurrence.start_at:
+                    deferred.setdefault(window_end.astimezone(now.tzinfo), []).append(rid)
+                    continue
+        outgoing.append(Outgoing(
+            reminder_id=rid, idempotency_key=key, kind=kind, channel=channel, volunteer_id=vid,
+            facts=_facts(occurrence, service, role, payload or {}), email=email, phone=phone,
+        ))
+    if cancelled:
+        session.execute(update(Reminder).where(Reminder.id.in_(cancelled))
+                        .values(status="cancelled", claimed_by=None, lease_until=None, updated_at=now))
+    if stale:
+        session.execute(update(Reminder).where(Reminder.id.in_(stale))
+                        .values(status="stale", claimed_by=None, lease_until=None, updated_at=now,
+                                last_error="the shift had begun before the reminder could go out"))
+    for due_at, group in deferred.items():
+        session.execute(_release(group, due_at, now))
+    result.cancelled += len(cancelled)
+    result.stale += len(stale)
+    result.deferred += sum(len(g) for g in deferred.values())
+    return outgoing
+
+
+def _lock_target(session: Session, channel: str, target: str) -> None:
+    # Serialize the count-then-insert of one robot's sends across workers (PostgreSQL; SQLite's
+    # BEGIN IMMEDIATE already serializes writers).
+    if session.get_bind().dialect.name == "postgresql":
+        key = int(target[:15], 16)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def reserve_send(session: Session, channel: Channel, out: Outgoing, now: datetime, timezone: str,
+                 quiet: QuietHours | None) -> datetime | None:
+    """Count the target's recent sends; under the limits, record this one and return None, else
+    return when to try again. A reservation is not undone when the send fails: the robot may have
+    counted it, and an over-cautious count only delays."""
+    if channel.rate_limit is None and channel.daily_cap is None:
+        return None
+    target = target_hash(f"{channel.name}:{channel.target(out)}")
+    _lock_target(session, channel.name, target)
+    recent = select(func.count(), func.min(ChannelSend.sent_at)).where(
+        ChannelSend.channel == channel.name, ChannelSend.target == target)
+    if channel.rate_limit is not None:
+        limit, seconds = channel.rate_limit
+        count, oldest = session.execute(recent.where(ChannelSend.sent_at > now - timedelta(seconds=seconds))).one()
+        if count >= limit:
+            return (oldest or now) + timedelta(seconds=seconds)
+    if channel.daily_cap is not None:
+        tz = ZoneInfo(timezone)
+        midnight = datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tz)
+        count, _ = session.execute(recent.where(ChannelSend.sent_at >= midnight)).one()
+        if count >= channel.daily_cap:
+            tomorrow = midnight + timedelta(days=1)
+            return quiet.end_after(tomorrow.date(), tz) if quiet is not None else tomorrow
+    session.add(ChannelSend(channel=channel.name, target=target, sent_at=now))
+    return None
+
+
+def _mark_sent(session: Session, ids: list[int], worker_id: str, now: datetime) -> int:
+    result = session.execute(
+        update(Reminder)
+        .where(Reminder.id.in_(ids), Reminder.status == "claimed", Reminder.claimed_by == worker_id)
+        .values(status="sent", sent_at=now, lease_until=None, last_error=None, updated_at=now)
+        .returning(Reminder.id),
+        execution_options={"synchronize_session": False},
+    )
+    return len(list(result.scalars()))
+
+
+def _mark_failure(session: Session, out: Outgoing, error: ChannelError, worker_id: str, now: datetime,
+                  max_attempts: int) -> str:
+    attempts = session.scalar(select(Reminder.attempts).where(Reminder.id == out.reminder_id,
+                                                              Reminder.claimed_by == worker_id))
+    if attempts is None:
+        return "lost"
+    message = str(error)[:500]
+    if error.permanent or attempts >= max_attempts:
+        values: dict[str, Any] = {"status": "failed", "last_error": message}
+        outcome = "failed"
+    else:
+        values = {"status": "pending", "due_at": now + backoff(attempts), "last_error": message}
+        outcome = "retried"
+    session.execute(update(Reminder).where(Reminder.id == out.reminder_id, Reminder.claimed_by == worker_id)
+                    .values(claimed_by=None, lease_until=None, updated_at=now, **values))
+    return outcome
+
+
+def _send_batch(engine: Engine, channels: ChannelSet, outgoing: list[Outgoing], worker_id: str,
+                now: datetime, settings: Any, quiet: QuietHours | None, max_attempts: int,
+                result: DispatchResult) -> None:
+    unmarked: list[int] = []
+    for out in outgoing:
+        try:
+            channel = channels.get(out.channel)
+            if channel.rate_limit is not None or channel.daily_cap is not None:
+                with session_scope(engine) as session:
+                    retry_at = reserve_send(session, channel, out, now, out.facts.timezone, quiet)
+                    if retry_at is not None:
+                        if channel.daily_cap is not None and retry_at >= out.facts.start_at:
+                            raise ChannelError(f"daily {channel.name} cap for this number reached",
+                                               permanent=True)
+                        session.execute(_release([out.reminder_id], retry_at, now))
+                        result.deferred += 1
+                        continue
+            channel.send(out)
+        except ChannelError as exc:
+            with session_scope(engine) as session:
+                outcome = _mark_failure(session, out, exc, worker_id, now, max_attempts)
+            if outcome in ("failed", "retried"):
+                setattr(result, outcome, getattr(result, outcome) + 1)
+            result.errors.append(f"#{out.reminder_id} {out.channel}: {exc}")
+            continue
+        # Accepted by the channel: from here until the mark commits is the duplicate window.
+        if channel.mark_each:
+            with session_scope(engine) as session:
+                marked = _mark_sent(session, [out.reminder_id], worker_id, now)
+            result.sent += marked
+            result.lost_leases += 1 - marked
+        else:
+            unmarked.append(out.reminder_id)
+    if unmarked:
+        with session_scope(engine) as session:
+            marked = _mark_sent(session, unmarked, worker_id, now)
+        result.sent += marked
+        result.lost_leases += len(unmarked) - marked
+
+
+def dispatch_due(engine: Engine, settings: Any, now: datetime | None = None, batch_size: int = 200,
+                 worker_id: str | None = None, *, channels: ChannelSet | None = None, max_batches: int = 1,
+                 lease_seconds: int = DEFAULT_LEASE_SECONDS, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+                 ) -> DispatchResult:
+    """Claim, send and mark due reminders: up to ``max_batches`` batches (fewer when none are left).
+
+    ``now`` freezes the clock (tests); otherwise each batch reads it afresh.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    worker_id = worker_id or default_worker_id()
+    quiet = parse_quiet_hours(settings.quiet_hours)
+    own_channels = channels is None
+    channel_set = channels or channels_from_settings(settings)
+    total = DispatchResult()
+    try:
+        for _ in range(max_batches):
+            moment = now or utcnow()
+            batch = DispatchResult(batches=1)
+            with session_scope(engine) as session:
+                ids = claim_due_reminders(session, moment, batch_size, worker_id,
+                                          timedelta(seconds=lease_seconds))
+                batch.claimed = len(ids)
+                outgoing = _classify(session, ids, moment, quiet, batch) if ids else []
+            if outgoing:
+                _send_batch(engine, channel_set, outgoing, worker_id, moment, settings, quiet, max_attempts,
+                            batch)
+            total.add(batch)
+            if len(ids) < batch_size:
+                break
+    finally:
+        if own_channels:
+            channel_set.close()
+    return total
+
+
+def prune_channel_sends(session: Session, now: datetime | None = None) -> int:
+    """Delete ChannelSend rows too old to count for any limit."""
+    cutoff = (now or utcnow()) - CHANNEL_SEND_RETENTION
+    result: Any = session.execute(delete(ChannelSend).where(ChannelSend.sent_at < cutoff))
+    return int(result.rowcount or 0)
+
+
+def failed_reminders(session: Session) -> list[Reminder]:
+    """Permanent failures, for coordinators."""
+    return list(session.scalars(select(Reminder).where(Reminder.status == "failed").order_by(Reminder.id)))

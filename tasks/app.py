@@ -1,0 +1,129 @@
+"""The Celery app factory, configured for at-least-once work with idempotent handlers.
+
+``celery -A tasks.app worker`` finds the module-level ``app``. Building it reads the settings and
+connects to nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery
+
+from scheduler.settings import Settings
+from tasks.beat import Intervals, beat_schedule
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger("roster.tasks")
+
+#: Worker-only tuning (seconds), beside the ROSTER_* settings; defaults suit production.
+WORKER_VARIABLES = {
+    "ROSTER_RELAY_INTERVAL": "5",
+    "ROSTER_DISPATCH_INTERVAL": "30",
+    "ROSTER_DISPATCH_BATCH": "200",
+    "ROSTER_REMINDER_LEASE": "300",
+}
+#: Redis redelivers a task not acked within this many seconds; above any task's time limit.
+REDIS_VISIBILITY_TIMEOUT = 3600
+TASK_TIME_LIMIT = 600
+TASK_SOFT_TIME_LIMIT = 540
+
+
+@dataclass(frozen=True)
+class WorkerTuning:
+    relay_interval: float = 5
+    dispatch_interval: float = 30
+    dispatch_batch: int = 200
+    lease_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerTuning:
+        env = os.environ if environ is None else environ
+
+        def number(name: str) -> float:
+            raw = env.get(name) or WORKER_VARIABLES[name]
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1
+            if value <= 0:
+                from scheduler.errors import InvalidInput
+
+                raise InvalidInput(name, f"must be a positive number of seconds, not {raw!r}")
+            return value
+
+        return cls(number("ROSTER_RELAY_INTERVAL"), number("ROSTER_DISPATCH_INTERVAL"),
+                   int(number("ROSTER_DISPATCH_BATCH")), int(number("ROSTER_REMINDER_LEASE")))
+
+
+def is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://", "redis+socket://"))
+
+
+def celery_config(settings: Settings, tuning: WorkerTuning) -> dict[str, Any]:
+    """The configuration, as a dict (tests read it)."""
+    config: dict[str, Any] = {
+        "broker_url": settings.broker_url,
+        # At least once: ack after the task ran; a worker lost mid-task puts it back.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_time_limit": TASK_TIME_LIMIT,
+        "task_soft_time_limit": TASK_SOFT_TIME_LIMIT,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "worker_hijack_root_logger": False,
+        "beat_schedule_filename": str(settings.home / "celerybeat-schedule"),
+        "beat_schedule": beat_schedule(Intervals(
+            relay=timedelta(seconds=tuning.relay_interval),
+            dispatch=timedelta(seconds=tuning.dispatch_interval),
+        )),
+        "roster_tuning": tuning,
+    }
+    # kombu's SQLAlchemy transport hands these options to create_engine, where Redis options
+    # (or polling_interval) make it fail: only a Redis broker gets them.
+    if is_redis(settings.broker_url):
+        config["broker_transport_options"] = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
+    return config
+
+
+def create_app(settings: Settings | None = None, tuning: WorkerTuning | None = None) -> Celery:
+    """A Celery app for ``settings`` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    tuning = tuning or WorkerTuning.from_env()
+    celery = Celery("roster", include=["tasks.jobs"])
+    celery.conf.update(celery_config(settings, tuning))
+    celery.roster_settings = settings  # type: ignore[attr-defined]
+    return celery
+
+
+app = create_app()
+
+
+def enqueue_after_commit(session: Session, task_name: str, celery_app: Celery | None = None, **kwargs: Any
+                         ) -> None:
+    """Send ``task_name`` once ``session`` commits (never for a rolled-back change). A failed send
+    is logged, not raised: beat runs every job on an interval anyway."""
+    from sqlalchemy import event
+
+    def send(_session: Session) -> None:
+        try:
+            (celery_app or app).send_task(task_name, kwargs=kwargs)
+        except Exception as exc:  # the broker may be down; the periodic tick covers it
+            log.warning("could not enqueue %s after commit: %s", task_name, type(exc).__name__)
+
+    event.listen(session, "after_commit", send, once=True)
