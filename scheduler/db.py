@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -77,6 +78,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 _ENGINES: dict[str, Engine] = {}
+#: Per-engine defaults copied into every session's ``info`` (quiet hours, default channel...).
+_SESSION_DEFAULTS: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def set_session_defaults(engine: Engine, info: dict[str, Any]) -> None:
+    """Settings that operations read from ``session.info`` for every session on ``engine``."""
+    _SESSION_DEFAULTS[engine] = dict(info)
 
 
 def engine_for(url: str) -> Engine:
@@ -97,6 +105,7 @@ def dispose_engines() -> None:
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
     session = sessionmaker(bind=engine, expire_on_commit=False)()
+    session.info.update(_SESSION_DEFAULTS.get(engine, {}))
     try:
         yield session
         session.commit()

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
@@ -93,11 +93,13 @@ def _quiet_for(session: Session) -> QuietHours | None:
 
 
 def channel_for(assignment: Assignment) -> str:
-    """The volunteer's preferred channel, else the console (the embedded default)."""
+    """The volunteer's preferred channel, else ROSTER_REMINDER_CHANNEL (console by default)."""
     volunteer = assignment.volunteer
     if volunteer.preferred_channel:
         return volunteer.preferred_channel
-    return DEFAULT_CHANNEL
+    session = object_session(assignment)
+    default = session.info.get("roster.default_channel") if session is not None else None
+    return str(default or DEFAULT_CHANNEL)
 
 
 def idempotency_key(assignment_id: int, kind: str, channel: str) -> str:

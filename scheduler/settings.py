@@ -34,6 +34,10 @@ VARIABLES: dict[str, str] = {
     "ROSTER_SMS_PROVIDER": "",
     "ROSTER_SMS_DAILY_CAP": "10",
     "ROSTER_LOG_LEVEL": "INFO",
+    "ROSTER_RELAY_INTERVAL": "5",
+    "ROSTER_DISPATCH_INTERVAL": "30",
+    "ROSTER_DISPATCH_BATCH": "200",
+    "ROSTER_REMINDER_LEASE": "300",
 }
 
 
@@ -63,6 +67,11 @@ class Settings:
     sms_provider: str = ""
     sms_daily_cap: int = 10
     log_level: str = "INFO"
+    #: Worker tuning: seconds between relay ticks and dispatch ticks, claim batch, lease seconds.
+    relay_interval: float = 5
+    dispatch_interval: float = 30
+    dispatch_batch: int = 200
+    reminder_lease: int = 300
 
     @property
     def tz(self) -> ZoneInfo:
@@ -86,6 +95,16 @@ class Settings:
                 return int(raw)
             except ValueError:
                 raise InvalidInput(name, f"must be a whole number, not {raw!r}") from None
+
+        def get_positive(name: str) -> float:
+            raw = get(name)
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1
+            if value <= 0:
+                raise InvalidInput(name, f"must be a positive number, not {raw!r}")
+            return value
 
         timezone = get("ROSTER_TIMEZONE")
         try:
@@ -118,7 +137,15 @@ class Settings:
             sms_provider=get("ROSTER_SMS_PROVIDER"),
             sms_daily_cap=get_int("ROSTER_SMS_DAILY_CAP"),
             log_level=get("ROSTER_LOG_LEVEL"),
+            relay_interval=get_positive("ROSTER_RELAY_INTERVAL"),
+            dispatch_interval=get_positive("ROSTER_DISPATCH_INTERVAL"),
+            dispatch_batch=int(get_positive("ROSTER_DISPATCH_BATCH")),
+            reminder_lease=int(get_positive("ROSTER_REMINDER_LEASE")),
         )
+
+    def session_info(self) -> dict[str, str]:
+        """What operations read from ``session.info`` (see ``scheduler.db.set_session_defaults``)."""
+        return {"roster.quiet_hours": self.quiet_hours, "roster.default_channel": self.reminder_channel}
 
     def ensure_dirs(self) -> None:
         """Create the local folders the embedded default writes into."""

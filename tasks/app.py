@@ -7,7 +7,6 @@ connects to nothing.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,13 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("roster.tasks")
 
-#: Worker-only tuning (seconds), beside the ROSTER_* settings; defaults suit production.
-WORKER_VARIABLES = {
-    "ROSTER_RELAY_INTERVAL": "5",
-    "ROSTER_DISPATCH_INTERVAL": "30",
-    "ROSTER_DISPATCH_BATCH": "200",
-    "ROSTER_REMINDER_LEASE": "300",
-}
 #: Redis redelivers a task not acked within this many seconds; above any task's time limit.
 REDIS_VISIBILITY_TIMEOUT = 3600
 TASK_TIME_LIMIT = 600
@@ -44,23 +36,14 @@ class WorkerTuning:
     lease_seconds: int = 300
 
     @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerTuning:
+        """The ROSTER_RELAY_INTERVAL, _DISPATCH_INTERVAL, _DISPATCH_BATCH and _REMINDER_LEASE settings."""
+        return cls(settings.relay_interval, settings.dispatch_interval, settings.dispatch_batch,
+                   settings.reminder_lease)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerTuning:
-        env = os.environ if environ is None else environ
-
-        def number(name: str) -> float:
-            raw = env.get(name) or WORKER_VARIABLES[name]
-            try:
-                value = float(raw)
-            except ValueError:
-                value = -1
-            if value <= 0:
-                from scheduler.errors import InvalidInput
-
-                raise InvalidInput(name, f"must be a positive number of seconds, not {raw!r}")
-            return value
-
-        return cls(number("ROSTER_RELAY_INTERVAL"), number("ROSTER_DISPATCH_INTERVAL"),
-                   int(number("ROSTER_DISPATCH_BATCH")), int(number("ROSTER_REMINDER_LEASE")))
+        return cls.from_settings(Settings.from_env(environ))
 
 
 def is_redis(url: str) -> bool:
@@ -104,7 +87,7 @@ def celery_config(settings: Settings, tuning: WorkerTuning) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, tuning: WorkerTuning | None = None) -> Celery:
     """A Celery app for ``settings`` (default: from the environment)."""
     settings = settings or Settings.from_env()
-    tuning = tuning or WorkerTuning.from_env()
+    tuning = tuning or WorkerTuning.from_settings(settings)
     celery = Celery("roster", include=["tasks.jobs"])
     celery.conf.update(celery_config(settings, tuning))
     celery.roster_settings = settings  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from scheduler.db import engine_for, run_in_transaction, utcnow
+from scheduler.db import engine_for, run_in_transaction, set_session_defaults, utcnow
 from scheduler.settings import Settings
 from tasks.app import WorkerTuning, app, enqueue_after_commit
 
@@ -23,7 +23,10 @@ def _settings() -> Settings:
 
 
 def _engine() -> Engine:
-    return engine_for(_settings().database_url)
+    settings = _settings()
+    engine = engine_for(settings.database_url)
+    set_session_defaults(engine, settings.session_info())
+    return engine
 
 
 def _tuning() -> WorkerTuning:

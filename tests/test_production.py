@@ -317,10 +317,9 @@ def test_tasks_app_is_the_celery_app_the_services_run() -> None:
 
 
 def variables_read() -> set[str]:
-    """The ROSTER_* variables the programs read: the settings', and the workers' tuning."""
-    import tasks.app
+    """The ROSTER_* variables the programs read: all through the one settings object."""
 
-    return set(VARIABLES) | set(getattr(tasks.app, "WORKER_VARIABLES", {}))
+    return set(VARIABLES)
 
 
 def test_env_example_sets_exactly_the_variables_the_programs_read() -> None:
