@@ -1,0 +1,186 @@
+"""The attendance and hours commands as a coordinator types them: exit codes, Chinese output, exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from scheduler.db import engine_for, session_scope
+from scheduler.models import Assignment, Service
+from tests import factories
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Yesterday, local: the occurrence is over whenever the test runs, so --at times are in the past.
+DAY = (datetime.now(SHANGHAI) - timedelta(days=1)).date()
+
+
+def at(hhmm: str, day: date = DAY) -> str:
+    return f"{day.isoformat()} {hhmm}"
+
+
+@pytest.fixture
+def setup(invoke, roster_env: dict[str, str]) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """A branch, the four-thirty classroom with yesterday's occurrence, two volunteers (one assigned)."""
+    for args in (
+        ("community", "add", "ailian", "--name", "爱联社区"),
+        ("branch", "add", "shunjing", "--name", "顺景花园党支部", "--community", "ailian"),
+        ("service", "add", "sj-430", "--title", "四点半课堂", "--kind", "classroom", "--branch", "shunjing",
+         "--every", "weekday", "--start-date", "2026-01-05", "--time", "16:30", "--duration", "2h",
+         "--role", "辅导员:2:tutor", "--venue", "顺景花园党群之家", "--contact-role", "支部第一书记"),
+        ("volunteer", "add", "--name", "王芳", "--phone", "13800138000", "--id-number", "440307199001011234",
+         "--branch", "shunjing", "--skill", "tutor"),
+        ("volunteer", "add", "--name", "=cmd|' /C calc'!A0", "--phone", "13900139000", "--branch", "shunjing"),
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    with session_scope(engine_for(roster_env["ROSTER_DATABASE_URL"])) as s:
+        svc = s.scalars(select(Service).where(Service.slug == "sj-430")).one()
+        start = datetime.combine(DAY, datetime.min.time().replace(hour=16, minute=30), tzinfo=SHANGHAI)
+        occ = factories.occurrence(s, svc, start=start.astimezone(UTC))
+        s.add(Assignment(occurrence_id=occ.id, role_id=svc.roles[0].id, volunteer_id=1, status="confirmed",
+                         seat_no=1))
+        return {"occ": occ.id}
+
+
+def test_checkin_and_checkout_print_chinese_and_count_minutes(invoke, setup) -> None:  # type: ignore[no-untyped-def]
+    occ = str(setup["occ"])
+    result = invoke("checkin", "13800138000", occ, "--at", at("16:30"), "--by", "李书记")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("签到 record #1: 王芳 (#1) 四点半课堂") and at("16:30") in result.output
+    result = invoke("checkout", "1", occ, "--at", "18:45")
+    assert result.exit_code == 0, result.output
+    assert "签退 record #1" in result.output and "135 min (2.25 h), 已审核 (approved)" in result.output
+    shown = json.loads(invoke("attendance", "show", "1", "--json").output)
+    assert (shown["check_in"], shown["check_out"], shown["recorded_by"]) == (at("16:30"), at("18:45"), "李书记")
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (("checkout", "1", "{occ}", "--at", "{day} 18:30"), 5, "check_out: volunteer #1 has not checked in"),
+    (("checkin", "1", "{occ}", "--at", "2999-01-01 16:30"), 4, "check_in: "),
+    (("checkin", "1", "{occ}", "--at", "半小时前"), 4, "check_in: '半小时前' is not a local time"),
+    (("checkin", "42", "{occ}"), 3, "volunteer not found: 42"),
+    (("checkin", "1", "999"), 3, "occurrence not found: 999"),
+    (("attendance", "approve", "7", "--by", "张主任"), 3, "attendance record not found: 7"),
+])
+def test_bad_input_exits_with_the_documented_code(invoke, setup, args, code, message) -> None:  # type: ignore
+    result = invoke(*(a.format(occ=setup["occ"], day=DAY.isoformat()) for a in args))
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert json.loads(invoke("attendance", "list", "--json").output) == []
+
+
+def test_checkout_before_checkin_and_checkin_twice_write_nothing(invoke, setup) -> None:  # type: ignore
+    occ = str(setup["occ"])
+    assert invoke("checkin", "1", occ, "--at", at("16:30")).exit_code == 0
+    result = invoke("checkout", "1", occ, "--at", at("16:00"))
+    assert result.exit_code == 4 and "check_out: " in result.stderr and "not after the check-in" in result.stderr
+    result = invoke("checkin", "1", occ, "--at", at("16:40"))
+    assert result.exit_code == 5 and "already checked in" in result.stderr
+    records = json.loads(invoke("attendance", "list", "--json").output)
+    assert [(r["id"], r["status"], r["check_out"]) for r in records] == [(1, "open", "")]
+
+
+def test_long_day_waits_for_approval_then_counts(invoke, setup) -> None:  # type: ignore[no-untyped-def]
+    occ = str(setup["occ"])
+    invoke("checkin", "1", occ, "--at", at("08:00"))
+    result = invoke("checkout", "1", occ, "--at", at("17:00"))
+    assert "待审核 (pending_approval)" in result.output and "more than 8 h in a day" in result.output
+    listed = invoke("attendance", "list", "--pending")
+    assert listed.exit_code == 0 and "待审核" in listed.output and "王芳" in listed.output
+    assert json.loads(invoke("hours", "report", "--json").output) == []
+    result = invoke("attendance", "approve", "1", "--by", "张主任")
+    assert result.exit_code == 0 and "已审核" in result.output
+    report = json.loads(invoke("hours", "report", "--json").output)
+    assert [(r["name"], r["hours"], r["star"]) for r in report] == [("王芳", "9.00", "")]
+    assert invoke("attendance", "approve", "1", "--by", "张主任").exit_code == 5
+
+
+def test_correct_and_reject_keep_the_trail(invoke, setup) -> None:  # type: ignore[no-untyped-def]
+    occ = str(setup["occ"])
+    invoke("checkin", "1", occ, "--at", at("16:30"))
+    invoke("checkout", "1", occ, "--at", at("18:00"))
+    result = invoke("attendance", "correct", "1", "--field", "check_out", "--value", "18:30",
+                    "--reason", "忘记签退", "--by", "李书记")
+    assert result.exit_code == 0, result.output
+    assert "120 min" in result.output
+    result = invoke("attendance", "correct", "1", "--field", "check_out", "--value", "18:30",
+                    "--reason", "再改", "--by", "李书记")
+    assert result.exit_code == 4 and "value: " in result.stderr
+    result = invoke("attendance", "reject", "1", "--by", "张主任", "--reason", "重复登记")
+    assert result.exit_code == 0 and "未通过" in result.output
+    shown = invoke("attendance", "show", "1")
+    assert "忘记签退" in shown.output and "重复登记" in shown.output and "李书记" in shown.output
+    trail = json.loads(invoke("attendance", "show", "1", "--json").output)["trail"]
+    assert [(t["field"], t["old"], t["new"]) for t in trail] == [
+        ("check_out", at("18:00"), at("18:30")), ("status", "approved", "rejected")]
+
+
+def test_noshow_marks_the_assignment(invoke, setup, roster_env) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("noshow", "13800138000", str(setup["occ"]), "--by", "李书记")
+    assert result.exit_code == 0 and "未到" in result.output and "王芳" in result.output
+    with session_scope(engine_for(roster_env["ROSTER_DATABASE_URL"])) as s:
+        assert s.get(Assignment, 1).status == "no_show"  # type: ignore[union-attr]
+    assert invoke("noshow", "13800138000", str(setup["occ"])).exit_code == 5
+    assert invoke("noshow", "13900139000", str(setup["occ"])).exit_code == 3  # not assigned
+
+
+def test_hours_report_tables_by_each_dimension(invoke, setup) -> None:  # type: ignore[no-untyped-def]
+    occ = str(setup["occ"])
+    invoke("checkin", "1", occ, "--at", at("16:30"))
+    invoke("checkout", "1", occ, "--at", at("18:30"))
+    for dimension, expected in (("volunteer", "王芳"), ("branch", "顺景花园党支部"), ("community", "爱联社区"),
+                                ("month", DAY.strftime("%Y-%m"))):
+        result = invoke("hours", "report", "--by", dimension, "--from", DAY.isoformat(), "--to", DAY.isoformat())
+        assert result.exit_code == 0, result.output
+        assert expected in result.output and "2.00" in result.output
+    assert invoke("hours", "report", "--from", "2026-13-01").exit_code == 2
+    result = invoke("hours", "report", "--from", "2026-12-02", "--to", "2026-12-01")
+    assert result.exit_code == 4 and "to: " in result.stderr
+
+
+def test_csv_export_is_excel_ready_masked_and_not_a_certificate(invoke, setup, tmp_path: Path) -> None:  # type: ignore
+    occ = str(setup["occ"])
+    for vol in ("1", "2"):
+        invoke("checkin", vol, occ, "--at", at("16:30"))
+        invoke("checkout", vol, occ, "--at", at("17:20"))
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "hours.csv"
+    result = invoke("hours", "export", str(target), "--from", DAY.isoformat(), "--to", DAY.isoformat())
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 records" in result.output and "本导出不是志愿服务证明" in result.output
+    with target.open(encoding="utf-8-sig", newline="") as handle:
+        table = list(csv.reader(handle))
+    assert table[0][0].startswith("说明：本导出不是志愿服务证明")
+    header = table[1]
+    rows = [dict(zip(header, row, strict=True)) for row in table[2:]]
+    assert [r["志愿者姓名"] for r in rows] == ["王芳", "'=cmd|' /C calc'!A0"]
+    assert rows[0]["身份证号"] == "440307********1234" and "199001" not in target.read_text("utf-8-sig")
+    assert rows[0]["服务时长（小时）"] == "0.83" and rows[0]["服务开始时间"] == at("16:30")
+    assert (rows[0]["组织单位"], rows[0]["联系人"], rows[0]["记录状态"]) == ("顺景花园党支部", "支部第一书记", "已审核")
+    assert list(out.iterdir()) == [target]  # no temporary file left behind
+    stdout = invoke("hours", "export")
+    assert stdout.exit_code == 0 and stdout.stdout_bytes.startswith(b"\xef\xbb\xbf")
+    assert "本导出不是志愿服务证明" in stdout.stdout_bytes.decode("utf-8-sig").splitlines()[0]
+
+
+def test_xlsx_export_by_file_name(invoke, setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    occ = str(setup["occ"])
+    invoke("checkin", "2", occ, "--at", at("16:30"))
+    invoke("checkout", "2", occ, "--at", at("18:30"))
+    target = tmp_path / "hours.xlsx"
+    assert invoke("hours", "export", str(target)).exit_code == 0
+    sheet = load_workbook(target).active
+    assert sheet is not None
+    assert "本导出不是志愿服务证明" in str(sheet["A1"].value)
+    assert sheet["B3"].value == "'=cmd|' /C calc'!A0" and sheet["B3"].data_type == "s"
+    assert sheet["I3"].value == 2
+    result = invoke("hours", "export", "--format", "xlsx")
+    assert result.exit_code == 2 and "needs a FILE" in result.output
