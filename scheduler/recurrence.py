@@ -69,7 +69,8 @@ def normalise_rrule(value: str, start: date, field: str = "rrule") -> str:
         raise InvalidInput(field, "RSCALE (lunar) rules are not supported; expand lunar dates to plain dates")
     try:
         rule = rrulestr(body, dtstart=datetime.combine(start, time(0)))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        # dateutil raises KeyError for an unknown weekday code such as BYDAY=XX.
         raise InvalidInput(field, f"{value!r} is not a valid RRULE: {exc}") from None
     if not isinstance(rule, rrule):
         raise InvalidInput(field, "give a single RRULE")

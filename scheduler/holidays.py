@@ -1,0 +1,371 @@
+"""China's statutory holiday calendar: which dates are workdays, rest days, make-up workdays (调休上班).
+
+Sources, in order: a year's official schedule a coordinator loaded (``HolidayYear``/``HolidayDay``),
+then the ``chinese_calendar`` package (it knows 2004-2026 and raises ``NotImplementedError`` beyond),
+else the plain weekday rule (Monday-Friday work), and such a date is **provisional**.
+
+Two traps of ``chinese_calendar`` are avoided by reading its ``holidays``/``workdays`` tables directly:
+``is_in_lieu`` means a swapped *rest* day (not a make-up workday), and
+``get_workdays(include_weekends=False)`` drops the make-up Saturdays.
+
+The file format ``load_year`` reads is documented in ``docs/holidays.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import chinese_calendar
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from scheduler.db import utcnow
+from scheduler.errors import InvalidInput
+from scheduler.events import record_event
+from scheduler.models import HolidayDay, HolidayYear, Occurrence
+
+SOURCE_LOADED = "loaded"
+SOURCE_PACKAGE = "chinese_calendar"
+
+
+@dataclass(frozen=True)
+class YearSchedule:
+    """One year's official schedule: statutory rest days and make-up workdays, with names."""
+
+    year: int
+    rest: dict[date, str]
+    workdays: dict[date, str]
+    source: str
+
+
+def _package_years() -> range:
+    # The package's own bounds, so that a newer chinese_calendar release extends coverage by itself.
+    days = chinese_calendar.holidays.keys()
+    return range(min(days).year, max(days).year + 1)
+
+
+_PACKAGE_YEARS = _package_years()
+
+
+def _package_schedule(year: int) -> YearSchedule:
+    rest = {d: str(n) for d, n in chinese_calendar.holidays.items() if d.year == year}
+    work = {d: str(n) for d, n in chinese_calendar.workdays.items() if d.year == year}
+    return YearSchedule(year, rest, work, SOURCE_PACKAGE)
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    """What the calendar says about one date."""
+
+    day: date
+    workday: bool
+    rest: bool
+    makeup_workday: bool
+    provisional: bool
+    name: str
+
+
+class HolidayCalendar:
+    """A per-run calendar: answers per date from loaded years, then the package, else provisionally.
+
+    Build one per planning run (``HolidayCalendar.from_session``); lookups are cached per year.
+    """
+
+    def __init__(self, loaded: dict[int, YearSchedule] | None = None) -> None:
+        self._loaded = dict(loaded or {})
+        self._years: dict[int, YearSchedule | None] = {}
+
+    @classmethod
+    def from_session(cls, session: Session) -> HolidayCalendar:
+        """The calendar with every officially loaded year from the database."""
+        loaded: dict[int, YearSchedule] = {}
+        years = set(session.scalars(select(HolidayYear.year)))
+        rest: dict[int, dict[date, str]] = {y: {} for y in years}
+        work: dict[int, dict[date, str]] = {y: {} for y in years}
+        for row in session.scalars(select(HolidayDay)):
+            if row.year in years:
+                (rest if row.kind == "rest" else work)[row.year][row.day] = row.name
+        for year in years:
+            loaded[year] = YearSchedule(year, rest[year], work[year], SOURCE_LOADED)
+        return cls(loaded)
+
+    def schedule(self, year: int) -> YearSchedule | None:
+        """The year's official schedule, or None when there is none (dates then are provisional)."""
+        if year not in self._years:
+            if year in self._loaded:
+                self._years[year] = self._loaded[year]
+            elif year in _PACKAGE_YEARS:
+                self._years[year] = _package_schedule(year)
+            else:
+                self._years[year] = None
+        return self._years[year]
+
+    def source(self, year: int) -> str | None:
+        schedule = self.schedule(year)
+        return schedule.source if schedule else None
+
+    def is_provisional(self, day: date) -> bool:
+        return self.schedule(day.year) is None
+
+    def is_rest(self, day: date) -> bool:
+        """A statutory rest day (holiday period, including weekend days inside it)."""
+        schedule = self.schedule(day.year)
+        return schedule is not None and day in schedule.rest
+
+    def is_makeup_workday(self, day: date) -> bool:
+        """A weekend day worked in exchange for a longer holiday (调休上班)."""
+        schedule = self.schedule(day.year)
+        return schedule is not None and day in schedule.workdays
+
+    def is_workday(self, day: date) -> bool:
+        """Official workday: Monday-Friday unless a rest day, plus make-up workdays."""
+        schedule = self.schedule(day.year)
+        if schedule is None:
+            return day.weekday() < 5
+        if day in schedule.workdays:
+            return True
+        return day.weekday() < 5 and day not in schedule.rest
+
+    def day(self, day: date) -> DayInfo:
+        schedule = self.schedule(day.year)
+        name = ""
+        if schedule is not None:
+            name = schedule.rest.get(day) or schedule.workdays.get(day) or ""
+        return DayInfo(day, self.is_workday(day), self.is_rest(day), self.is_makeup_workday(day),
+                       schedule is None, name)
+
+    def makeup_workdays(self, first: date, last: date) -> list[date]:
+        """Make-up workdays in [first, last]."""
+        found: list[date] = []
+        for year in range(first.year, last.year + 1):
+            schedule = self.schedule(year)
+            if schedule:
+                found.extend(d for d in schedule.workdays if first <= d <= last)
+        return sorted(found)
+
+
+# --------------------------------------------------------------------------- loading a year
+
+
+@dataclass
+class ParsedYear:
+    year: int
+    source: str
+    rest: dict[date, str] = field(default_factory=dict)
+    workdays: dict[date, str] = field(default_factory=dict)
+
+
+def _parse_day_or_range(text: str, where: str) -> list[date]:
+    text = text.strip()
+    first_s, sep, last_s = text.partition("..")
+    try:
+        first = date.fromisoformat(first_s.strip())
+        last = date.fromisoformat(last_s.strip()) if sep else first
+    except ValueError:
+        raise InvalidInput(where, f"{text!r} is not a date (2027-10-01) or a range (2027-10-01..2027-10-07)") from None
+    if last < first:
+        raise InvalidInput(where, f"{text!r}: the range ends before it starts")
+    if (last - first).days > 31:
+        raise InvalidInput(where, f"{text!r}: a holiday range is at most a month")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _add(parsed: ParsedYear, kind: str, days: list[date], name: str, where: str) -> None:
+    name = name.strip()
+    if len(name) > 64:
+        raise InvalidInput(where, "a holiday name is at most 64 characters")
+    for day in days:
+        if day.year != parsed.year:
+            raise InvalidInput(where, f"{day.isoformat()} is not in {parsed.year}")
+        if day in parsed.rest or day in parsed.workdays:
+            raise InvalidInput(where, f"{day.isoformat()} is listed twice")
+        if kind == "workday":
+            if day.weekday() < 5:
+                raise InvalidInput(where, f"{day.isoformat()} is a weekday; a make-up workday (调休上班) is a "
+                                          "Saturday or Sunday")
+            parsed.workdays[day] = name
+        else:
+            parsed.rest[day] = name
+
+
+_YEAR_MIN, _YEAR_MAX = 2004, 2100
+
+
+def _check_year(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise InvalidInput(where, f"{value!r} is not a year like 2027")
+    year = int(str(value).strip())
+    if not _YEAR_MIN <= year <= _YEAR_MAX:
+        raise InvalidInput(where, f"{year} is outside {_YEAR_MIN}-{_YEAR_MAX}")
+    return year
+
+
+def parse_text(text: str) -> ParsedYear:
+    """Parse the line format (``year``, ``source``, ``rest``, ``work`` lines; ``#`` comments).
+
+    Errors name the line: ``line 4: ...``.
+    """
+    parsed: ParsedYear | None = None
+    source = ""
+    pending: list[tuple[int, str, str]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.lower()
+        where = f"line {number}"
+        if keyword == "year":
+            if parsed is not None:
+                raise InvalidInput(where, "the year is given twice")
+            parsed = ParsedYear(_check_year(rest, where), "")
+        elif keyword == "source":
+            source = rest.strip()[:300]
+        elif keyword in ("rest", "work", "workday"):
+            if not rest.strip():
+                raise InvalidInput(where, f"'{keyword}' needs a date or a range")
+            pending.append((number, "rest" if keyword == "rest" else "workday", rest.strip()))
+        else:
+            raise InvalidInput(where, f"unknown keyword {keyword!r} (use year, source, rest or work)")
+    if parsed is None:
+        raise InvalidInput("year", "the file has no 'year YYYY' line")
+    parsed.source = source
+    for number, kind, value in pending:
+        days_text, _, name = value.partition(" ")
+        where = f"line {number}"
+        _add(parsed, kind, _parse_day_or_range(days_text, where), name, where)
+    return parsed
+
+
+def parse_json(text: str) -> ParsedYear:
+    """Parse the JSON form: ``{"year", "source", "rest": [...], "workdays": [...]}``.
+
+    Errors name the field: ``rest[2].date: ...``.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"line {exc.lineno}", f"not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("file", "the JSON must be an object with year, rest and workdays")
+    unknown = set(data) - {"year", "source", "rest", "workdays"}
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "unknown field (use year, source, rest, workdays)")
+    if "year" not in data:
+        raise InvalidInput("year", "is required")
+    parsed = ParsedYear(_check_year(data["year"], "year"), str(data.get("source", ""))[:300])
+    for key, kind in (("rest", "rest"), ("workdays", "workday")):
+        items = data.get(key, [])
+        if not isinstance(items, list):
+            raise InvalidInput(key, "must be a list")
+        for index, item in enumerate(items):
+            where = f"{key}[{index}]"
+            if isinstance(item, str):
+                item = {"date": item}
+            if not isinstance(item, dict) or not isinstance(item.get("date"), str):
+                raise InvalidInput(f"{where}.date", "give {\"date\": \"2027-10-01\" or \"2027-10-01..2027-10-07\"}")
+            name = item.get("name", "")
+            if not isinstance(name, str):
+                raise InvalidInput(f"{where}.name", "must be text")
+            _add(parsed, kind, _parse_day_or_range(item["date"], f"{where}.date"), name, f"{where}.date")
+    return parsed
+
+
+def parse_schedule(text: str) -> ParsedYear:
+    """Either format: JSON when the text starts with ``{``, else the line format."""
+    if text.lstrip("\ufeff \t\r\n").startswith("{"):
+        parsed = parse_json(text.lstrip("\ufeff"))
+    else:
+        parsed = parse_text(text.lstrip("\ufeff"))
+    if not parsed.rest:
+        raise InvalidInput("rest", f"no rest days for {parsed.year}; an official schedule lists its holidays")
+    return parsed
+
+
+@dataclass
+class LoadResult:
+    year: int
+    rest_days: int
+    makeup_workdays: int
+    replaced: bool
+    plan: Any  # scheduler.planning.PlanResult (kept loose to avoid an import cycle)
+
+
+def load_year(session: Session, text: str, source: str = "", today: date | None = None,
+              horizon_weeks: int = 12, now: datetime | None = None) -> LoadResult:
+    """Store a year's official schedule (replacing any loaded before), then re-plan affected occurrences.
+
+    Re-planning cancels occurrences that no longer fall on allowed days (telling assigned volunteers),
+    adds those that now do (make-up workdays), and clears the provisional mark of the year's dates.
+    """
+    from scheduler.planning import plan, policy_service_ids
+
+    parsed = parse_schedule(text)
+    year = parsed.year
+    replaced = session.get(HolidayYear, year) is not None
+    session.execute(delete(HolidayDay).where(HolidayDay.year == year))
+    session.add_all(
+        [HolidayDay(day=d, year=year, kind="rest", name=n) for d, n in sorted(parsed.rest.items())]
+        + [HolidayDay(day=d, year=year, kind="workday", name=n) for d, n in sorted(parsed.workdays.items())]
+    )
+    row = session.get(HolidayYear, year)
+    label = (parsed.source or source)[:300]
+    if row is None:
+        session.add(HolidayYear(year=year, source=label, loaded_at=now or utcnow()))
+    else:
+        row.source = label
+        row.loaded_at = now or utcnow()
+    session.flush()
+    record_event(session, "holidays.loaded", year=year, rest_days=len(parsed.rest),
+                 makeup_workdays=len(parsed.workdays))
+    today = today or (now or utcnow()).date()
+    result = plan(session, today, horizon_weeks, service_ids=policy_service_ids(session), now=now)
+    return LoadResult(year, len(parsed.rest), len(parsed.workdays), replaced, result)
+
+
+def holiday_status(session: Session, today: date, horizon_weeks: int = 12) -> dict[str, Any]:
+    """Which years are covered (and by what), which dates within the horizon are provisional."""
+    from sqlalchemy import func
+
+    calendar = HolidayCalendar.from_session(session)
+    last = today + timedelta(weeks=horizon_weeks) - timedelta(days=1)
+    loaded = {row.year: row for row in session.scalars(select(HolidayYear))}
+    years: list[dict[str, Any]] = []
+    for year in sorted(set(_PACKAGE_YEARS) | set(loaded) | set(range(today.year, last.year + 1))):
+        schedule = calendar.schedule(year)
+        entry: dict[str, Any] = {"year": year, "source": schedule.source if schedule else None,
+                                 "provisional": schedule is None}
+        if schedule is not None:
+            entry["rest_days"] = len(schedule.rest)
+            entry["makeup_workdays"] = sorted(d.isoformat() for d in schedule.workdays)
+        if year in loaded:
+            entry["loaded_from"] = loaded[year].source
+            entry["loaded_at"] = loaded[year].loaded_at.isoformat()
+        years.append(entry)
+    provisional_ranges: list[dict[str, str]] = []
+    for year in range(today.year, last.year + 1):
+        if calendar.schedule(year) is None:
+            first = max(today, date(year, 1, 1))
+            end = min(last, date(year, 12, 31))
+            provisional_ranges.append({"from": first.isoformat(), "to": end.isoformat()})
+    from scheduler.planning import utc_bounds
+
+    lo, hi = utc_bounds(today, last)
+    provisional_occurrences = session.scalar(
+        select(func.count()).select_from(Occurrence).where(
+            Occurrence.provisional.is_(True), Occurrence.status == "scheduled",
+            Occurrence.start_at >= lo, Occurrence.start_at < hi,
+        )
+    ) or 0
+    return {
+        "today": today.isoformat(),
+        "horizon_end": last.isoformat(),
+        "covered_by_package": [_PACKAGE_YEARS.start, _PACKAGE_YEARS.stop - 1],
+        "years": [y for y in years if y["source"] != SOURCE_PACKAGE or y["year"] >= today.year - 1],
+        "provisional_dates": provisional_ranges,
+        "provisional_occurrences": int(provisional_occurrences),
+    }
+

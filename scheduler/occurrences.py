@@ -1,0 +1,219 @@
+"""Single occurrences (场次): list with filters, cancel, move; each change tells seated volunteers.
+
+A moved or cancelled occurrence is *pinned*: re-planning leaves it alone. Its identity
+(service, original start) never changes, so feeds keep the same UID (RFC 5545 section 3.8.4.7)
+and bump SEQUENCE (section 3.8.7.4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload, object_session
+
+from scheduler import reminders
+from scheduler import validation as v
+from scheduler.db import utcnow
+from scheduler.errors import Conflict, InvalidInput, NotFound
+from scheduler.events import record_event
+from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Service
+from scheduler.organisations import get_branch, get_community
+from scheduler.planning import utc_bounds
+
+
+def get_occurrence(session: Session, occurrence_id: int) -> Occurrence:
+    occurrence = session.get(Occurrence, occurrence_id)
+    if occurrence is None:
+        raise NotFound("occurrence", occurrence_id)
+    return occurrence
+
+
+def seated_counts(session: Session, occurrence_ids: list[int]) -> dict[int, dict[int, int]]:
+    """occurrence id -> role id -> seated assignments (statuses that hold a seat)."""
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    for i in range(0, len(occurrence_ids), 5000):
+        chunk = occurrence_ids[i:i + 5000]
+        rows = session.execute(
+            select(Assignment.occurrence_id, Assignment.role_id, func.count())
+            .where(Assignment.occurrence_id.in_(chunk), Assignment.status.in_(SEATED_STATUSES))
+            .group_by(Assignment.occurrence_id, Assignment.role_id)
+        )
+        for oid, rid, n in rows:
+            counts[oid][rid] = int(n)
+    return counts
+
+
+def open_seats(occurrence: Occurrence, seated: dict[int, int]) -> int:
+    """Sum over roles of count minus seated assignments."""
+    return sum(max(0, role.count - seated.get(role.id, 0)) for role in occurrence.service.roles)
+
+
+def list_occurrences(session: Session, service: str | None = None, branch: str | None = None,
+                     community: str | None = None, start: date | None = None, end: date | None = None,
+                     open_only: bool = False, include_cancelled: bool = True,
+                     limit: int | None = None) -> list[Occurrence]:
+    """Occurrences by start, filtered; dates are local dates in each service's zone (inclusive)."""
+    query = (
+        select(Occurrence).join(Service, Service.id == Occurrence.service_id)
+        .options(joinedload(Occurrence.service).selectinload(Service.roles))
+        .order_by(Occurrence.start_at, Occurrence.id)
+    )
+    if service:
+        query = query.where(Service.slug == service)
+        if session.scalar(select(Service.id).where(Service.slug == service)) is None:
+            raise NotFound("service", service)
+    if branch:
+        query = query.where(Service.branch_id == get_branch(session, branch).id)
+    if community:
+        query = query.where(Service.community_id == get_community(session, community).id)
+    if start and end and end < start:
+        raise InvalidInput("to", f"{end.isoformat()} is before {start.isoformat()}")
+    if start:
+        query = query.where(Occurrence.start_at >= utc_bounds(start, start)[0])
+    if end:
+        query = query.where(Occurrence.start_at < utc_bounds(end, end)[1])
+    if open_only or not include_cancelled:
+        query = query.where(Occurrence.status == "scheduled")
+    found = list(session.scalars(query).unique())
+    if start or end:
+        found = [o for o in found if (start is None or _local(o.start_at, o.service).date() >= start)
+                 and (end is None or _local(o.start_at, o.service).date() <= end)]
+    if open_only:
+        counts = seated_counts(session, [o.id for o in found])
+        found = [o for o in found if open_seats(o, counts.get(o.id, {})) > 0]
+    if limit is not None:
+        found = found[:limit]
+    return found
+
+
+def _local(moment: datetime, service: Service) -> datetime:
+    return moment.astimezone(ZoneInfo(service.timezone))
+
+
+_LOCAL_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})$")
+
+
+def parse_local_start(value: str | datetime, zone: str, field: str = "to") -> datetime:
+    """``YYYY-MM-DD HH:MM`` in the service's zone -> aware datetime."""
+    if isinstance(value, datetime):
+        naive = value.replace(tzinfo=None)
+    else:
+        match = _LOCAL_RE.match(value.strip())
+        if not match:
+            raise InvalidInput(field, f"{value!r} is not a local start like '2026-10-10 09:30'")
+        day = v.iso_date(match.group(1), field)
+        hhmm = v.local_time(match.group(2), field)
+        naive = datetime(day.year, day.month, day.day, int(hhmm[:2]), int(hhmm[3:]))
+    return naive.replace(tzinfo=ZoneInfo(zone))
+
+
+def cancel_occurrence(session: Session, occurrence_id: int, reason: str,
+                      now: datetime | None = None) -> Occurrence:
+    """Cancel one occurrence by hand (pinned: re-planning keeps it cancelled) and tell seated volunteers."""
+    now = now or utcnow()
+    reason = v.text(reason, "reason", 200)
+    occurrence = get_occurrence(session, occurrence_id)
+    if occurrence.status == "cancelled":
+        raise Conflict(f"occurrence #{occurrence_id} is already cancelled")
+    occurrence.status = "cancelled"
+    occurrence.cancel_reason = reason
+    occurrence.pinned = True
+    occurrence.sequence += 1
+    occurrence.updated_at = now
+    session.flush()
+    record_event(session, "occurrence.cancelled", occurrence_id=occurrence.id, service_id=occurrence.service_id,
+                 sequence=occurrence.sequence, reason="by_hand")
+    reminders.occurrence_changed(session, occurrence, "cancelled", {"reason": reason}, now=now)
+    return occurrence
+
+
+def move_occurrence(session: Session, occurrence_id: int, new_start: str | datetime,
+                    duration: str | int | None = None, now: datetime | None = None) -> Occurrence:
+    """Move one occurrence to a new local start (and optionally length); identity is kept, it is pinned."""
+    now = now or utcnow()
+    occurrence = get_occurrence(session, occurrence_id)
+    if occurrence.status == "cancelled":
+        raise Conflict(f"occurrence #{occurrence_id} is cancelled; it cannot be moved")
+    service = occurrence.service
+    start_local = parse_local_start(new_start, service.timezone)
+    start = start_local.astimezone(UTC)
+    minutes = (v.duration_minutes(duration) if duration is not None
+               else int((occurrence.end_at - occurrence.start_at).total_seconds() // 60))
+    if start <= now:
+        raise InvalidInput("to", f"{start_local:%Y-%m-%d %H:%M} is in the past")
+    end = start + timedelta(minutes=minutes)
+    if start == occurrence.start_at and end == occurrence.end_at:
+        raise Conflict(f"occurrence #{occurrence_id} already starts at {start_local:%Y-%m-%d %H:%M}")
+    previous = occurrence.start_at
+    occurrence.start_at = start
+    occurrence.end_at = end
+    occurrence.pinned = True
+    occurrence.sequence += 1
+    occurrence.updated_at = now
+    session.flush()
+    record_event(session, "occurrence.moved", occurrence_id=occurrence.id, service_id=occurrence.service_id,
+                 sequence=occurrence.sequence, previous_start=previous.isoformat(), start=start.isoformat(),
+                 end=end.isoformat())
+    reminders.occurrence_changed(session, occurrence, "moved",
+                                 {"from": _local(previous, service).strftime("%Y-%m-%d %H:%M"),
+                                  "to": start_local.strftime("%Y-%m-%d %H:%M")}, now=now)
+    return occurrence
+
+
+def occurrence_as_dict(occurrence: Occurrence, seated: dict[int, int] | None = None) -> dict[str, Any]:
+    """A stable dict for JSON and tables: local times in the service's zone, status, open seats per role.
+
+    ``seated`` maps role id to seated assignments; when omitted it is counted from the database.
+    """
+    service = occurrence.service
+    if seated is None:
+        session = object_session(occurrence)
+        seated = seated_counts(session, [occurrence.id]).get(occurrence.id, {}) if session else {}
+    start = _local(occurrence.start_at, service)
+    end = _local(occurrence.end_at, service)
+    original = _local(occurrence.original_start, service)
+    roles = [
+        {"role": r.name, "skill": r.skill, "count": r.count, "seated": seated.get(r.id, 0),
+         "open": max(0, r.count - seated.get(r.id, 0))}
+        for r in service.roles
+    ]
+    return {
+        "id": occurrence.id,
+        "service": service.slug,
+        "title": service.title,
+        "branch": service.branch.slug if service.branch else None,
+        "community": service.community.slug,
+        "venue": service.venue,
+        "timezone": service.timezone,
+        "date": start.date().isoformat(),
+        "start": start.strftime("%Y-%m-%dT%H:%M"),
+        "end": end.strftime("%Y-%m-%dT%H:%M"),
+        "start_utc": occurrence.start_at.astimezone(UTC).isoformat(),
+        "end_utc": occurrence.end_at.astimezone(UTC).isoformat(),
+        "original_start": original.strftime("%Y-%m-%dT%H:%M"),
+        "moved": occurrence.start_at != occurrence.original_start,
+        "status": occurrence.status,
+        "cancel_reason": occurrence.cancel_reason,
+        "pinned": occurrence.pinned,
+        "provisional": occurrence.provisional,
+        "sequence": occurrence.sequence,
+        "roles": roles,
+        "open_seats": sum(r["open"] for r in roles),
+    }
+
+
+def occurrences_as_dicts(session: Session, occurrences: list[Occurrence]) -> list[dict[str, Any]]:
+    """``occurrence_as_dict`` for many, counting seats in one query."""
+    counts = seated_counts(session, [o.id for o in occurrences])
+    return [occurrence_as_dict(o, counts.get(o.id, {})) for o in occurrences]
+
+
+__all__ = [
+    "cancel_occurrence", "get_occurrence", "list_occurrences", "move_occurrence", "occurrence_as_dict",
+    "occurrences_as_dicts", "open_seats", "parse_local_start", "seated_counts",
+]

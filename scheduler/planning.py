@@ -1,0 +1,595 @@
+"""Materialising occurrences for a rolling horizon: idempotent, fast, and gentle with what people did.
+
+The window is the local dates ``today <= d < today + horizon_weeks`` in each service's zone.
+An occurrence's identity is (service, original start), stored in UTC; a service keeps its local
+wall-clock time across daylight-saving changes because each date's start is resolved in its zone.
+
+Per service, the wanted dates are the RRULE's dates (RFC 5545 section 3.3.10, expanded by dateutil),
+then the holiday policy, then closures (which win over everything). Against what exists:
+
+* new dates are inserted;
+* an existing, unpinned, scheduled occurrence whose end or provisional mark changed is updated
+  (an end change bumps its SEQUENCE, RFC 5545 section 3.8.7.4, and tells seated volunteers);
+* a date that vanished is deleted when nobody holds a seat, else cancelled with an event and a
+  change notice to each seated volunteer;
+* pinned occurrences (moved or cancelled by hand) and cancelled ones are left alone.
+
+Speed: rows are read and written with core statements in bulk (one pass), the holiday calendar is
+looked up once per date, RRULE expansions are shared by services with the same rule and first date,
+local-to-UTC conversions are cached per (zone, time, date), and each changed service gets one
+``occurrence.planned`` event with counts, not one per occurrence.
+"""
+
+from __future__ import annotations
+
+import io
+import time as _time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    column,
+    delete,
+    insert,
+    select,
+    table,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from scheduler.errors import InvalidInput
+from scheduler.events import record_event
+from scheduler.holidays import HolidayCalendar
+from scheduler.models import SEATED_STATUSES, Assignment, Closure, Event, Occurrence, Service
+
+DEFAULT_HORIZON_WEEKS = 12
+CHUNK = 5000
+#: Fields of a service whose change moves its dates or times.
+PLANNING_FIELDS = frozenset({"rrule", "start_date", "start_time", "duration_minutes", "timezone",
+                             "holiday_policy", "active"})
+REPLAN_CANCEL_REASON = "不再排期（计划调整）"
+#: pg_advisory_xact_lock key serialising planners ("ROST" + 3, the planning issue).
+PLANNER_LOCK_KEY = 0x524F5354_03
+#: SQLite page cache (KiB) while inserting a large batch of occurrences.
+SQLITE_BULK_CACHE_KIB = 131072
+
+# Lightweight views of the tables with plain DateTime columns: values are naive UTC, which is how
+# UTCDateTime stores them, without a Python type hook per value on a million rows.
+_occ = table(
+    "occurrence",
+    column("id", Integer), column("service_id", Integer), column("original_start", DateTime),
+    column("start_at", DateTime), column("end_at", DateTime), column("status", String),
+    column("cancel_reason", String), column("pinned", Boolean), column("provisional", Boolean),
+    column("sequence", Integer), column("created_at", DateTime), column("updated_at", DateTime),
+)
+
+
+@dataclass
+class PlanResult:
+    """What one planning run did."""
+
+    first: date
+    last: date
+    services: int = 0
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    cancelled: int = 0
+    unchanged: int = 0
+    #: Pinned occurrences (moved or cancelled by hand) left alone.
+    pinned: int = 0
+    #: Scheduled occurrences in the window planned without official holiday data.
+    provisional: int = 0
+    provisional_dates: list[date] = field(default_factory=list)
+    events: int = 0
+    notified: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows_written(self) -> int:
+        return self.created + self.updated + self.removed + self.cancelled + self.events
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "first": self.first.isoformat(), "last": self.last.isoformat(), "services": self.services,
+            "created": self.created, "updated": self.updated, "removed": self.removed,
+            "cancelled": self.cancelled, "unchanged": self.unchanged, "pinned": self.pinned,
+            "provisional": self.provisional,
+            "provisional_dates": [d.isoformat() for d in self.provisional_dates],
+            "events": self.events, "notified": self.notified,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """The columns planning needs, read with one core query."""
+
+    id: int
+    rrule: str
+    start_date: date
+    start_time: str
+    duration_minutes: int
+    timezone: str
+    holiday_policy: str
+    community_id: int
+    branch_id: int | None
+    active: bool
+
+
+def utc_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """Aware UTC instants that hold every local time on dates first..last in any zone (UTC-12..+14)."""
+    lo = datetime.combine(first, time(0), UTC) - timedelta(hours=14)
+    hi = datetime.combine(last + timedelta(days=1), time(0), UTC) + timedelta(hours=12)
+    return lo, hi
+
+
+def window(today: date, horizon_weeks: int) -> tuple[date, date]:
+    """The inclusive local dates a run plans: today and the following ``horizon_weeks`` weeks less a day."""
+    if not 1 <= horizon_weeks <= 104:
+        raise InvalidInput("weeks", "the horizon is 1 to 104 weeks")
+    return today, today + timedelta(weeks=horizon_weeks) - timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- the pure part
+
+
+class _Expander:
+    """RRULE dates per (rule, first date), shared by every service that has the same pair."""
+
+    def __init__(self, lo: date, hi: date) -> None:
+        self.lo = lo
+        self.hi = hi
+        self._cache: dict[tuple[str, date], frozenset[date]] = {}
+
+    def dates(self, rule: str, start: date, service_id: int) -> frozenset[date]:
+        key = (rule, start)
+        found = self._cache.get(key)
+        if found is None:
+            try:
+                expanded = rrulestr(rule, dtstart=datetime.combine(start, time(0)))
+            except (ValueError, TypeError) as exc:
+                raise InvalidInput("rrule", f"service #{service_id} has an unreadable RRULE {rule!r}: {exc}") from None
+            lo = datetime.combine(max(self.lo, start), time(0))
+            hi = datetime.combine(self.hi, time(0))
+            found = frozenset(d.date() for d in expanded.between(lo, hi, inc=True))  # type: ignore[union-attr]
+            self._cache[key] = found
+        return found
+
+
+class _Clock:
+    """Local (zone, HH:MM, date) to naive UTC, cached: a city has few zones, times and dates."""
+
+    def __init__(self) -> None:
+        self._zones: dict[str, ZoneInfo] = {}
+        self._cache: dict[tuple[str, str, date], datetime] = {}
+
+    def zone(self, name: str) -> ZoneInfo:
+        zone = self._zones.get(name)
+        if zone is None:
+            zone = self._zones[name] = ZoneInfo(name)
+        return zone
+
+    def utc(self, zone: str, hhmm: str, day: date) -> datetime:
+        key = (zone, hhmm, day)
+        found = self._cache.get(key)
+        if found is None:
+            hour, minute = int(hhmm[:2]), int(hhmm[3:5])
+            # A wall time skipped by spring-forward resolves (fold=0) to the same instant as the
+            # hour after it, so the shift still happens that morning.
+            local = datetime.combine(day, time(hour, minute), self.zone(zone))
+            found = self._cache[key] = local.astimezone(UTC).replace(tzinfo=None)
+        return found
+
+    def local_date(self, zone: str, utc_naive: datetime) -> date:
+        return utc_naive.replace(tzinfo=UTC).astimezone(self.zone(zone)).date()
+
+
+@dataclass
+class _Closures:
+    district: list[tuple[date, date]] = field(default_factory=list)
+    community: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
+    branch: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
+    service: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
+
+    def for_service(self, svc: ServiceRow) -> list[tuple[date, date]]:
+        ranges = list(self.district)
+        ranges += self.community.get(svc.community_id, [])
+        if svc.branch_id is not None:
+            ranges += self.branch.get(svc.branch_id, [])
+        ranges += self.service.get(svc.id, [])
+        return ranges
+
+
+def _load_closures(session: Session, first: date, last: date) -> _Closures:
+    closures = _Closures()
+    rows = session.execute(
+        select(Closure.scope, Closure.community_id, Closure.branch_id, Closure.service_id,
+               Closure.start_date, Closure.end_date)
+        .where(Closure.end_date >= first, Closure.start_date <= last)
+    )
+    for scope, community_id, branch_id, service_id, start, end in rows:
+        span = (start, end)
+        if scope == "district":
+            closures.district.append(span)
+        elif scope == "community" and community_id is not None:
+            closures.community[community_id].append(span)
+        elif scope == "branch" and branch_id is not None:
+            closures.branch[branch_id].append(span)
+        elif scope == "service" and service_id is not None:
+            closures.service[service_id].append(span)
+    return closures
+
+
+@dataclass
+class _DayTable:
+    """Holiday facts for each date of the (slightly widened) window, looked up once per run."""
+
+    rest: frozenset[date]
+    workday: frozenset[date]
+    provisional: frozenset[date]
+    makeup: tuple[date, ...]
+
+
+def _day_table(calendar: HolidayCalendar, lo: date, hi: date) -> _DayTable:
+    days = [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
+    return _DayTable(
+        rest=frozenset(d for d in days if calendar.is_rest(d)),
+        workday=frozenset(d for d in days if calendar.is_workday(d)),
+        provisional=frozenset(d for d in days if calendar.is_provisional(d)),
+        makeup=tuple(d for d in days if calendar.is_makeup_workday(d)),
+    )
+
+
+def wanted_dates(rule_dates: Iterable[date] | frozenset[date], policy: str, days: _DayTable, first: date,
+                 last: date, closed: Sequence[tuple[date, date]] = ()) -> list[date]:
+    """The local dates a service runs on in [first, last]: rule, then holiday policy, then closures.
+
+    ``workdays`` also runs on a make-up workday (调休上班) when the rule runs on every Monday-Friday
+    of that week: the day stands in for a weekday, as schools do.
+    """
+    rule_set = rule_dates if isinstance(rule_dates, frozenset) else frozenset(rule_dates)
+    out: list[date] = []
+    for d in rule_set:
+        if d < first or d > last:
+            continue
+        if policy == "skip_holidays" and d in days.rest:
+            continue
+        if policy == "workdays" and d not in days.workday:
+            continue
+        out.append(d)
+    if policy == "workdays":
+        for d in days.makeup:
+            if first <= d <= last and d not in rule_set:
+                monday = d - timedelta(days=d.weekday())
+                if all(monday + timedelta(days=i) in rule_set for i in range(5)):
+                    out.append(d)
+    if closed:
+        out = [d for d in out if not any(a <= d <= b for a, b in closed)]
+    out.sort()
+    return out
+
+
+# --------------------------------------------------------------------------- reading and writing
+
+
+def _load_services(session: Session, service_ids: list[int] | None) -> list[ServiceRow]:
+    query = select(Service.id, Service.rrule, Service.start_date, Service.start_time, Service.duration_minutes,
+                   Service.timezone, Service.holiday_policy, Service.community_id, Service.branch_id,
+                   Service.active)
+    rows: list[ServiceRow] = []
+    if service_ids is None:
+        rows = [ServiceRow(*r) for r in session.execute(query.order_by(Service.id))]  # type: ignore[call-arg]
+    else:
+        for chunk in _chunked(sorted(set(service_ids))):
+            rows += [ServiceRow(*r) for r in session.execute(query.where(Service.id.in_(chunk)))]  # type: ignore[call-arg]
+        rows.sort(key=lambda r: r.id)
+    return rows
+
+
+def _chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+_Existing = tuple[int, int, datetime, datetime, datetime, str, bool, bool, int]
+
+
+def _load_existing(session: Session, service_ids: list[int] | None, lo: datetime,
+                   hi: datetime) -> Iterator[_Existing]:
+    cols = (_occ.c.id, _occ.c.service_id, _occ.c.original_start, _occ.c.start_at, _occ.c.end_at,
+            _occ.c.status, _occ.c.pinned, _occ.c.provisional, _occ.c.sequence)
+    in_window = (_occ.c.original_start >= lo) & (_occ.c.original_start < hi)
+    if service_ids is None:
+        yield from session.execute(select(*cols).where(in_window))  # type: ignore[misc]
+        return
+    for chunk in _chunked(sorted(set(service_ids))):
+        yield from session.execute(select(*cols).where(in_window, _occ.c.service_id.in_(chunk)))  # type: ignore[misc]
+
+
+def _seated_occurrence_ids(session: Session, occurrence_ids: list[int]) -> set[int]:
+    seated: set[int] = set()
+    for chunk in _chunked(occurrence_ids):
+        seated.update(session.scalars(
+            select(Assignment.occurrence_id).distinct()
+            .where(Assignment.occurrence_id.in_(chunk), Assignment.status.in_(SEATED_STATUSES))
+        ))
+    return seated
+
+
+def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEEKS,
+         service_ids: list[int] | None = None, now: datetime | None = None) -> PlanResult:
+    """Materialise occurrences for local dates ``today .. today + horizon_weeks`` (idempotent).
+
+    ``service_ids`` limits the run to those services (None: every service). A second run with
+    nothing changed writes no row.
+    """
+    started = _time.perf_counter()
+    first, last = window(today, horizon_weeks)
+    now_aware = now or datetime.now(UTC)
+    now_naive = now_aware.astimezone(UTC).replace(tzinfo=None)
+    result = PlanResult(first=first, last=last)
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # Two planners (a second beat, a CLI run during a worker's) take turns instead of one failing on
+        # the unique (service, original_start); the later one then reads the earlier one's rows.
+        # SQLite needs nothing: its transactions begin IMMEDIATE, one writer at a time.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLANNER_LOCK_KEY})
+
+    services = _load_services(session, service_ids)
+    result.services = len(services)
+    if not services:
+        result.seconds = _time.perf_counter() - started
+        return result
+    calendar = HolidayCalendar.from_session(session)
+    days = _day_table(calendar, first - timedelta(days=7), last + timedelta(days=7))
+    closures = _load_closures(session, first, last)
+    expander = _Expander(first - timedelta(days=7), last + timedelta(days=7))
+    clock = _Clock()
+    lo_aware, hi_aware = utc_bounds(first, last)
+    lo, hi = lo_aware.replace(tzinfo=None), hi_aware.replace(tzinfo=None)
+
+    by_id = {svc.id: svc for svc in services}
+    existing: dict[int, dict[datetime, _Existing]] = defaultdict(dict)
+    for found in _load_existing(session, service_ids, lo, hi):
+        if found[1] in by_id:
+            existing[found[1]][found[2]] = found
+
+    inserts: list[tuple[int, datetime, datetime, bool]] = []
+    updates: list[dict[str, Any]] = []
+    end_changed: list[int] = []
+    vanished: list[int] = []
+    counts: dict[int, list[int]] = {}  # service id -> [created, updated, vanished]
+    provisional_dates: set[date] = set()
+
+    for svc in services:
+        have = existing.get(svc.id, {})
+        wanted: dict[datetime, tuple[datetime, bool]] = {}
+        if svc.active:
+            dates = wanted_dates(expander.dates(svc.rrule, svc.start_date, svc.id), svc.holiday_policy, days,
+                                 first, last, closures.for_service(svc))
+            length = timedelta(minutes=svc.duration_minutes)
+            policy_matters = svc.holiday_policy != "always"
+            for d in dates:
+                start = clock.utc(svc.timezone, svc.start_time, d)
+                provisional = policy_matters and d in days.provisional
+                wanted[start] = (start + length, provisional)
+        created = updated = gone = 0
+        for start, (end, provisional) in wanted.items():
+            row = have.get(start)
+            if row is None:
+                inserts.append((svc.id, start, end, provisional))
+                created += 1
+                if provisional:
+                    result.provisional += 1
+                    provisional_dates.add(clock.local_date(svc.timezone, start))
+                continue
+            start_at, end_at, status, pinned, was_provisional, sequence = row[3:9]
+            if pinned or status != "scheduled":
+                result.pinned += 1 if pinned else 0
+                result.unchanged += 0 if pinned else 1
+                continue
+            if provisional:
+                result.provisional += 1
+                provisional_dates.add(clock.local_date(svc.timezone, start))
+            moved_end = end_at != end or start_at != start
+            if moved_end or bool(was_provisional) != provisional:
+                updates.append({"oid": row[0], "s": start, "e": end, "p": provisional,
+                                "q": sequence + (1 if moved_end else 0), "u": now_naive})
+                if moved_end:
+                    end_changed.append(row[0])
+                updated += 1
+            else:
+                result.unchanged += 1
+        for start, old in have.items():
+            if start in wanted:
+                continue
+            if old[6]:  # pinned: a coordinator's decision outlives the schedule
+                result.pinned += 1
+                continue
+            if old[5] != "scheduled":
+                result.unchanged += 1
+                continue
+            # Only dates inside the window in the service's own zone are this run's business.
+            local = clock.local_date(svc.timezone, start)
+            if not first <= local <= last:
+                continue
+            vanished.append(old[0])
+            gone += 1
+        if created or updated or gone:
+            counts[svc.id] = [created, updated, gone]
+
+    connection = session.connection()
+    _insert_occurrences(connection, inserts, now_naive)
+    result.created = len(inserts)
+    if updates:
+        statement = (
+            update(_occ).where(_occ.c.id == bindparam("oid"))
+            .values(start_at=bindparam("s"), end_at=bindparam("e"), provisional=bindparam("p"),
+                    sequence=bindparam("q"), updated_at=bindparam("u"))
+        )
+        for batch in _chunked(updates):
+            connection.execute(statement, list(batch))
+    result.updated = len(updates)
+
+    seated = _seated_occurrence_ids(session, vanished) if vanished else set()
+    to_delete = [oid for oid in vanished if oid not in seated]
+    for batch in _chunked(to_delete):
+        connection.execute(delete(_occ).where(_occ.c.id.in_(batch)))
+    result.removed = len(to_delete)
+
+    _forget_stale_occurrences(session)
+    from scheduler import reminders
+
+    for oid in sorted(seated):
+        occurrence = session.get(Occurrence, oid)
+        if occurrence is None:
+            continue
+        occurrence.status = "cancelled"
+        occurrence.cancel_reason = REPLAN_CANCEL_REASON
+        occurrence.sequence += 1
+        occurrence.updated_at = now_aware
+        session.flush()
+        record_event(session, "occurrence.cancelled", occurrence_id=oid, service_id=occurrence.service_id,
+                     reason="replanned", sequence=occurrence.sequence)
+        result.notified += reminders.occurrence_changed(
+            session, occurrence, "cancelled", {"reason": REPLAN_CANCEL_REASON}, now=now_aware)
+        result.events += 1
+    result.cancelled = len(seated)
+    for oid in end_changed:
+        occurrence = session.get(Occurrence, oid)
+        if occurrence is not None and _has_seated(session, oid):
+            result.notified += reminders.occurrence_changed(session, occurrence, "moved",
+                                                            {"reason": "service changed"}, now=now_aware)
+
+    if counts:
+        event_rows = [
+            {"kind": "occurrence.planned", "created_at": now_aware, "relayed_at": None,
+             "payload": {"service_id": sid, "created": c, "updated": u, "vanished": g,
+                         "first": first.isoformat(), "last": last.isoformat()}}
+            for sid, (c, u, g) in sorted(counts.items())
+        ]
+        for batch in _chunked(event_rows):
+            session.execute(insert(Event), list(batch))
+        result.events += len(event_rows)
+
+    result.provisional_dates = sorted(provisional_dates)
+    result.seconds = _time.perf_counter() - started
+    return result
+
+
+_INSERT_COLUMNS = ("service_id", "original_start", "start_at", "end_at", "status", "cancel_reason", "pinned",
+                   "provisional", "sequence", "created_at", "updated_at")
+
+
+def _insert_occurrences(connection: Connection, rows: list[tuple[int, datetime, datetime, bool]],
+                        now: datetime) -> None:
+    """New scheduled, unpinned occurrences in bulk: COPY on PostgreSQL, a driver executemany on SQLite.
+
+    Timestamps go as naive UTC text in the form SQLAlchemy itself stores (``YYYY-MM-DD HH:MM:SS.ffffff``).
+    """
+    if not rows:
+        return
+    text_of: dict[datetime, str] = {}
+
+    def fmt(moment: datetime) -> str:
+        found = text_of.get(moment)
+        if found is None:
+            found = text_of[moment] = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return found
+
+    stamp = fmt(now)
+    dialect = connection.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg2":
+        for batch in _chunked(rows, 100_000):
+            buffer = io.StringIO()
+            buffer.writelines(
+                f"{sid}\t{fmt(start)}\t{fmt(start)}\t{fmt(end)}\tscheduled\t\\N\tf\t{'t' if prov else 'f'}\t0\t"
+                f"{stamp}\t{stamp}\n"
+                for sid, start, end, prov in batch
+            )
+            buffer.seek(0)
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.copy_expert(f"COPY occurrence ({', '.join(_INSERT_COLUMNS)}) FROM STDIN", buffer)
+            finally:
+                cursor.close()
+        return
+    if dialect.name == "sqlite":
+        sql = f"INSERT INTO occurrence ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join('?' * 11)})"
+        # The start_at index takes keys in random order; with SQLite's default 2 MiB page cache a large
+        # batch spends a third of its time re-reading index pages. Widen the cache for this batch only.
+        previous = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        if len(rows) > 20_000:
+            connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
+        try:
+            for batch in _chunked(rows, 50_000):
+                connection.exec_driver_sql(sql, [
+                    (sid, fmt(start), fmt(start), fmt(end), "scheduled", None, 0, 1 if prov else 0, 0, stamp, stamp)
+                    for sid, start, end, prov in batch
+                ])
+        finally:
+            connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous or -2000)}")
+        return
+    for batch in _chunked(rows):
+        connection.execute(_occ.insert(), [
+            {"service_id": sid, "original_start": start, "start_at": start, "end_at": end, "status": "scheduled",
+             "cancel_reason": None, "pinned": False, "provisional": prov, "sequence": 0, "created_at": now,
+             "updated_at": now}
+            for sid, start, end, prov in batch
+        ])
+
+
+def _has_seated(session: Session, occurrence_id: int) -> bool:
+    return bool(_seated_occurrence_ids(session, [occurrence_id]))
+
+
+def _forget_stale_occurrences(session: Session) -> None:
+    """Core writes bypass the identity map: expire loaded occurrences so they are read afresh."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Occurrence):
+            session.expire(obj)
+
+
+# --------------------------------------------------------------------------- re-planning triggers
+
+
+def local_today(zone: str = "Asia/Shanghai", now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(zone)).date()
+
+
+def replan_after_edit(session: Session, service: Service, changed: set[str], today: date | None = None,
+                      horizon_weeks: int = DEFAULT_HORIZON_WEEKS, now: datetime | None = None) -> PlanResult | None:
+    """Re-plan one service after an edit that touches when it runs; None when nothing relevant changed."""
+    if not changed & PLANNING_FIELDS:
+        return None
+    session.flush()
+    return plan(session, today or local_today(service.timezone, now), horizon_weeks, [service.id], now=now)
+
+
+def services_in_scope(session: Session, scope: str, community_id: int | None = None,
+                      branch_id: int | None = None, service_id: int | None = None) -> list[int] | None:
+    """Service ids a closure of this scope touches (None: every service)."""
+    if scope == "district":
+        return None
+    if scope == "community":
+        return list(session.scalars(select(Service.id).where(Service.community_id == community_id)))
+    if scope == "branch":
+        return list(session.scalars(select(Service.id).where(Service.branch_id == branch_id)))
+    return [service_id] if service_id is not None else []
+
+
+def policy_service_ids(session: Session) -> list[int]:
+    """Services whose dates depend on the holiday calendar."""
+    return list(session.scalars(select(Service.id).where(Service.holiday_policy != "always")))
