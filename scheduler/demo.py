@@ -6,10 +6,11 @@ second run adds nothing. Volunteers are synthetic, generated from a fixed seed.
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -123,7 +124,61 @@ def run_demo(engine: Engine, settings: Settings, today: date | None = None) -> I
     yield from run_cycle(engine, settings, today)
 
 
-def run_cycle(engine: Engine, settings: Settings, today: date) -> Iterator[str]:
-    """One cycle of what the workers do by themselves: plan, fill, publish, remind."""
-    yield f"  cycle for {today.isoformat()}:"
-    yield "  (planning, filling, publishing and reminders are added by later issues)"
+def _relay_all(engine: Engine) -> int:
+    from scheduler.relay import relay_events
+
+    total = 0
+    while True:
+        count = run_in_transaction(engine, lambda s: relay_events(s, limit=2000))
+        total += count
+        if count == 0:
+            return total
+
+
+def run_cycle(engine: Engine, settings: Settings, today: date, now: datetime | None = None,
+              fill_days: int = 14, shown_reminders: int = 3) -> Iterator[str]:
+    """One cycle of the workers' jobs, in order: plan, fill, relay, publish, send due reminders.
+
+    These are the functions the Celery tasks call (tasks/jobs.py); ``roster run`` runs them on
+    beat's intervals instead of once.
+    """
+    from calendars.publish import publish_dirty
+    from scheduler.channels import channels_from_settings
+    from scheduler.dispatch import dispatch_due
+    from scheduler.fill import fill
+    from scheduler.planning import plan
+
+    now = now or datetime.now(UTC)
+    planned = run_in_transaction(engine, lambda s: plan(s, today, settings.horizon_weeks, now=now))
+    yield (f"  plan:     {planned.created} occurrences created, {planned.unchanged} unchanged, "
+           f"{planned.cancelled} cancelled, {planned.removed} removed over {settings.horizon_weeks} weeks")
+    if planned.provisional:
+        yield (f"            {planned.provisional} occurrences are PROVISIONAL (待定): no official holiday data "
+               "for their year yet; load it with `roster holidays load FILE`")
+    last = today + timedelta(days=fill_days - 1)
+    filled = run_in_transaction(engine, lambda s: fill(s, today, last, now=now))
+    yield (f"  fill:     {filled.filled} seats filled from {today.isoformat()} to {last.isoformat()}, "
+           f"{filled.already_taken} already taken, {filled.left_open} left open")
+    relayed = _relay_all(engine)
+    published = run_in_transaction(engine, lambda s: publish_dirty(s, settings, now=now, include_district=True))
+    yield (f"  publish:  {relayed} events relayed; {published.written} feeds written, "
+           f"{published.unchanged} unchanged, {published.deleted} deleted")
+    stream = io.StringIO()
+    channels = channels_from_settings(settings, stream=stream)
+    try:
+        sent = dispatch_due(engine, settings, now=now, channels=channels, max_batches=100)
+    finally:
+        channels.close()
+    yield (f"  remind:   {sent.sent} reminders sent, {sent.deferred} deferred (quiet hours or limits), "
+           f"{sent.stale} stale, {sent.failed} failed")
+    messages = [m for m in stream.getvalue().split("[提醒 ") if m.strip()]
+    for message in messages[:shown_reminders]:
+        yield "            [提醒 " + message.rstrip().replace("\n", "\n            ")
+    if len(messages) > shown_reminders:
+        yield f"            ... and {len(messages) - shown_reminders} more on the console channel"
+    feeds = settings.feed_dir
+    yield "  results:"
+    yield f"    database  {settings.database_url}"
+    yield f"    feeds     {feeds}/ (index.html lists every public feed with a QR code)"
+    yield f"    example   {feeds}/branches/shunjing.ics, {feeds}/district.ics"
+    yield "    next      roster schedule --branch zilu-garden · roster feeds serve · roster run"

@@ -1,0 +1,267 @@
+"""Feed publishing on the synthetic city: full publish cold and warm against an icalendar baseline
+measured in the same run, and incremental republish after one roster change at two city sizes.
+
+Usage: .venv/bin/python bench/bench_feeds.py [--sizes 71:400:1000,568:3200:8000] [--changes 50] [--url URL]
+
+For each size (branches:services:volunteers) it builds a fresh city (SQLite in a temp folder unless
+``--url`` names an empty PostgreSQL database), plans 12 weeks, seats volunteers in about half the
+seats, then prints:
+
+* baseline: the same public feeds built with icalendar ``Event`` objects + ``to_ical()`` (rows
+  loaded the same way), and the parse check of the fast output against it;
+* full publish of every public feed (branches, communities, district): cold (empty cache, no
+  files) and warm (after an earlier publish, nothing changed);
+* incremental: one roster change committed (a seat taken or given back, with its outbox event),
+  then mark dirty + publish of the branch, community and volunteer files (district left to its own
+  interval): median and p90 over ``--changes`` changes, timed from the commit to the files on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import Engine, insert, select, text  # noqa: E402
+
+from bench.synthetic_city import build_city  # noqa: E402
+from calendars import rows as R  # noqa: E402
+from calendars.build import FeedMeta, build_feed_icalendar  # noqa: E402
+from calendars.dirty import all_public_keys, mark_dirty, mark_feeds_for_event  # noqa: E402
+from calendars.publish import EVENT_CACHE, PublishResult, publish_dirty  # noqa: E402
+from scheduler.db import make_engine, session_scope  # noqa: E402
+from scheduler.events import record_event  # noqa: E402
+from scheduler.migrate import upgrade  # noqa: E402
+from scheduler.models import Assignment, Occurrence, Role, Service  # noqa: E402
+from scheduler.planning import plan  # noqa: E402
+from scheduler.settings import Settings  # noqa: E402
+
+NOW = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+TODAY = NOW.date()
+
+
+@dataclass
+class Size:
+    branches: int
+    services: int
+    volunteers: int
+
+    @classmethod
+    def parse(cls, text: str) -> Size:
+        b, s, v = (int(x) for x in text.split(":"))
+        return cls(b, s, v)
+
+
+def seat_volunteers(engine: Engine, seed: int) -> int:
+    """Fill about half of the seats of every public and private occurrence, straight into the table."""
+    rng = random.Random(seed)
+    with session_scope(engine) as s:
+        volunteers = list(s.scalars(text("SELECT id FROM volunteer ORDER BY id")))
+        roles = defaultdict(list)
+        for role_id, service_id, count in s.execute(select(Role.id, Role.service_id, Role.count)):
+            roles[service_id].append((role_id, count))
+        occurrences = s.execute(select(Occurrence.id, Occurrence.service_id)).all()
+        rows = []
+        for occ_id, service_id in occurrences:
+            taken: set[int] = set()
+            for role_id, count in roles[service_id]:
+                for seat_no in range(1, count + 1):
+                    if rng.random() < 0.5:
+                        vid = rng.choice(volunteers)
+                        if vid in taken:
+                            continue
+                        taken.add(vid)
+                        rows.append({"occurrence_id": occ_id, "role_id": role_id, "volunteer_id": vid,
+                                     "status": "confirmed", "seat_no": seat_no, "sequence": 0,
+                                     "forced": False, "created_at": NOW, "updated_at": NOW})
+        for i in range(0, len(rows), 5000):
+            s.execute(insert(Assignment), rows[i:i + 5000])
+    return len(rows)
+
+
+def build_public_with_icalendar(engine: Engine, settings: Settings) -> tuple[dict[str, bytes], float]:
+    """The baseline: the same public feeds from the same rows, through icalendar objects."""
+    started = time.perf_counter()
+    window = R.feed_window(NOW, settings.tz, settings.horizon_weeks)
+    out: dict[str, bytes] = {}
+    with session_scope(engine) as s:
+        events = R.load_public_events(s, window)
+        closures = R.load_closures(s, window)
+        branches = R.load_branches(s)
+        communities = R.load_communities(s)
+    by_branch, by_community = defaultdict(list), defaultdict(list)
+    for placed in events:
+        if placed.branch_id is not None:
+            by_branch[placed.branch_id].append(placed.row)
+        by_community[placed.community_id].append(placed.row)
+    assert not closures
+    for b in branches:
+        out[f"branch:{b.slug}"] = build_feed_icalendar(FeedMeta(b.name, ""), by_branch[b.id], settings.domain)
+    for c in communities:
+        out[f"community:{c.slug}"] = build_feed_icalendar(FeedMeta(c.name, ""), by_community[c.id], settings.domain)
+    out["district"] = build_feed_icalendar(FeedMeta("district", ""), [p.row for p in events], settings.domain)
+    return out, time.perf_counter() - started
+
+
+def parsed_events(data: bytes) -> list[tuple[object, ...]]:
+    import icalendar
+
+    cal = icalendar.Calendar.from_ical(data)
+    found = []
+    for e in cal.walk("VEVENT"):
+        found.append((str(e["UID"]), e["SEQUENCE"], e.decoded("DTSTART"), e.decoded("DTEND"), str(e["SUMMARY"]),
+                      str(e.get("LOCATION", "")), str(e["DESCRIPTION"]), str(e["STATUS"]), e.decoded("DTSTAMP")))
+    return sorted(found, key=lambda t: str(t[0]))
+
+
+def publish_public(engine: Engine, settings: Settings) -> tuple[float, PublishResult]:
+    with session_scope(engine) as s:
+        mark_dirty(s, all_public_keys(s), now=NOW)
+    started = time.perf_counter()
+    with session_scope(engine) as s:
+        result = publish_dirty(s, settings, now=NOW)
+    return time.perf_counter() - started, result
+
+
+def one_change(engine: Engine, rng: random.Random, occurrence_ids: list[int], volunteer_ids: list[int]) -> None:
+    """Give back a seat, or take a free one, with its outbox event (as the roster operations do)."""
+    with session_scope(engine) as s:
+        while True:
+            occ_id = rng.choice(occurrence_ids)
+            seated = s.scalars(select(Assignment).where(Assignment.occurrence_id == occ_id,
+                                                        Assignment.status == "confirmed")).all()
+            if seated and rng.random() < 0.5:
+                a = seated[0]
+                a.status, a.seat_no, a.sequence, a.updated_at = "cancelled", None, a.sequence + 1, NOW
+                s.flush()
+                record_event(s, "assignment.cancelled", assignment_id=a.id, occurrence_id=occ_id,
+                             volunteer_id=a.volunteer_id)
+                return
+            roles = s.execute(
+                select(Role.id, Role.count).join(Occurrence, Occurrence.service_id == Role.service_id)
+                .where(Occurrence.id == occ_id)
+            ).all()
+            taken = {(a.role_id, a.seat_no) for a in seated}
+            here = {a.volunteer_id for a in s.scalars(select(Assignment).where(Assignment.occurrence_id == occ_id))}
+            for role_id, count in roles:
+                free = [n for n in range(1, count + 1) if (role_id, n) not in taken]
+                candidates = [v for v in rng.sample(volunteer_ids, 20) if v not in here]
+                if free and candidates:
+                    a = Assignment(occurrence_id=occ_id, role_id=role_id, volunteer_id=candidates[0],
+                                   status="confirmed", seat_no=free[0], updated_at=NOW)
+                    s.add(a)
+                    s.flush()
+                    record_event(s, "assignment.created", assignment_id=a.id, occurrence_id=occ_id,
+                                 volunteer_id=a.volunteer_id)
+                    return
+
+
+def incremental(engine: Engine, settings: Settings, changes: int, seed: int) -> tuple[list[float], list[int]]:
+    rng = random.Random(seed)
+    window = R.feed_window(NOW, settings.tz, settings.horizon_weeks)
+    with session_scope(engine) as s:
+        occurrence_ids = list(s.scalars(
+            select(Occurrence.id).join(Service, Service.id == Occurrence.service_id)
+            .where(Occurrence.start_at >= NOW, Occurrence.start_at < window.end, Service.visibility == "public")
+        ))
+        volunteer_ids = list(s.scalars(text("SELECT id FROM volunteer")))
+    times, files = [], []
+    for _ in range(changes):
+        one_change(engine, rng, occurrence_ids, volunteer_ids)  # committed here
+        started = time.perf_counter()
+        with session_scope(engine) as s:  # the relay's part
+            from scheduler.models import Event
+
+            for event in s.scalars(select(Event).where(Event.relayed_at.is_(None)).order_by(Event.id)):
+                mark_feeds_for_event(s, event)
+                event.relayed_at = NOW
+        with session_scope(engine) as s:
+            result = publish_dirty(s, settings, now=NOW, include_district=False)
+        times.append(time.perf_counter() - started)
+        files.append(result.written + result.unchanged)
+    return times, files
+
+
+def run_size(size: Size, changes: int, url: str | None, compare: bool) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-feeds-"))
+    engine = make_engine(url or f"sqlite:///{tmp}/city.db")
+    upgrade(engine)
+    stats = build_city(engine, branches=size.branches, services=size.services, volunteers=size.volunteers, seed=0)
+    with session_scope(engine) as s:
+        planned = plan(s, TODAY, 12, now=NOW)
+        s.execute(text("UPDATE event SET relayed_at = created_at"))  # setup noise, not part of the bench
+    seats = seat_volunteers(engine, 1)
+    settings = Settings.from_env({"ROSTER_HOME": str(tmp), "ROSTER_FEED_DIR": str(tmp / "feeds"),
+                                  "ROSTER_DOMAIN": "roster.longcheng.example"})
+    print(f"\n== city: {stats.communities} communities, {stats.branches} branches, {stats.services} services, "
+          f"{stats.volunteers} volunteers; {planned.created} occurrences planned, {seats} seats taken "
+          f"({engine.dialect.name})")
+
+    if compare:
+        reference, baseline = build_public_with_icalendar(engine, settings)
+        events_total = sum(d.count(b"BEGIN:VEVENT") for d in reference.values())
+        print(f"baseline icalendar Event + to_ical(): {baseline * 1000:8.0f} ms  ({len(reference)} public feeds, "
+              f"{events_total} VEVENTs)")
+
+        EVENT_CACHE.clear()
+        cold, result = publish_public(engine, settings)
+        print(f"full publish, cold:                  {cold * 1000:8.0f} ms  ({result.as_dict()})")
+        warm_runs = []
+        for _ in range(3):
+            warm, result = publish_public(engine, settings)
+            warm_runs.append(warm)
+        warm = statistics.median(warm_runs)
+        print(f"full publish, warm (median of 3):    {warm * 1000:8.0f} ms  ({result.as_dict()})")
+        print(f"warm speed-up over the baseline:     {baseline / warm:8.1f} x   (cold: {baseline / cold:.1f} x)")
+
+        # Equal on a parse: every branch and community feed, and the district feed.
+        checked = 0
+        for key, data in sorted(reference.items()):
+            path = settings.feed_dir / (f"{key.split(':')[0]}es/{key.split(':')[1]}.ics" if key.startswith("branch")
+                                        else f"communities/{key.split(':')[1]}.ics" if key.startswith("community")
+                                        else "district.ics")
+            fast = parsed_events(path.read_bytes())
+            slow = parsed_events(data)
+            assert fast == slow, f"{key}: fast and icalendar output differ on parse"
+            checked += 1
+        print(f"parse check: fast output equals the icalendar output in all {checked} feeds")
+
+    else:
+        EVENT_CACHE.clear()
+        cold, result = publish_public(engine, settings)
+        print(f"full publish, cold:                  {cold * 1000:8.0f} ms  ({result.as_dict()})")
+    times, files = incremental(engine, settings, changes, seed=2)
+    ms = sorted(t * 1000 for t in times)
+    print(f"incremental (commit -> branch, community, volunteer files), {changes} changes: "
+          f"median {statistics.median(ms):.1f} ms, p90 {ms[int(len(ms) * 0.9) - 1]:.1f} ms, max {ms[-1]:.1f} ms, "
+          f"{statistics.mean(files):.1f} feeds rebuilt per change")
+    engine.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="71:400:1000,568:3200:8000",
+                        help="comma-separated branches:services:volunteers (the baseline runs on the first)")
+    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--url", default=None, help="an empty PostgreSQL database (default: SQLite in a temp dir)")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    for i, text_size in enumerate(args.sizes.split(",")):
+        run_size(Size.parse(text_size), args.changes, args.url, compare=i == 0)
+
+
+if __name__ == "__main__":
+    main()
