@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from scheduler.db import utcnow
 from scheduler.errors import InvalidInput
 from scheduler.events import record_event
 from scheduler.holidays import HolidayCalendar
@@ -569,9 +570,24 @@ def local_today(zone: str = "Asia/Shanghai", now: datetime | None = None) -> dat
     return (now or datetime.now(UTC)).astimezone(ZoneInfo(zone)).date()
 
 
+#: Service fields a published event shows: changing one bumps the coming occurrences' SEQUENCE.
+SHOWN_FIELDS = frozenset({"title", "venue", "kind", "contact_role", "visibility", "description"})
+
+
 def replan_after_edit(session: Session, service: Service, changed: set[str], today: date | None = None,
                       horizon_weeks: int = DEFAULT_HORIZON_WEEKS, now: datetime | None = None) -> PlanResult | None:
-    """Re-plan one service after an edit that touches when it runs; None when nothing relevant changed."""
+    """Re-plan one service after an edit that touches when it runs; None when nothing relevant changed.
+
+    An edit to what a feed shows (title, venue...) bumps SEQUENCE on the coming occurrences instead
+    (RFC 5545 3.8.7.4), so subscribed clients take the change.
+    """
+    if changed & SHOWN_FIELDS:
+        stamp = now or utcnow()
+        session.execute(
+            update(Occurrence)
+            .where(Occurrence.service_id == service.id, Occurrence.end_at > stamp)
+            .values(sequence=Occurrence.sequence + 1, updated_at=stamp)
+        )
     if not changed & PLANNING_FIELDS:
         return None
     session.flush()

@@ -201,6 +201,20 @@ def test_duration_change_keeps_ids_and_bumps_sequence(session: Session) -> None:
     assert all(o.end_at - o.start_at == timedelta(hours=3) and o.sequence == 1 for o in rows)
 
 
+def test_title_or_venue_edit_bumps_sequence_of_coming_occurrences_only(session: Session) -> None:
+    f.org(session)
+    svc = f.service(session, slug="yuedu", rrule="FREQ=WEEKLY;BYDAY=SA", start_date=date(2026, 3, 7))
+    planning.plan(session, date(2026, 3, 2), 3, now=NOW)
+    now = datetime(2026, 3, 10, tzinfo=UTC)  # after the first Saturday
+    _, changed = edit_service(session, "yuedu", ServiceSpec(venue="新址：党群服务中心三楼"))
+    assert planning.replan_after_edit(session, svc, changed, today=date(2026, 3, 10), horizon_weeks=3,
+                                      now=now) is None
+    session.expire_all()
+    rows = list(session.scalars(select(Occurrence).order_by(Occurrence.start_at)))
+    assert [o.sequence for o in rows] == [0, 1, 1]
+    assert rows[1].updated_at == now and rows[0].updated_at != now
+
+
 def test_berlin_service_keeps_local_wall_time_across_dst(session: Session) -> None:
     f.org(session)
     svc = f.service(session, rrule="FREQ=WEEKLY;BYDAY=SU", timezone="Europe/Berlin", start_time="10:00",
