@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, select
 
 from scheduler.channels import (
@@ -309,16 +307,6 @@ def test_sms_daily_cap_per_number(engine: Engine) -> None:
     assert "cap" in (failed.last_error or "")
     assert {s["out_id"] for s in provider.sent} <= {r.idempotency_key for r in reminders_of(engine)}
 
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    from scheduler.db import make_engine
-    from scheduler.migrate import upgrade
-
-    eng = make_engine(pg_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def test_claim_skips_rows_locked_by_another_transaction_on_postgresql(pg_engine: Engine) -> None:

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from scheduler.db import make_engine, utcnow
-from scheduler.migrate import upgrade
+from scheduler.db import utcnow
 from scheduler.settings import Settings
 from tests.conftest import service_missing
 from tests.test_workers_support import (
@@ -84,13 +83,6 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     yield server
     server.kill()
 
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    eng = make_engine(pg_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 class Workers:
