@@ -55,10 +55,11 @@ class AppContext:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from scheduler.db import engine_for
+            from scheduler.db import engine_for, set_session_defaults
 
             self.settings.ensure_dirs()
             self._engine = engine_for(self.settings.database_url)
+            set_session_defaults(self._engine, self.settings.session_info())
         return self._engine
 
     @contextmanager
@@ -153,7 +154,8 @@ class RootGroup(RosterGroup):
 RosterGroup.group_class = RosterGroup
 
 
-@click.group(cls=RootGroup, epilog=EXIT_CODES_HELP)
+@click.group(cls=RootGroup, epilog=EXIT_CODES_HELP,
+             context_settings={"max_content_width": 120, "terminal_width": 120})
 @click.version_option("0.1.0", prog_name="roster")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -431,15 +433,15 @@ def service_show(app: AppContext, slug: str) -> None:
 @pass_app
 def service_edit(app: AppContext, slug: str, **kw: Any) -> None:
     """Change a service; changes to when it runs re-plan its occurrences."""
+    from scheduler.planning import replan_after_edit
     from scheduler.services import edit_service, service_as_dict
 
     spec = _spec_from_options(kw)
 
     def work(s: Session) -> tuple[dict[str, Any], list[str]]:
         svc, changed = edit_service(s, slug, spec)
-        replan = getattr(sys.modules.get("scheduler.planning"), "replan_after_edit", None)
-        if changed and replan is not None:
-            replan(s, svc, changed)
+        if changed:
+            replan_after_edit(s, svc, changed, horizon_weeks=app.settings.horizon_weeks)
         return service_as_dict(svc), sorted(changed)
 
     data, changed = app.run(work)
@@ -599,10 +601,929 @@ def demo(app: AppContext, today: Any) -> None:
 
 
 # --------------------------------------------------------------------------- planning (issue 3)
+
+
+def _provisional_note(count: int, dates: list[str]) -> str:
+    span = f"{dates[0]}..{dates[-1]}" if dates else ""
+    return (f"warning: {count} occurrence(s) on {span} are PROVISIONAL (待定): no official holiday schedule "
+            "for that year yet; load it with `roster holidays load FILE`")
+
+
+def _plan_line(prefix: str, data: dict[str, Any]) -> str:
+    return (f"{prefix}{data['first']}..{data['last']}: {data['created']} created, {data['updated']} updated, "
+            f"{data['removed']} removed, {data['cancelled']} cancelled, {data['unchanged']} unchanged, "
+            f"{data['pinned']} pinned")
+
+
+@cli.command("plan")
+@click.option("--today", callback=date_option_callback, help="Plan from this date (default: today).")
+@click.option("--weeks", type=click.IntRange(1, 104), help="Horizon in weeks (default ROSTER_HORIZON_WEEKS, 12).")
+@click.option("--service", "service_slugs", multiple=True, help="Only this service (repeatable).")
+@json_option
+@pass_app
+def plan_command(app: AppContext, today: Any, weeks: int | None, service_slugs: tuple[str, ...]) -> None:
+    """Materialise occurrences for the rolling horizon (idempotent).
+
+    \b
+    Example: roster plan --weeks 12
+    """
+    from scheduler.planning import local_today, plan
+    from scheduler.services import get_service
+
+    horizon = weeks or app.settings.horizon_weeks
+    day = today or local_today(app.settings.timezone)
+
+    def work(s: Session) -> dict[str, Any]:
+        ids = [get_service(s, slug).id for slug in service_slugs] if service_slugs else None
+        return plan(s, day, horizon, ids).as_dict()
+
+    data = app.run(work)
+    if app.json_output:
+        emit_json(data)
+        return
+    click.echo(_plan_line(f"planned {data['services']} service(s) for ", data))
+    if data["provisional"]:
+        click.echo(_provisional_note(data["provisional"], data["provisional_dates"]))
+
+
+@cli.group()
+def holidays() -> None:
+    """China's holiday calendar: coverage, provisional dates, loading a year."""
+
+
+@holidays.command("status")
+@click.option("--today", callback=date_option_callback, help="Pretend today is this date.")
+@json_option
+@pass_app
+def holidays_status(app: AppContext, today: Any) -> None:
+    """Show which years have official data and what is provisional."""
+    from scheduler.holidays import holiday_status
+    from scheduler.planning import local_today
+
+    day = today or local_today(app.settings.timezone)
+    data = app.run(lambda s: holiday_status(s, day, app.settings.horizon_weeks))
+    if app.json_output:
+        emit_json(data)
+        return
+    low, high = data["covered_by_package"]
+    click.echo(f"chinese_calendar covers {low}-{high}; horizon {data['today']}..{data['horizon_end']}")
+    emit_table(("year", "source", "rest days", "make-up workdays"),
+               [(y["year"], y["source"] or "PROVISIONAL (weekday rule)", y.get("rest_days", ""),
+                 " ".join(y.get("makeup_workdays", []))) for y in data["years"]])
+    for span in data["provisional_dates"]:
+        click.echo(f"provisional: {span['from']}..{span['to']} (no official schedule; "
+                   f"{data['provisional_occurrences']} occurrence(s) marked 待定)")
+    if not data["provisional_dates"]:
+        click.echo("no provisional dates within the horizon")
+
+
+@holidays.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--today", callback=date_option_callback, help="Re-plan from this date (default: today).")
+@json_option
+@pass_app
+def holidays_load(app: AppContext, file: str, today: Any) -> None:
+    """Load a year's official schedule (format: docs/holidays.md) and re-plan.
+
+    \b
+    Example: roster holidays load 2027.txt
+    """
+    from pathlib import Path
+
+    from scheduler.errors import InvalidInput
+    from scheduler.holidays import load_year
+    from scheduler.planning import local_today
+
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("file", "is not UTF-8 text") from None
+    day = today or local_today(app.settings.timezone)
+
+    def work(s: Session) -> dict[str, Any]:
+        result = load_year(s, text, Path(file).name, day, app.settings.horizon_weeks)
+        return {"year": result.year, "rest_days": result.rest_days, "makeup_workdays": result.makeup_workdays,
+                "replaced": result.replaced, "plan": result.plan.as_dict()}
+
+    data = app.run(work)
+    if app.json_output:
+        emit_json(data)
+        return
+    verb = "replaced" if data["replaced"] else "loaded"
+    click.echo(f"{verb} {data['year']}: {data['rest_days']} rest days, {data['makeup_workdays']} make-up workdays")
+    click.echo(_plan_line("re-planned ", data["plan"]) + f"; {data['plan']['notified']} volunteer(s) notified")
+
+
+@cli.group()
+def closure() -> None:
+    """Closures (停课/闭馆): dates when a scope does not run."""
+
+
+@closure.command("add")
+@click.option("--scope", required=True, help="district, community:SLUG, branch:SLUG or service:SLUG.")
+@click.option("--from", "start", required=True, callback=date_option_callback, help="First day (inclusive).")
+@click.option("--to", "end", required=True, callback=date_option_callback, help="Last day (inclusive).")
+@click.option("--reason", required=True, help="Why, e.g. 暑假 or 装修.")
+@click.option("--today", callback=date_option_callback, help="Re-plan from this date (default: today).")
+@json_option
+@pass_app
+def closure_add(app: AppContext, scope: str, start: Any, end: Any, reason: str, today: Any) -> None:
+    """Close a scope for a date range and re-plan.
+
+    \b
+    Example: roster closure add --scope branch:shunjing --from 2026-07-01 --to 2026-08-31 --reason 暑假
+    """
+    from scheduler.closures import add_closure, parse_scope
+    from scheduler.planning import local_today
+
+    kind, ref = parse_scope(scope)
+    day = today or local_today(app.settings.timezone)
+
+    def work(s: Session) -> dict[str, Any]:
+        change = add_closure(s, kind, ref, start, end, reason, day, app.settings.horizon_weeks)
+        return dict(change.closure, plan=change.plan.as_dict())
+
+    data = app.run(work)
+    if app.json_output:
+        emit_json(data)
+        return
+    target = f" {data['target']}" if data["target"] else ""
+    click.echo(f"closure #{data['id']}: {data['scope']}{target} closed {data['from']}..{data['to']} ({data['reason']})")
+    click.echo(_plan_line("re-planned ", data["plan"]) + f"; {data['plan']['notified']} volunteer(s) notified")
+
+
+@closure.command("list")
+@click.option("--scope", type=click.Choice(["district", "community", "branch", "service"]), help="Only this scope.")
+@json_option
+@pass_app
+def closure_list(app: AppContext, scope: str | None) -> None:
+    """List closures."""
+    from scheduler.closures import closure_as_dict, list_closures
+
+    data = app.run(lambda s: [closure_as_dict(s, c) for c in list_closures(s, scope)])
+    emit(app, data, ("id", "scope", "target", "from", "to", "reason"),
+         [(d["id"], d["scope"], d["target"] or "", d["from"], d["to"], d["reason"]) for d in data])
+
+
+@closure.command("remove")
+@click.argument("closure_id", type=int)
+@click.option("--today", callback=date_option_callback, help="Re-plan from this date (default: today).")
+@json_option
+@pass_app
+def closure_remove(app: AppContext, closure_id: int, today: Any) -> None:
+    """Lift a closure and re-plan: its dates come back."""
+    from scheduler.closures import remove_closure
+    from scheduler.planning import local_today
+
+    day = today or local_today(app.settings.timezone)
+
+    def work(s: Session) -> dict[str, Any]:
+        change = remove_closure(s, closure_id, day, app.settings.horizon_weeks)
+        return dict(change.closure, plan=change.plan.as_dict())
+
+    data = app.run(work)
+    if app.json_output:
+        emit_json(data)
+        return
+    click.echo(f"closure #{data['id']} removed")
+    click.echo(_plan_line("re-planned ", data["plan"]))
+
+
+@cli.group()
+def occurrence() -> None:
+    """List, cancel and move single occurrences (场次)."""
+
+
+@occurrence.command("list")
+@click.option("--service", "service_slug", help="Only this service.")
+@click.option("--branch", "branch_slug", help="Only this branch's services.")
+@click.option("--community", "community_slug", help="Only this community's services.")
+@click.option("--from", "start", callback=date_option_callback, help="From this local date (inclusive).")
+@click.option("--to", "end", callback=date_option_callback, help="To this local date (inclusive).")
+@click.option("--open", "open_only", is_flag=True, help="Only scheduled occurrences with open seats.")
+@click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
+@json_option
+@pass_app
+def occurrence_list(app: AppContext, service_slug: str | None, branch_slug: str | None,
+                    community_slug: str | None, start: Any, end: Any, open_only: bool, limit: int) -> None:
+    """List occurrences. Example: roster occurrence list --branch shunjing --open"""
+    from scheduler.occurrences import list_occurrences, occurrences_as_dicts
+
+    def work(s: Session) -> list[dict[str, Any]]:
+        found = list_occurrences(s, service_slug, branch_slug, community_slug, start, end, open_only, limit=limit)
+        return occurrences_as_dicts(s, found)
+
+    data = app.run(work)
+    rows = []
+    for d in data:
+        state = d["status"] if d["status"] != "scheduled" else ("moved" if d["moved"] else "")
+        if d["provisional"]:
+            state = (state + " 待定/provisional").strip()
+        rows.append((d["id"], d["service"], d["title"], d["start"].replace("T", " "), d["end"][11:],
+                     d["timezone"] if d["timezone"] != "Asia/Shanghai" else "", d["open_seats"], state))
+    emit(app, data, ("id", "service", "title", "start", "end", "zone", "open", "state"), rows)
+    if not app.json_output and any(d["provisional"] for d in data):
+        click.echo("provisional: planned without an official holiday schedule; dates may change")
+
+
+@occurrence.command("cancel")
+@click.argument("occurrence_id", type=int)
+@click.option("--reason", required=True, help="Told to assigned volunteers, e.g. 台风停课.")
+@json_option
+@pass_app
+def occurrence_cancel(app: AppContext, occurrence_id: int, reason: str) -> None:
+    """Cancel one occurrence; assigned volunteers are told."""
+    from scheduler.occurrences import cancel_occurrence, occurrence_as_dict
+
+    data = app.run(lambda s: occurrence_as_dict(cancel_occurrence(s, occurrence_id, reason)))
+    if app.json_output:
+        emit_json(data)
+    else:
+        click.echo(f"occurrence #{data['id']} {data['title']} {data['start'].replace('T', ' ')} cancelled: {reason}")
+
+
+@occurrence.command("move")
+@click.argument("occurrence_id", type=int)
+@click.option("--to", "new_start", required=True, help="New local start 'YYYY-MM-DD HH:MM' (service's zone).")
+@click.option("--duration", help="New length: minutes, 2h, 1h30m (default: unchanged).")
+@json_option
+@pass_app
+def occurrence_move(app: AppContext, occurrence_id: int, new_start: str, duration: str | None) -> None:
+    """Move one occurrence to a new time; assigned volunteers are told.
+
+    \b
+    Example: roster occurrence move 42 --to "2026-10-10 09:30"
+    """
+    from scheduler.occurrences import move_occurrence, occurrence_as_dict
+
+    data = app.run(lambda s: occurrence_as_dict(move_occurrence(s, occurrence_id, new_start, duration)))
+    if app.json_output:
+        emit_json(data)
+    else:
+        click.echo(f"occurrence #{data['id']} {data['title']} moved to {data['start'].replace('T', ' ')}"
+                   f"-{data['end'][11:]} {data['timezone']}")
+
+
 # --------------------------------------------------------------------------- rosters (issue 4)
+
+
+def _assignment_line(d: dict[str, Any]) -> str:
+    where = f"seat {d['seat_no']}" if d["seat_no"] else f"waitlist position {d['waitlist_pos']}"
+    forced = " (forced)" if d["forced"] else ""
+    return (f"assignment #{d['id']}: volunteer #{d['volunteer_id']} as {d['role']} at occurrence "
+            f"#{d['occurrence_id']} ({d['service']} {d['start'][:16].replace('T', ' ')}), {d['status']}, "
+            f"{where}{forced}")
+
+
+def _emit_assignments(app: AppContext, data: list[dict[str, Any]]) -> None:
+    if app.json_output:
+        emit_json(data if len(data) != 1 else data[0])
+    else:
+        for d in data:
+            click.echo(_assignment_line(d))
+
+
+@cli.command()
+@click.argument("volunteer_ref", metavar="VOLUNTEER")
+@click.argument("occurrence_id", metavar="OCCURRENCE")
+@click.option("--role", "role_name", help="Role name (may be left out when the service has one role).")
+@click.option("--force", is_flag=True, help="Override the soft checks (recorded); never the capacity.")
+@click.option("--note", help="Why the checks were overridden (kept with the assignment).")
+@click.option("--waitlist", is_flag=True, help="When the role is full, put the volunteer on its waitlist.")
+@json_option
+@pass_app
+def assign(app: AppContext, volunteer_ref: str, occurrence_id: str, role_name: str | None, force: bool,
+           note: str | None, waitlist: bool) -> None:
+    """Assign a volunteer (id or phone) to an occurrence.
+
+    \b
+    Example:
+      roster assign 13800138000 412 --role 医生
+      roster assign 17 412 --role 医生 --force --note "持证护士可顶岗"
+    """
+    from scheduler.rosters import assign as do_assign
+    from scheduler.rosters import assignment_as_dict
+
+    _emit_assignments(app, [app.run(lambda s: assignment_as_dict(do_assign(
+        s, volunteer_ref, occurrence_id, role_name, force=force, note=note, waitlist=waitlist)))])
+
+
+@cli.command()
+@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER")
+@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False)
+@click.option("--reason", help="Why (kept with the assignment).")
+@json_option
+@pass_app
+def unassign(app: AppContext, ref: str, occurrence_id: str | None, reason: str | None) -> None:
+    """Take a volunteer off a shift; the first waitlisted volunteer moves up.
+
+    Give an assignment id, or a volunteer (id or phone) and an occurrence id.
+    """
+    from scheduler.rosters import assignment_as_dict
+    from scheduler.rosters import unassign as do_unassign
+
+    _emit_assignments(app, [app.run(lambda s: assignment_as_dict(do_unassign(s, ref, occurrence_id,
+                                                                            reason=reason)))])
+
+
+@cli.command()
+@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER")
+@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False)
+@json_option
+@pass_app
+def confirm(app: AppContext, ref: str, occurrence_id: str | None) -> None:
+    """Record that the volunteer confirmed an invited shift."""
+    from scheduler.rosters import assignment_as_dict
+    from scheduler.rosters import confirm as do_confirm
+
+    _emit_assignments(app, [app.run(lambda s: assignment_as_dict(do_confirm(s, ref, occurrence_id)))])
+
+
+@cli.command()
+@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER")
+@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False)
+@click.option("--reason", required=True, help="Why the volunteer cannot come.")
+@json_option
+@pass_app
+def decline(app: AppContext, ref: str, occurrence_id: str | None, reason: str) -> None:
+    """Record that the volunteer declined a shift; the seat goes to the waitlist."""
+    from scheduler.rosters import assignment_as_dict
+    from scheduler.rosters import decline as do_decline
+
+    _emit_assignments(app, [app.run(lambda s: assignment_as_dict(do_decline(s, ref, reason, occurrence_id)))])
+
+
+@cli.command()
+@click.argument("ref", metavar="ASSIGNMENT")
+@click.argument("other", metavar="[OTHER_ASSIGNMENT]", required=False)
+@click.option("--to", "to_volunteer", help="Hand the shift to this volunteer (id or phone) instead.")
+@click.option("--force", is_flag=True, help="Override the soft checks (recorded).")
+@click.option("--note", help="Why the checks were overridden.")
+@json_option
+@pass_app
+def swap(app: AppContext, ref: str, other: str | None, to_volunteer: str | None, force: bool,
+         note: str | None) -> None:
+    """Two volunteers trade shifts, or one hands a shift to another.
+
+    \b
+    Example:
+      roster swap 501 502          # the holders of 501 and 502 trade
+      roster swap 501 --to 17      # volunteer #17 takes over 501
+    """
+    from scheduler.rosters import assignment_as_dict
+    from scheduler.rosters import swap as do_swap
+
+    _emit_assignments(app, app.run(lambda s: [assignment_as_dict(a) for a in do_swap(
+        s, ref, other, to_volunteer, force=force, note=note)]))
+
+
+@cli.command()
+@click.option("--from", "first", required=True, callback=date_option_callback, help="First date (YYYY-MM-DD).")
+@click.option("--to", "last", required=True, callback=date_option_callback, help="Last date (inclusive).")
+@click.option("--branch", "branch_slug", help="Only this branch's services.")
+@click.option("--community", "community_slug", help="Only this community's services.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@json_option
+@pass_app
+def fill(app: AppContext, first: Any, last: Any, branch_slug: str | None, community_slug: str | None,
+         dry_run: bool) -> None:
+    """Fill open seats fairly: own branch first, then the community, least loaded first.
+
+    \b
+    Example:
+      roster fill --from 2026-03-02 --to 2026-03-29 --community ailian --dry-run
+    """
+    from scheduler.fill import fill as do_fill
+
+    if branch_slug and community_slug:
+        raise click.BadParameter("give --branch or --community, not both", param_hint="--branch")
+    result = app.run(lambda s: do_fill(s, first, last, branch=branch_slug, community=community_slug,
+                                       dry_run=dry_run))
+    data = result.as_dict()
+    if app.json_output:
+        emit_json(data)
+        return
+    if dry_run and data["placements"]:
+        emit_table(("occurrence", "service", "start", "role", "seat", "volunteer", "from"),
+                   [(p["occurrence_id"], p["service"], p["start"], p["role"], p["seat_no"],
+                     f"#{p['volunteer_id']} {p['volunteer']}", p["tier"]) for p in data["placements"]],
+                   title="plan (dry run: nothing written)")
+    if data["open_seats"]:
+        emit_table(("occurrence", "service", "start", "role", "open", "reason"),
+                   [(o["occurrence_id"], o["service"], o["start"], o["role"], o["open"], o["reason"])
+                    for o in data["open_seats"]], title="seats left open")
+    verb = "would fill" if dry_run else "filled"
+    click.echo(f"{verb} {data['filled']} seats in {data['occurrences']} occurrences "
+               f"({first} to {last}); {data['left_open']} left open")
+
+
+@cli.command()
+@click.argument("assignment_id", metavar="ASSIGNMENT")
+@json_option
+@pass_app
+def why(app: AppContext, assignment_id: str) -> None:
+    """Explain how an assignment was chosen: the candidates and why this one won."""
+    from scheduler.fill import why as do_why
+
+    data = app.run(lambda s: do_why(s, assignment_id))
+    if app.json_output:
+        emit_json(data)
+        return
+    for line in data["lines"]:
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--week", callback=date_option_callback, help="Any date in the week (default: this week).")
+@click.option("--branch", "branch_slug", help="Only this branch's services.")
+@click.option("--community", "community_slug", help="Only this community's services.")
+@json_option
+@pass_app
+def schedule(app: AppContext, week: Any, branch_slug: str | None, community_slug: str | None) -> None:
+    """Print a week's roster: per occurrence, the roles, who is on, seats open."""
+    from scheduler.schedule import week_schedule
+
+    data = app.run(lambda s: week_schedule(s, week, branch=branch_slug, community=community_slug))
+    if app.json_output:
+        emit_json(data)
+        return
+    rows = []
+    for occ in data["occurrences"]:
+        for role in occ["roles"]:
+            on = ", ".join(f"{p['name']}{'' if p['status'] == 'confirmed' else '(' + p['status'] + ')'}"
+                           for p in role["on"])
+            waiting = len(role["waitlist"])
+            rows.append((occ["id"], occ["date"], occ["time"], occ["title"] + ("【已取消】" if occ["status"] ==
+                         "cancelled" else ""), role["name"], on, role["open"], waiting or ""))
+    title = f"week {data['first']} to {data['last']}"
+    if not rows:
+        click.echo(f"{title}: nothing scheduled")
+        return
+    emit_table(("occ", "date", "time", "service", "role", "on", "open", "waitlist"), rows, title=title)
+
+
+@volunteer.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@pass_app
+def volunteer_import(app: AppContext, path: str) -> None:
+    """Import volunteers from a CSV file (Excel: UTF-8 with BOM or GBK).
+
+    Headers in Chinese or English: 姓名/name, 手机/phone, 邮箱/email, 支部/branch, 技能/skills,
+    可服务时间/availability, 不可服务日期/blackout, 每月上限/monthly_cap, 身份证号/id_number.
+    A known phone number updates that volunteer; any bad row rejects the whole file.
+    """
+    from pathlib import Path
+
+    from scheduler.volunteer_csv import import_volunteers
+
+    raw = Path(path).read_bytes()
+    summary = app.run(lambda s: import_volunteers(s, raw))
+    if app.json_output:
+        emit_json(summary)
+        return
+    for row in summary["rows"]:
+        click.echo(f"line {row['line']}: {row['action']} volunteer #{row['id']} {row['name']}")
+    click.echo(f"{summary['created']} created, {summary['updated']} updated")
+
+
+@volunteer.command("export")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, writable=True))
+@click.option("--branch", "branch_slug", help="Only this home branch.")
+@click.option("--all", "include_inactive", is_flag=True, help="Include deactivated volunteers.")
+@pass_app
+def volunteer_export(app: AppContext, path: str | None, branch_slug: str | None, include_inactive: bool) -> None:
+    """Export volunteers as CSV for Excel (UTF-8 with BOM; ID numbers masked)."""
+    from scheduler.volunteer_csv import export_volunteers
+
+    data = app.run(lambda s: export_volunteers(s, branch=branch_slug, include_inactive=include_inactive))
+    if path:
+        from pathlib import Path
+
+        Path(path).write_bytes(data)
+        click.echo(f"wrote {path}", err=True)
+    else:
+        click.echo(data, nl=False)  # bytes go to the binary stream untouched (BOM included)
+
+
 # --------------------------------------------------------------------------- feeds (issue 5)
+
+
+@cli.group()
+def feeds() -> None:
+    """Publish, list and serve the calendar feeds (日历订阅)."""
+
+
+@feeds.command("publish")
+@click.option("--all", "all_feeds", is_flag=True, help="Rebuild every feed, not only the dirty ones.")
+@click.option("--no-district", is_flag=True, help="Leave the district-wide feed for its own, slower run.")
+@json_option
+@pass_app
+def feeds_publish(app: AppContext, all_feeds: bool, no_district: bool) -> None:
+    """Rebuild the dirty feeds and write the changed files atomically.
+
+    Example: roster feeds publish --all
+    """
+    from calendars.publish import publish_dirty
+
+    settings = app.settings
+    result = app.run(lambda s: publish_dirty(s, settings, include_district=not no_district, all_feeds=all_feeds))
+    if app.json_output:
+        emit_json(result.as_dict())
+        return
+    click.echo(
+        f"feeds: {result.written} written, {result.unchanged} unchanged, {result.deleted} deleted "
+        f"in {result.duration * 1000:.0f} ms ({settings.feed_dir})"
+    )
+
+
+@feeds.command("urls")
+@json_option
+@pass_app
+def feeds_urls(app: AppContext) -> None:
+    """Print the subscribe links (https and webcal) of the public feeds."""
+    from calendars.site import feed_urls
+
+    settings = app.settings
+    urls = app.run(lambda s: feed_urls(s, settings))
+    emit(app, urls, ("feed", "name", "https", "webcal"),
+         [(u["key"], u["name"], u["https"], u["webcal"]) for u in urls])
+
+
+@feeds.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free).")
+@pass_app
+def feeds_serve(app: AppContext, host: str, port: int) -> None:
+    """Serve the feed folder locally for trying subscriptions (Ctrl-C stops).
+
+    Answers text/calendar inline with ETag, Last-Modified and 304s; production uses nginx.
+    """
+    from calendars.serve import make_server
+
+    root = app.settings.feed_dir
+    root.mkdir(parents=True, exist_ok=True)
+    server = make_server(root, host, port)
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"serving {root} on http://{bound_host!s}:{bound_port}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
 # --------------------------------------------------------------------------- workers (issue 6)
+
+
+@cli.command("run")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker threads.")
+@click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              default="info", show_default=True, help="Log level.")
+@pass_app
+def run_workers(app: AppContext, concurrency: int, loglevel: str) -> None:
+    """Run the workers and beat in one process (embedded default broker).
+
+    Uses ROSTER_BROKER_URL: by default Celery's SQLAlchemy transport on
+    var/broker.db (no Redis needed); a redis:// URL runs the same code on Redis.
+    Stop with Ctrl-C.
+    """
+    app.settings.ensure_dirs()
+    from tasks.app import app as celery_app
+
+    celery_app.worker_main([
+        "worker", "--beat", "--pool=threads", f"--concurrency={concurrency}", f"--loglevel={loglevel.upper()}",
+        f"--schedule={app.settings.home / 'celerybeat-schedule'}", "--without-gossip", "--without-mingle",
+    ])
+
+
+@cli.group()
+def reminders() -> None:
+    """Send due reminders, list them, retry failed ones (提醒)."""
+
+
+@reminders.command("send-due")
+@click.option("--batch-size", type=click.IntRange(1, 5000), default=200, show_default=True,
+              help="Reminders claimed per transaction.")
+@click.option("--max-batches", type=click.IntRange(1, 100000), default=1000, show_default=True,
+              help="Stop after this many batches.")
+@json_option
+@pass_app
+def reminders_send_due(app: AppContext, batch_size: int, max_batches: int) -> None:
+    """Run one dispatch cycle without Celery (for cron).
+
+    \b
+    Example crontab line (every minute):
+      * * * * *  cd /srv/roster && .venv/bin/roster reminders send-due
+    """
+    from scheduler.dispatch import dispatch_due
+
+    result = dispatch_due(app.engine, app.settings, batch_size=batch_size, max_batches=max_batches).as_dict()
+    if app.json_output:
+        emit_json(result)
+        return
+    click.echo(f"claimed {result['claimed']}, sent {result['sent']}, stale {result['stale']}, "
+               f"cancelled {result['cancelled']}, deferred {result['deferred']}, retrying {result['retried']}, "
+               f"failed {result['failed']}")
+    for line in result["errors"]:
+        click.echo(f"  {line}", err=True)
+
+
+@reminders.command("list")
+@click.option("--failed", "failed_only", is_flag=True, help="Only permanent failures.")
+@click.option("--status", type=click.Choice(["pending", "claimed", "sent", "cancelled", "failed", "stale"]),
+              help="Only this status.")
+@click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
+@json_option
+@pass_app
+def reminders_list(app: AppContext, failed_only: bool, status: str | None, limit: int) -> None:
+    """List reminders, most recently due first (--failed: permanent failures)."""
+    from scheduler.reminders import list_reminders, reminder_as_dict
+
+    data = app.run(lambda s: [reminder_as_dict(r) for r in list_reminders(s, status, failed_only, limit)])
+    emit(app, data, ("id", "status", "kind", "channel", "due", "service", "volunteer", "tries", "error"),
+         [(d["id"], d["status"], d["kind"], d["channel"], d["due_at"][:16], d["service"], d["volunteer_id"],
+           d["attempts"], d["last_error"] or "") for d in data])
+
+
+@reminders.command("retry")
+@click.argument("reminder_id", type=int)
+@pass_app
+def reminders_retry(app: AppContext, reminder_id: int) -> None:
+    """Send a failed or stale reminder again at the next dispatch."""
+    from scheduler.reminders import retry_reminder
+
+    rid = app.run(lambda s: retry_reminder(s, reminder_id).id)
+    click.echo(f"reminder #{rid} will be sent at the next dispatch")
+
+
 # --------------------------------------------------------------------------- attendance (issue 7)
+def _default_by() -> str:
+    """Who is recording, when --by is not given: the login name."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "coordinator"
+
+
+def _attendance_line(data: dict[str, Any]) -> str:
+    when = data["check_in"] if not data["check_out"] else f"{data['check_in']}-{data['check_out'][-5:]}"
+    line = (f"record #{data['id']}: {data['volunteer']} (#{data['volunteer_id']}) {data['service']} "
+            f"occurrence #{data['occurrence_id']} {when} {data['timezone']}")
+    if data["minutes"] is not None:
+        line += f", {data['minutes']} min ({data['hours']} h)"
+    line += f", {data['status_label']} ({data['status']})"
+    if data["assignment_id"] is None:
+        line += ", walk-in (no assignment)"
+    return line
+
+
+@cli.command()
+@click.argument("volunteer_ref", metavar="VOLUNTEER")
+@click.argument("occurrence_id", metavar="OCCURRENCE")
+@click.option("--at", help="Local time in the service's zone, e.g. '2026-12-07 16:30' or '16:30' "
+                           "(default now; seconds are dropped).")
+@click.option("--by", default="", help="Who records it (default: your login name).")
+@json_option
+@pass_app
+def checkin(app: AppContext, volunteer_ref: str, occurrence_id: str, at: str | None, by: str) -> None:
+    """Check a volunteer in (签到) at an occurrence.
+
+    \b
+    VOLUNTEER is an id or phone number; OCCURRENCE an occurrence id.
+    Example: roster checkin 13800138000 42 --at "2026-12-07 16:30" --by 李书记
+    """
+    from scheduler import attendance as att
+
+    data = app.run(lambda s: att.attendance_as_dict(
+        s, att.checkin(s, volunteer_ref, occurrence_id, at=at, by=by or _default_by())))
+    emit_json(data) if app.json_output else click.echo(f"签到 {_attendance_line(data)}")
+
+
+@cli.command()
+@click.argument("volunteer_ref", metavar="VOLUNTEER")
+@click.argument("occurrence_id", metavar="OCCURRENCE")
+@click.option("--at", help="Local time in the service's zone (default now; seconds are dropped).")
+@click.option("--by", default="", help="Who records it (default: your login name).")
+@json_option
+@pass_app
+def checkout(app: AppContext, volunteer_ref: str, occurrence_id: str, at: str | None, by: str) -> None:
+    """Check a volunteer out (签退); normal records are approved at once.
+
+    More than 8 hours in a day, or a 4th check-in/out pair at one occurrence in a day, waits for
+    `roster attendance approve`. Example: roster checkout 13800138000 42 --at 18:30
+    """
+    from scheduler import attendance as att
+
+    data = app.run(lambda s: att.attendance_as_dict(
+        s, att.checkout(s, volunteer_ref, occurrence_id, at=at, by=by or _default_by())))
+    if app.json_output:
+        emit_json(data)
+        return
+    click.echo(f"签退 {_attendance_line(data)}")
+    for reason in data["review_reasons"]:
+        click.echo(f"  waits for approval: {reason}")
+    if data["status"] == "pending_approval":
+        click.echo(f"  a coordinator approves with: roster attendance approve {data['id']} --by NAME")
+
+
+@cli.command()
+@click.argument("volunteer_ref", metavar="VOLUNTEER")
+@click.argument("occurrence_id", metavar="OCCURRENCE")
+@click.option("--by", default="", help="Who marks it (default: your login name).")
+@pass_app
+def noshow(app: AppContext, volunteer_ref: str, occurrence_id: str, by: str) -> None:
+    """Mark an invited or confirmed volunteer as a no-show (未到), after the occurrence started.
+
+    Auto-fill reads this history. Example: roster noshow 13800138000 42
+    """
+    from scheduler.attendance import mark_no_show
+
+    def work(s: Session) -> tuple[int, str]:
+        assignment = mark_no_show(s, volunteer_ref, occurrence_id, by=by or _default_by())
+        return assignment.id, assignment.volunteer.name
+
+    assignment_id, name = app.run(work)
+    click.echo(f"未到 assignment #{assignment_id}: {name} marked no-show at occurrence #{occurrence_id}")
+
+
+@cli.group()
+def attendance() -> None:
+    """List, correct, approve and reject attendance records (签到记录)."""
+
+
+@attendance.command("list")
+@click.option("--pending", is_flag=True, help="Only records waiting for a coordinator's approval.")
+@click.option("--occurrence", "occurrence_id", help="Only this occurrence.")
+@click.option("--volunteer", "volunteer_ref", help="Only this volunteer (id or phone).")
+@click.option("--from", "date_from", callback=date_option_callback, help="From this local date (YYYY-MM-DD).")
+@click.option("--to", "date_to", callback=date_option_callback, help="To this local date, inclusive.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True, help="Most rows.")
+@json_option
+@pass_app
+def attendance_list(app: AppContext, pending: bool, occurrence_id: str | None, volunteer_ref: str | None,
+                    date_from: Any, date_to: Any, limit: int) -> None:
+    """List attendance records, newest first; times local to each service."""
+    from scheduler.attendance import attendance_as_dict, list_attendance
+    from scheduler.hours import date_range
+
+    def work(s: Session) -> list[dict[str, Any]]:
+        since, until = date_range(date_from, date_to, app.settings.tz)
+        records = list_attendance(s, pending=pending, occurrence_id=occurrence_id, volunteer_ref=volunteer_ref,
+                                  since=since, until=until, limit=limit)
+        return [attendance_as_dict(s, r) for r in records]
+
+    data = app.run(work)
+    emit(app, data, ("id", "volunteer", "service", "occ", "check in", "check out", "min", "hours", "status", "why"),
+         [(d["id"], d["volunteer"], d["service"], d["occurrence_id"], d["check_in"], d["check_out"][-5:],
+           d["minutes"], d["hours"], d["status_label"], "; ".join(d["review_reasons"])) for d in data])
+
+
+@attendance.command("show")
+@click.argument("attendance_id", metavar="ID")
+@json_option
+@pass_app
+def attendance_show(app: AppContext, attendance_id: str) -> None:
+    """Show one record with its trail of corrections and decisions."""
+    from scheduler.attendance import attendance_as_dict, get_attendance
+
+    data = app.run(lambda s: attendance_as_dict(s, get_attendance(s, attendance_id), with_trail=True))
+    if app.json_output:
+        emit_json(data)
+        return
+    trail = data.pop("trail")
+    emit_record(app, data)
+    if trail:
+        emit_table(("at", "by", "field", "old", "new", "reason"),
+                   [(t["at"], t["by"], t["field"], t["old"], t["new"], t["reason"]) for t in trail], title="trail")
+
+
+@attendance.command("correct")
+@click.argument("attendance_id", metavar="ID")
+@click.option("--field", required=True, type=click.Choice(["check_in", "check_out"]), help="What to change.")
+@click.option("--value", required=True, help="Local time, e.g. '2026-12-07 16:30' or '16:30'.")
+@click.option("--reason", required=True, help="Why (kept in the trail).")
+@click.option("--by", required=True, help="Who corrects it (kept in the trail).")
+@json_option
+@pass_app
+def attendance_correct(app: AppContext, attendance_id: str, field: str, value: str, reason: str, by: str) -> None:
+    """Correct a check-in or check-out time; the trail keeps who, when and why.
+
+    Example: roster attendance correct 7 --field check_out --value 18:30 --reason 忘记签退 --by 李书记
+    """
+    from scheduler.attendance import attendance_as_dict, correct
+
+    data = app.run(lambda s: attendance_as_dict(s, correct(s, attendance_id, field, value, by=by, reason=reason)))
+    emit_json(data) if app.json_output else click.echo(f"corrected {field}: {_attendance_line(data)}")
+
+
+@attendance.command("approve")
+@click.argument("attendance_id", metavar="ID")
+@click.option("--by", required=True, help="The approving coordinator.")
+@json_option
+@pass_app
+def attendance_approve(app: AppContext, attendance_id: str, by: str) -> None:
+    """Approve a record that waits for a coordinator; its hours then count."""
+    from scheduler.attendance import approve, attendance_as_dict
+
+    data = app.run(lambda s: attendance_as_dict(s, approve(s, attendance_id, by=by)))
+    emit_json(data) if app.json_output else click.echo(f"approved {_attendance_line(data)}")
+
+
+@attendance.command("reject")
+@click.argument("attendance_id", metavar="ID")
+@click.option("--by", required=True, help="The rejecting coordinator.")
+@click.option("--reason", required=True, help="Why (kept in the trail).")
+@json_option
+@pass_app
+def attendance_reject(app: AppContext, attendance_id: str, by: str, reason: str) -> None:
+    """Reject a record: its hours stop counting (an open one is a mistaken check-in)."""
+    from scheduler.attendance import attendance_as_dict, reject
+
+    data = app.run(lambda s: attendance_as_dict(s, reject(s, attendance_id, by=by, reason=reason)))
+    emit_json(data) if app.json_output else click.echo(f"rejected {_attendance_line(data)}")
+
+
+@cli.group()
+def hours() -> None:
+    """Volunteer hours: reports with star levels, and the export for the national system."""
+
+
+@hours.command("report")
+@click.option("--by", "dimension", type=click.Choice(["volunteer", "branch", "community", "month"]),
+              default="volunteer", show_default=True, help="Group by.")
+@click.option("--from", "date_from", callback=date_option_callback, help="From this local date (YYYY-MM-DD).")
+@click.option("--to", "date_to", callback=date_option_callback, help="To this local date, inclusive.")
+@json_option
+@pass_app
+def hours_report_command(app: AppContext, dimension: str, date_from: Any, date_to: Any) -> None:
+    """Approved hours by volunteer, branch, community or month.
+
+    Volunteer rows show all-time hours and the star level (一星 100 h, 二星 300 h, 三星 600 h,
+    四星 1000 h, 五星 1500 h). Example: roster hours report --by month --from 2026-01-01
+    """
+    from scheduler.hours import hours_report
+
+    data = app.run(lambda s: hours_report(s, dimension, date_from, date_to, app.settings.tz))
+    if dimension == "volunteer":
+        columns: tuple[str, ...] = ("id", "volunteer", "home branch", "records", "hours", "all-time hours", "star",
+                                    "to next star")
+        rows: list[tuple[Any, ...]] = [(d["volunteer_id"], d["name"], d["home_branch"], d["records"], d["hours"], d["total_hours"],
+                 d["star"], f"{d['hours_to_next_star']} h → {d['next_star']}" if d["next_star"] else "")
+                for d in data]
+    elif dimension == "branch":
+        columns = ("organiser", "community", "records", "volunteers", "hours")
+        rows = [(d["organiser"], d["community"], d["records"], d["volunteers"], d["hours"]) for d in data]
+    elif dimension == "community":
+        columns = ("community", "records", "volunteers", "hours")
+        rows = [(d["community"], d["records"], d["volunteers"], d["hours"]) for d in data]
+    else:
+        columns = ("month", "records", "volunteers", "hours")
+        rows = [(d["month"], d["records"], d["volunteers"], d["hours"]) for d in data]
+    emit(app, data, columns, rows, title=f"approved hours by {dimension}")
+
+
+@hours.command("export")
+@click.argument("file", default="-", metavar="[FILE]")
+@click.option("--from", "date_from", callback=date_option_callback, help="From this local date (YYYY-MM-DD).")
+@click.option("--to", "date_to", callback=date_option_callback, help="To this local date, inclusive.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]),
+              help="csv (UTF-8 with BOM, default) or xlsx; a FILE ending .xlsx implies xlsx.")
+@click.option("--all", "include_unapproved", is_flag=True, help="Also pending and rejected records.")
+@pass_app
+def hours_export(app: AppContext, file: str, date_from: Any, date_to: Any, fmt: str | None,
+                 include_unapproved: bool) -> None:
+    """Export records for the national volunteer system (not a certificate).
+
+    \b
+    Fields of the national record (志愿服务记录与证明出具办法): name, ID number (masked),
+    project, role, place, start, end, hours (2 decimals), organiser, contact, status.
+    Example: roster hours export 2026-12.csv --from 2026-12-01 --to 2026-12-31
+    """
+    import os
+
+    from scheduler.hours import export_csv, export_rows, export_xlsx
+
+    fmt = fmt or ("xlsx" if file.lower().endswith(".xlsx") else "csv")
+    if fmt == "xlsx" and file == "-":
+        raise click.UsageError("an xlsx export needs a FILE name", ctx=click.get_current_context())
+    rows = app.run(lambda s: export_rows(s, date_from, date_to, app.settings.tz, include_unapproved))
+    payload = export_xlsx(rows) if fmt == "xlsx" else export_csv(rows)
+    if file == "-":
+        # click.get_binary_stream is deprecated (Click 9 drops it); the text stream's buffer is the same.
+        sys.stdout.flush()
+        sys.stdout.buffer.write(payload)
+        sys.stdout.buffer.flush()
+        return
+    # Written beside the target and renamed: a reader never sees half a file.
+    tmp = f"{file}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as out:
+        out.write(payload)
+    os.replace(tmp, file)
+    click.echo(f"wrote {len(rows) - 1} records to {file} ({fmt}; ID numbers masked; 本导出不是志愿服务证明)")
 
 
 if __name__ == "__main__":

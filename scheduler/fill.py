@@ -1,0 +1,717 @@
+"""Auto-fill (自动排班): fill open seats fairly and deterministically, and explain each choice.
+
+Rules, in order, for every open seat (occurrences by start time, then id; roles by id):
+
+1. Only volunteers who pass every check a coordinator's ``assign`` applies: active, the role's
+   skill, a weekly availability window covering the shift, no blackout date, no overlapping shift
+   (never a double booking), the monthly cap including this shift, not already on a row of this
+   occurrence (someone who declined is not asked again).
+2. The service's own branch first, then the rest of its community (a community-run service draws
+   on the whole community at once).
+3. Within a tier: fewer recent no-shows (90 days) first, then fewer minutes served over the trailing
+   window (28 days before ``first``, plus what is already rostered up to ``last``, including what
+   this run adds), then least recently served, then the lowest volunteer id.
+
+Scale: everything is loaded in a handful of queries (occurrences, roles, volunteers, assignments
+around the range), computed in memory, and written in bulk (COPY on PostgreSQL, executemany on
+SQLite): no query per candidate. Seats go in with ``ON CONFLICT DO NOTHING``, so a seat a
+coordinator took while the fill was computing is skipped and reported, never double-booked
+(UNIQUE(occurrence_id, role_id, seat_no) is the arbiter).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.orm import Session
+
+from scheduler.db import utcnow
+from scheduler.errors import InvalidInput
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    Branch,
+    Event,
+    Occurrence,
+    Reminder,
+    Role,
+    Service,
+    Volunteer,
+)
+from scheduler.organisations import get_branch, get_community
+from scheduler.reminders import DEFAULT_CHANNEL, idempotency_key
+from scheduler.rosters import (
+    available,
+    blackout_days,
+    describe_span,
+    get_assignment,
+    span_key,
+    zone,
+)
+
+TRAILING_DAYS = 28
+NO_SHOW_DAYS = 90
+MAX_DAYS = 92
+RULE = ("own branch first, then the community; then fewest no-shows in 90 days, fewest minutes served "
+        "(28 days before the run plus what is rostered), least recently served, lowest id")
+#: Served load counts shifts held or done; a no-show is not service.
+LOAD_STATUSES = ("invited", "confirmed", "attended")
+
+
+@dataclass(slots=True)
+class Placement:
+    occurrence_id: int
+    service: str
+    start: str
+    role: str
+    role_id: int
+    seat_no: int
+    volunteer_id: int
+    volunteer: str
+    tier: str
+    choice: tuple[Any, ...]
+    assignment_id: int | None = None
+
+
+@dataclass(slots=True)
+class OpenSeats:
+    occurrence_id: int
+    service: str
+    start: str
+    role: str
+    open: int
+    reason: str
+
+
+@dataclass
+class FillResult:
+    first: date
+    last: date
+    dry_run: bool
+    occurrences: int = 0
+    seats: int = 0
+    already_taken: int = 0
+    placements: list[Placement] = field(default_factory=list)
+    open_seats: list[OpenSeats] = field(default_factory=list)
+    lost_races: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def filled(self) -> int:
+        return len(self.placements)
+
+    @property
+    def left_open(self) -> int:
+        return sum(o.open for o in self.open_seats)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "first": self.first.isoformat(), "last": self.last.isoformat(), "dry_run": self.dry_run,
+            "occurrences": self.occurrences, "seats": self.seats, "already_taken": self.already_taken,
+            "filled": self.filled, "left_open": self.left_open, "lost_races": self.lost_races,
+            "placements": [
+                {"occurrence_id": p.occurrence_id, "service": p.service, "start": p.start, "role": p.role,
+                 "seat_no": p.seat_no, "volunteer_id": p.volunteer_id, "volunteer": p.volunteer, "tier": p.tier,
+                 "assignment_id": p.assignment_id}
+                for p in self.placements
+            ],
+            "open_seats": [
+                {"occurrence_id": o.occurrence_id, "service": o.service, "start": o.start, "role": o.role,
+                 "open": o.open, "reason": o.reason}
+                for o in self.open_seats
+            ],
+        }
+
+
+@dataclass(slots=True)
+class _Vol:
+    id: int
+    name: str
+    branch: int
+    community: int
+    skills: frozenset[str]
+    availability: dict[str, Any]
+    blackout: frozenset[str]
+    cap_minutes: int
+    channel: str
+    no_shows: int = 0
+    load: int = 0
+    last: int = 0
+    busy: list[tuple[int, int]] | None = None
+
+
+def _ts(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _utc_day(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class _Planner:
+    """The in-memory state of one fill: candidates, their rank keys, bookings and month totals.
+
+    Pools are cut by (branch or community, skill) and, inside, by availability pattern: a city has
+    few distinct weekly patterns, so "who is free mon 16:30-18:30" is decided once per pattern.
+    """
+
+    def __init__(self, vols: dict[int, _Vol]) -> None:
+        self.vols = vols
+        self.by_branch: dict[int, list[int]] = defaultdict(list)
+        self.by_community: dict[int, list[int]] = defaultdict(list)
+        self.pattern_of: dict[int, int] = {}
+        self.patterns: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
+        for vid in sorted(vols):
+            vol = vols[vid]
+            self.by_branch[vol.branch].append(vid)
+            self.by_community[vol.community].append(vid)
+            signature = repr(sorted((k, list(w)) for k, w in vol.availability.items()))
+            number = seen.get(signature)
+            if number is None:
+                number = seen[signature] = len(self.patterns)
+                self.patterns.append(vol.availability)
+            self.pattern_of[vid] = number
+        #: The rank key of each volunteer, updated as seats are given out.
+        self.keys: dict[int, tuple[int, int, int, int]] = {}
+        #: Minutes rostered per (year, month) per volunteer, for the monthly cap.
+        self.month: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+        self.at_occurrence: dict[int, set[int]] = defaultdict(set)
+        self.taken: dict[tuple[int, int], set[int]] = defaultdict(set)
+        self._skilled: dict[tuple[str, int, str | None], list[int]] = {}
+        self._by_pattern: dict[tuple[str, int, str | None], list[tuple[int, list[int]]]] = {}
+        self._fits: dict[tuple[int, tuple[int, str, str] | None], bool] = {}
+        self._eligible: dict[tuple[str, int, str | None, tuple[int, str, str] | None], list[int]] = {}
+
+    def rekey(self) -> None:
+        self.keys = {vid: (vol.no_shows, vol.load, vol.last, vid) for vid, vol in self.vols.items()}
+
+    def skilled(self, scope: str, key: int, skill: str | None) -> list[int]:
+        cache_key = (scope, key, skill)
+        found = self._skilled.get(cache_key)
+        if found is None:
+            pool = self.by_branch[key] if scope == "branch" else self.by_community[key]
+            found = pool if skill is None else [vid for vid in pool if skill in self.vols[vid].skills]
+            self._skilled[cache_key] = found
+        return found
+
+    def eligible(self, scope: str, key: int, skill: str | None, span: tuple[int, str, str] | None) -> list[int]:
+        """Volunteers of a pool with the skill and a window covering the span (static checks, cached)."""
+        cache_key = (scope, key, skill, span)
+        found = self._eligible.get(cache_key)
+        if found is None:
+            groups = self._by_pattern.get((scope, key, skill))
+            if groups is None:
+                grouped: dict[int, list[int]] = defaultdict(list)
+                for vid in self.skilled(scope, key, skill):
+                    grouped[self.pattern_of[vid]].append(vid)
+                groups = self._by_pattern[(scope, key, skill)] = sorted(grouped.items())
+            found = []
+            for pattern, members in groups:
+                fits = self._fits.get((pattern, span))
+                if fits is None:
+                    fits = self._fits[(pattern, span)] = available(self.patterns[pattern], span)
+                if fits:
+                    found.extend(members)
+            self._eligible[cache_key] = found
+        return found
+
+
+def _load_scope(session: Session, branch: str | None, community: str | None) -> Any:
+    query = select(Service.id).where(Service.active.is_(True))
+    if branch:
+        query = query.where(Service.branch_id == get_branch(session, branch).id)
+    if community:
+        query = query.where(Service.community_id == get_community(session, community).id)
+    return query
+
+
+def fill(session: Session, first: date, last: date, branch: str | None = None, community: str | None = None,
+         dry_run: bool = False, now: datetime | None = None) -> FillResult:
+    """Fill the open seats of occurrences whose local date is in ``first``..``last``; see the module doc."""
+    if last < first:
+        raise InvalidInput("to", "the last date is before the first")
+    if (last - first).days >= MAX_DAYS:
+        raise InvalidInput("to", f"fill at most {MAX_DAYS} days at once")
+    if branch and community:
+        raise InvalidInput("branch", "give a branch or a community, not both")
+    now = now or utcnow()
+    result = FillResult(first=first, last=last, dry_run=dry_run)
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        tick = time.perf_counter()
+        result.timings[name] = round(tick - clock, 3)
+        clock = tick
+
+    scope = _load_scope(session, branch, community)
+    # Zones are at most a day off UTC: load a day either side, then keep the local dates wanted.
+    lo, hi = _utc_day(first) - timedelta(days=1), _utc_day(last) + timedelta(days=2)
+    occ_rows = session.execute(
+        select(Occurrence.id, Occurrence.service_id, Occurrence.start_at, Occurrence.end_at)
+        .where(Occurrence.status == "scheduled", Occurrence.start_at >= lo, Occurrence.start_at < hi,
+               Occurrence.start_at > now, Occurrence.service_id.in_(scope))
+        .order_by(Occurrence.start_at, Occurrence.id)
+    ).all()
+    service_ids = sorted({row[1] for row in occ_rows})
+    services: dict[int, Any] = {}
+    roles: dict[int, list[Any]] = defaultdict(list)
+    for chunk in _chunked(service_ids, 20000):
+        for row in session.execute(select(
+                Service.id, Service.slug, Service.branch_id, Service.community_id, Service.timezone,
+                Service.reminder_offsets).where(Service.id.in_(chunk))):
+            services[row[0]] = row
+        for row in session.execute(select(Role.id, Role.service_id, Role.name, Role.count, Role.skill)
+                                   .where(Role.service_id.in_(chunk)).order_by(Role.id)):
+            roles[row[1]].append(row)
+    occurrences = []
+    for occ_id, service_id, start_at, end_at in occ_rows:
+        tz = zone(services[service_id][4])
+        local_start, local_end = start_at.astimezone(tz), end_at.astimezone(tz)
+        if first <= local_start.date() <= last:
+            occurrences.append((occ_id, service_id, start_at, end_at, local_start, local_end))
+    result.occurrences = len(occurrences)
+    lap("load_occurrences")
+
+    communities = sorted({services[sid][3] for sid in service_ids})
+    branch_community: dict[int, int] = {}
+    for chunk in _chunked(communities, 20000):
+        for bid, cid in session.execute(select(Branch.id, Branch.community_id).where(Branch.community_id.in_(chunk))):
+            branch_community[bid] = cid
+    vols: dict[int, _Vol] = {}
+    if occurrences:
+        wanted_branches = select(Branch.id).where(Branch.community_id.in_(communities)) if len(communities) < 20000 \
+            else select(Branch.id)
+        for row in session.execute(select(
+                Volunteer.id, Volunteer.name, Volunteer.home_branch_id, Volunteer.skills, Volunteer.availability,
+                Volunteer.blackout_dates, Volunteer.monthly_cap_hours, Volunteer.preferred_channel)
+                .where(Volunteer.active.is_(True), Volunteer.home_branch_id.in_(wanted_branches))):
+            vid, name, home, skills, availability, blackout, cap, channel = row
+            community_id = branch_community.get(home)
+            if community_id is None:
+                continue
+            vols[vid] = _Vol(
+                id=vid, name=name, branch=home, community=community_id,
+                skills=frozenset(str(s).lower() for s in skills or ()), availability=availability or {},
+                blackout=frozenset(blackout or ()), cap_minutes=(cap or 0) * 60,
+                channel=channel or DEFAULT_CHANNEL)
+    lap("load_volunteers")
+
+    planner = _Planner(vols)
+    # Existing rows around the range: load (trailing window), bookings (overlap), month totals (cap),
+    # seats taken and who already has a row at each occurrence.
+    month_lo = _utc_day(first.replace(day=1)) - timedelta(days=1)
+    win_lo = min(_utc_day(first) - timedelta(days=TRAILING_DAYS), month_lo)
+    last_month_end = (last.replace(day=1) + timedelta(days=32)).replace(day=1)
+    win_hi = _utc_day(last_month_end) + timedelta(days=1)
+    load_from = _ts(_utc_day(first) - timedelta(days=TRAILING_DAYS))
+    target_ids = {occ[0] for occ in occurrences}
+    if occurrences:
+        rows = session.execute(
+            select(Assignment.occurrence_id, Assignment.role_id, Assignment.volunteer_id, Assignment.seat_no,
+                   Assignment.status, Occurrence.status, Occurrence.start_at, Occurrence.end_at, Service.timezone)
+            .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+            .join(Service, Service.id == Occurrence.service_id)
+            .where(Occurrence.start_at >= win_lo, Occurrence.start_at < win_hi)
+        )
+        month = planner.month
+        for occ_id, role_id, vid, seat_no, status, occ_status, start_at, end_at, tz_name in rows:
+            if occ_id in target_ids:
+                planner.at_occurrence[occ_id].add(vid)
+                if seat_no is not None:
+                    planner.taken[(occ_id, role_id)].add(seat_no)
+            vol = vols.get(vid)
+            if vol is None or status not in SEATED_STATUSES or occ_status != "scheduled":
+                continue
+            start, end = _ts(start_at), _ts(end_at)
+            minutes = (end - start) // 60
+            local = start_at.astimezone(zone(tz_name))
+            totals = month[(local.year, local.month)]
+            totals[vid] = totals.get(vid, 0) + minutes
+            if vol.busy is None:
+                vol.busy = []
+            vol.busy.append((start, end))
+            if status in LOAD_STATUSES and start >= load_from:
+                vol.load += minutes
+                vol.last = max(vol.last, start)
+        no_show_from = _utc_day(first) - timedelta(days=NO_SHOW_DAYS)
+        for vid, count in session.execute(
+                select(Assignment.volunteer_id, func.count())
+                .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+                .where(Assignment.status == "no_show", Occurrence.start_at >= no_show_from,
+                       Occurrence.start_at < _utc_day(first) + timedelta(days=1))
+                .group_by(Assignment.volunteer_id)):
+            if vid in vols:
+                vols[vid].no_shows = count
+    planner.rekey()
+    lap("load_assignments")
+
+    _plan(planner, occurrences, services, roles, result)
+    lap("compute")
+    if not dry_run and result.placements:
+        _write(session, result, services, occurrences, vols, now)
+    lap("write")
+    return result
+
+
+def _chunked(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _plan(planner: _Planner, occurrences: list[tuple[Any, ...]], services: dict[int, Any],
+          roles: dict[int, list[Any]], result: FillResult) -> None:
+    """The greedy pass: occurrences by start, roles by id, candidates by rank key (see module doc)."""
+    vols = planner.vols
+    keys = planner.keys
+    rank = keys.__getitem__
+    placements = result.placements
+    for occ_id, service_id, start_at, end_at, local_start, local_end in occurrences:
+        service = services[service_id]
+        slug, branch_id, community_id = service[1], service[2], service[3]
+        span = span_key(local_start, local_end)
+        days = frozenset(blackout_days(local_start, local_end))
+        start, end = _ts(start_at), _ts(end_at)
+        minutes = (end - start) // 60
+        totals = planner.month[(local_start.year, local_start.month)]
+        here = planner.at_occurrence[occ_id]
+        start_text = local_start.strftime("%Y-%m-%d %H:%M")
+        for role_id, _, role_name, count, skill in roles[service_id]:
+            skill = skill.lower() if skill else None
+            taken = planner.taken.get((occ_id, role_id), ())
+            result.seats += count
+            result.already_taken += len(taken)
+            need = count - len(taken)
+            if need <= 0:
+                continue
+            free = [n for n in range(1, count + 1) if n not in taken]
+            tiers: tuple[tuple[str, list[int], int | None], ...]
+            if branch_id is not None:
+                tiers = (("branch", planner.eligible("branch", branch_id, skill, span), None),
+                         ("community", planner.eligible("community", community_id, skill, span), branch_id))
+            else:
+                tiers = (("community", planner.eligible("community", community_id, skill, span), None),)
+            rejected: dict[str, int] = {}
+            passed_over: list[tuple[int, str]] = []
+            for tier, pool, skip_branch in tiers:
+                ordered = sorted(pool, key=rank)
+                for position, vid in enumerate(ordered):
+                    vol = vols[vid]
+                    if skip_branch is not None and vol.branch == skip_branch:
+                        continue
+                    why_not = None
+                    if vid in here:
+                        why_not = "already on this occurrence"
+                    elif vol.blackout and not days.isdisjoint(vol.blackout):
+                        why_not = "blackout"
+                    elif vol.cap_minutes and totals.get(vid, 0) + minutes > vol.cap_minutes:
+                        why_not = "monthly cap"
+                    else:
+                        busy = vol.busy
+                        if busy:
+                            for s, e in busy:
+                                if s < end and e > start:
+                                    why_not = "overlap"
+                                    break
+                    if why_not is not None:
+                        rejected[why_not] = rejected.get(why_not, 0) + 1
+                        if len(passed_over) < 3 and why_not != "already on this occurrence":
+                            passed_over.append((vid, why_not))
+                        continue
+                    runners = tuple(nxt for nxt in ordered[position + 1:position + 4]
+                                    if skip_branch is None or vols[nxt].branch != skip_branch)[:2]
+                    placements.append(Placement(
+                        occ_id, slug, start_text, role_name, role_id, free.pop(0), vid, vol.name, tier,
+                        (tier, keys[vid], len(pool), dict(rejected), tuple(passed_over),
+                         tuple(keys[r] for r in runners))))
+                    here.add(vid)
+                    vol.load += minutes
+                    if start > vol.last:
+                        vol.last = start
+                    if busy := vol.busy:
+                        busy.append((start, end))
+                    else:
+                        vol.busy = [(start, end)]
+                    totals[vid] = totals.get(vid, 0) + minutes
+                    keys[vid] = (vol.no_shows, vol.load, vol.last, vid)
+                    need -= 1
+                    if need == 0:
+                        break
+                if need == 0:
+                    break
+            if need > 0:
+                result.open_seats.append(OpenSeats(occ_id, slug, start_text, role_name, need, _open_reason(
+                    planner, community_id, skill, span, local_start, rejected)))
+
+
+def explanation_of(raw: tuple[Any, ...]) -> dict[str, Any]:
+    """The stored form of a fill choice: tier, the winner's score, the pool, who was passed over and why,
+    and the next in line. A score is [no-shows, minutes served or rostered, last served (epoch s)]."""
+    tier, key, pool, rejected, passed_over, runners = raw
+    data: dict[str, Any] = {"method": "fill", "tier": tier, "score": list(key[:3]), "pool": pool}
+    if rejected:
+        data["rejected"] = rejected
+    if passed_over:
+        data["passed_over"] = [list(item) for item in passed_over]
+    if runners:
+        data["runners_up"] = [[r[3], r[0], r[1], r[2]] for r in runners]
+    return data
+
+
+def _open_reason(planner: _Planner, community_id: int, skill: str | None, span: tuple[int, str, str] | None,
+                 local_start: datetime, rejected: dict[str, int]) -> str:
+    everyone = len(planner.by_community[community_id])
+    if not everyone:
+        return "no active volunteers whose home branch is in this community"
+    skilled = len(planner.skilled("community", community_id, skill))
+    available_now = len(planner.eligible("community", community_id, skill, span))
+    parts = [f"{everyone} active volunteers in the community"]
+    if skill:
+        parts.append(f"{everyone - skilled} lack skill {skill}")
+    if skilled - available_now:
+        parts.append(f"{skilled - available_now} not available {describe_span(span, local_start)}")
+    for why_not, count in sorted(rejected.items()):
+        parts.append(f"{count} {why_not}")
+    return "no eligible volunteer left: " + ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+EVENT_BATCH = 500
+
+
+def _write(session: Session, result: FillResult, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
+           vols: dict[int, _Vol], now: datetime) -> None:
+    """Insert the chosen seats, their events (one per batch of seats, ids only) and reminder rows."""
+    starts = {occ[0]: occ[2] for occ in occurrences}
+    service_of = {occ[0]: occ[1] for occ in occurrences}
+    placements = result.placements
+    stamp = now.astimezone(UTC).replace(tzinfo=None)
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+    assignment_rows = [
+        (p.occurrence_id, p.role_id, p.volunteer_id, "invited", p.seat_no, False,
+         dumps(explanation_of(p.choice)), 0, stamp, stamp)
+        for p in placements
+    ]
+    columns = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no", "forced", "explanation",
+               "sequence", "created_at", "updated_at")
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        inserted = _pg_insert_assignments(session, columns, assignment_rows)
+    else:
+        inserted = _generic_insert_assignments(session, columns, assignment_rows)
+    del assignment_rows
+    kept: list[Placement] = []
+    for p in placements:
+        aid = inserted.get((p.occurrence_id, p.volunteer_id))
+        if aid is None:
+            result.lost_races += 1
+            result.open_seats.append(OpenSeats(p.occurrence_id, p.service, p.start, p.role, 1,
+                                               "seat taken by another writer while filling; run fill again"))
+            continue
+        p.assignment_id = aid
+        kept.append(p)
+    result.placements = kept
+
+    events = []
+    for i in range(0, len(kept), EVENT_BATCH):
+        batch = kept[i:i + EVENT_BATCH]
+        payload = {"assignment_ids": [p.assignment_id for p in batch],
+                   "occurrence_ids": sorted({p.occurrence_id for p in batch}),
+                   "volunteer_ids": sorted({p.volunteer_id for p in batch}), "status": "invited", "via": "fill"}
+        events.append(("assignment.created", dumps(payload), stamp))
+    reminders: list[tuple[Any, ...]] = []
+    lines: list[str] = []
+    as_lines = dialect == "postgresql"
+    due_of: dict[tuple[int, int], datetime] = {}
+    stamp_text = str(stamp)
+    for p in kept:
+        aid = p.assignment_id
+        assert aid is not None
+        channel = vols[p.volunteer_id].channel
+        for offset in services[service_of[p.occurrence_id]][5] or ():
+            offset = int(offset)
+            due = due_of.get((p.occurrence_id, offset))
+            if due is None:
+                due = max(starts[p.occurrence_id] - timedelta(minutes=offset), now).astimezone(UTC).replace(tzinfo=None)
+                due_of[(p.occurrence_id, offset)] = due
+            kind = f"before:{offset}"
+            key = idempotency_key(aid, kind, channel)
+            if as_lines:  # COPY text: ids, fixed words and hex keys need no escaping
+                lines.append(f"{aid}\t{kind}\t{channel}\t{due}\tpending\t0\t{key}\t{{}}\t{stamp_text}\t{stamp_text}")
+            else:
+                reminders.append((aid, kind, channel, due, "pending", 0, key, "{}", stamp, stamp))
+    event_cols = ("kind", "payload", "created_at")
+    reminder_cols = ("assignment_id", "kind", "channel", "due_at", "status", "attempts", "idempotency_key",
+                     "payload", "created_at", "updated_at")
+    if dialect == "postgresql":
+        _pg_copy(session, "event", event_cols, events)
+        _pg_copy_lines(session, "reminder", reminder_cols, lines)
+    else:
+        _generic_insert(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
+        _generic_insert(session, Reminder.__table__, reminder_cols, reminders)  # type: ignore[arg-type]
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        # COPY text format: backslash, tab and newlines are escaped.
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return str(value)
+
+
+def _copy_chunks(rows: Iterable[tuple[Any, ...]], size: int = 200_000) -> Iterator[io.StringIO]:
+    lines: list[str] = []
+    for row in rows:
+        lines.append("\t".join([_copy_value(x) for x in row]))
+        if len(lines) == size:
+            yield io.StringIO("\n".join(lines) + "\n")
+            lines = []
+    if lines:
+        yield io.StringIO("\n".join(lines) + "\n")
+
+
+def _pg_copy(session: Session, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    cursor = session.connection().connection.cursor()
+    try:
+        for chunk in _copy_chunks(rows):
+            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", chunk)
+    finally:
+        cursor.close()
+
+
+def _pg_copy_lines(session: Session, table: str, columns: Sequence[str], lines: Sequence[str],
+                   size: int = 200_000) -> None:
+    """COPY rows already formatted as COPY text lines."""
+    cursor = session.connection().connection.cursor()
+    try:
+        for i in range(0, len(lines), size):
+            chunk = io.StringIO("\n".join(lines[i:i + size]) + "\n")
+            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", chunk, size=1 << 16)
+    finally:
+        cursor.close()
+
+
+def _pg_insert_assignments(session: Session, columns: Sequence[str],
+                           rows: list[tuple[Any, ...]]) -> dict[tuple[int, int], int]:
+    """COPY the seats with ids drawn from the sequence, in a SAVEPOINT. If a coordinator took one of
+    those seats meanwhile, the unique constraint rejects the COPY: roll back to the savepoint and go
+    through a scratch table with ON CONFLICT DO NOTHING, which skips exactly the seats taken."""
+    import psycopg2
+
+    ids = list(session.scalars(text(
+        "SELECT nextval(pg_get_serial_sequence('assignment', 'id')) FROM generate_series(1, :n)"),
+        {"n": len(rows)}))
+    all_columns = ("id", *columns)
+    lines = ["\t".join([str(aid), *[_copy_value(x) for x in row]]) for aid, row in zip(ids, rows, strict=True)]
+    try:
+        with session.begin_nested():
+            _pg_copy_lines(session, "assignment", all_columns, lines)
+        return {(row[0], row[2]): aid for aid, row in zip(ids, rows, strict=True)}
+    except psycopg2.IntegrityError:
+        pass
+    session.execute(text("CREATE TEMP TABLE fill_assignment (LIKE assignment INCLUDING DEFAULTS) ON COMMIT DROP"))
+    _pg_copy_lines(session, "fill_assignment", all_columns, lines)
+    cols = ", ".join(all_columns)
+    inserted = session.execute(text(
+        f"INSERT INTO assignment ({cols}) SELECT {cols} FROM fill_assignment ON CONFLICT DO NOTHING "
+        "RETURNING id, occurrence_id, volunteer_id"))
+    found = {(occ, vol): aid for aid, occ, vol in inserted}
+    session.execute(text("DROP TABLE fill_assignment"))
+    return found
+
+
+def _generic_insert_assignments(session: Session, columns: Sequence[str],
+                                rows: list[tuple[Any, ...]]) -> dict[tuple[int, int], int]:
+    """SQLite: the fill's transaction holds the write lock (BEGIN IMMEDIATE) from its first read,
+    so nothing changed since we loaded; ids are allocated above the current maximum."""
+    table: Table = Assignment.__table__  # type: ignore[assignment]
+    start = (session.scalar(select(func.max(Assignment.id))) or 0) + 1
+    rows_with_ids = [(start + i, *row) for i, row in enumerate(rows)]
+    _generic_insert(session, table, ("id", *columns), rows_with_ids, prefix="OR IGNORE")
+    lo, hi = start, start + len(rows)
+    found = session.execute(select(Assignment.id, Assignment.occurrence_id, Assignment.volunteer_id)
+                            .where(Assignment.id >= lo, Assignment.id < hi))
+    return {(occ, vol): aid for aid, occ, vol in found}
+
+
+def _generic_insert(session: Session, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                    prefix: str | None = None) -> None:
+    if not rows:
+        return
+    # Values are already in storage form (naive UTC, JSON text): bypass the type processors.
+    placeholders = ", ".join("?" for _ in columns)
+    verb = f"INSERT {prefix} INTO" if prefix else "INSERT INTO"
+    sql = f"{verb} {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
+    raw = session.connection().connection.cursor()
+    try:
+        raw.executemany(sql, [tuple(_sqlite_value(x) for x in row) for row in rows])
+    finally:
+        raw.close()
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite storage format
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+# --------------------------------------------------------------------------- explaining
+
+
+def why(session: Session, assignment_id: str | int) -> dict[str, Any]:
+    """The stored explanation of an assignment, and lines a coordinator reads."""
+    from scheduler.rosters import assignment_as_dict
+
+    assignment = get_assignment(session, assignment_id)
+    data = assignment_as_dict(assignment, with_name=True)
+    explanation = assignment.explanation or {}
+    lines = [f"assignment #{assignment.id}: {assignment.volunteer.name} (#{assignment.volunteer_id}) as "
+             f"{data['role']} at occurrence #{assignment.occurrence_id} ({data['service']} "
+             f"{data['start'][:16].replace('T', ' ')}), {assignment.status}"]
+    method = explanation.get("method")
+    if method == "fill":
+        tier = "the service's own branch" if explanation["tier"] == "branch" else "the community"
+        lines.append(f"chosen by auto-fill from {tier}: {explanation['pool']} candidates had the skill and "
+                     "the time free")
+        lines.append(f"rule: {RULE}")
+        lines.append(f"winner #{assignment.volunteer_id}: {_score_text(explanation['score'])}")
+        for vid, why_not in explanation.get("passed_over", []):
+            lines.append(f"passed over #{vid}: {why_not}")
+        for count_reason, count in sorted(explanation.get("rejected", {}).items()):
+            lines.append(f"candidates ruled out ({count_reason}): {count}")
+        for vid, *score in explanation.get("runners_up", []):
+            lines.append(f"next in line #{vid}: {_score_text(score)}")
+    elif method in ("manual", "swap", "handover"):
+        lines.append({"manual": "assigned by a coordinator", "swap": "took this shift in a swap",
+                      "handover": "took over this shift from another volunteer"}[method])
+        for reason in explanation.get("overridden", []):
+            lines.append(f"check overridden (--force): {reason}")
+        if assignment.force_note:
+            lines.append(f"note: {assignment.force_note}")
+    else:
+        lines.append("no explanation recorded")
+    return {"assignment": data, "explanation": explanation, "lines": lines}
+
+
+def _score_text(score: Sequence[int]) -> str:
+    no_shows, minutes, last = score[0], score[1], score[2]
+    last_text = datetime.fromtimestamp(last, UTC).date().isoformat() if last else "never"
+    return f"{no_shows} no-shows, {minutes} min served or rostered, last served {last_text}"

@@ -1,0 +1,652 @@
+"""Rosters (排班): assign, unassign, confirm, decline, swap, and a waitlist promoted in order.
+
+Capacity is a database invariant: a seated assignment holds ``seat_no`` in 1..role.count and
+UNIQUE(occurrence_id, role_id, seat_no) forbids two holders of one seat. We take the lowest free
+seat inside a SAVEPOINT and, when another writer took it first (IntegrityError), look again; when
+no seat number is left the role is full. A read-then-write count alone would overbook under races.
+
+Soft checks (skill, availability, blackout dates, overlapping shifts, monthly cap) refuse with
+``CheckRefused``; a coordinator may override them with ``force`` (recorded on the row). A
+deactivated volunteer and a full role are never overridable.
+
+Every change writes its event (ids only) and syncs the volunteer's reminder rows in the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from scheduler import validation as v
+from scheduler.db import utcnow
+from scheduler.errors import CapacityFull, CheckRefused, Conflict, InvalidInput, NotFound
+from scheduler.events import record_event
+from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Role, Volunteer
+from scheduler.reminders import notify, sync_assignment_reminders
+from scheduler.volunteers import get_volunteer
+
+#: Seated statuses a coordinator can still change (attended / no_show belong to attendance).
+OPEN_SEATED = ("invited", "confirmed")
+WEEKDAY_NAMES = {1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat", 7: "sun"}
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+# --------------------------------------------------------------------------- pure rules
+# Shared with auto-fill (scheduler.fill), which applies them to rows it loaded in bulk.
+
+
+def local_span(start_at: datetime, end_at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    return start_at.astimezone(tz), end_at.astimezone(tz)
+
+
+def span_key(local_start: datetime, local_end: datetime) -> tuple[int, str, str] | None:
+    """(ISO weekday, "HH:MM", "HH:MM") of a shift, or None when it runs past midnight."""
+    if local_end.date() == local_start.date():
+        end = local_end.strftime("%H:%M")
+    elif local_end.date() == local_start.date() + timedelta(days=1) and local_end.hour == local_end.minute == 0:
+        end = "24:00"
+    else:
+        return None
+    return local_start.isoweekday(), local_start.strftime("%H:%M"), end
+
+
+def available(availability: Mapping[str, Any] | None, key: tuple[int, str, str] | None) -> bool:
+    """Whether one weekly window covers the whole shift. No windows at all means any time."""
+    if not availability:
+        return True
+    if key is None:
+        return False
+    weekday, start, end = key
+    for window in availability.get(str(weekday), ()):
+        first, _, last = str(window).partition("-")
+        if first <= start and end <= last:
+            return True
+    return False
+
+
+def blackout_days(local_start: datetime, local_end: datetime) -> list[str]:
+    """The local dates a shift touches (ISO), for the blackout check."""
+    days = [local_start.date()]
+    last = (local_end - timedelta(microseconds=1)).date()
+    while days[-1] < last:
+        days.append(days[-1] + timedelta(days=1))
+    return [d.isoformat() for d in days]
+
+
+def month_bounds(local_start: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (in the shift's own zone) that the monthly cap counts."""
+    first = local_start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return first, nxt
+
+
+def describe_span(key: tuple[int, str, str] | None, local_start: datetime) -> str:
+    if key is None:
+        return f"{local_start:%Y-%m-%d %H:%M} (past midnight)"
+    return f"{WEEKDAY_NAMES[key[0]]} {key[1]}-{key[2]}"
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+def parse_id(value: str | int, field: str) -> int:
+    if isinstance(value, int):
+        return value
+    raw = value.strip().lstrip("#")
+    if not raw.isdigit():
+        raise InvalidInput(field, f"{value!r} is not an id (a whole number such as 42)")
+    return int(raw)
+
+
+def get_occurrence_row(session: Session, occurrence_id: str | int) -> Occurrence:
+    occurrence = session.get(Occurrence, parse_id(occurrence_id, "occurrence"))
+    if occurrence is None:
+        raise NotFound("occurrence", occurrence_id)
+    return occurrence
+
+
+def get_assignment(session: Session, assignment_id: str | int) -> Assignment:
+    assignment = session.get(Assignment, parse_id(assignment_id, "assignment"))
+    if assignment is None:
+        raise NotFound("assignment", assignment_id)
+    return assignment
+
+
+def find_assignment(session: Session, ref: str | int, occurrence_id: str | int | None = None) -> Assignment:
+    """An assignment by its id, or (when ``occurrence_id`` is given) by volunteer id/phone at that occurrence."""
+    if occurrence_id is None:
+        return get_assignment(session, ref)
+    volunteer = get_volunteer(session, str(ref))
+    occurrence = get_occurrence_row(session, occurrence_id)
+    assignment = session.scalar(
+        select(Assignment).where(Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id)
+    )
+    if assignment is None:
+        raise NotFound("assignment", f"volunteer #{volunteer.id} at occurrence #{occurrence.id}")
+    return assignment
+
+
+def role_of(occurrence: Occurrence, role_name: str | None) -> Role:
+    """The service's role by name; the only role when the service has one and no name is given."""
+    roles = occurrence.service.roles
+    if role_name is None or not role_name.strip():
+        if len(roles) == 1:
+            return roles[0]
+        raise InvalidInput("role", f"service {occurrence.service.slug} has several roles; give one of "
+                                   f"{', '.join(r.name for r in roles)}")
+    wanted = role_name.strip()
+    for role in roles:
+        if role.name == wanted:
+            return role
+    raise NotFound("role", f"{wanted} (service {occurrence.service.slug} has {', '.join(r.name for r in roles)})")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,
+                  ignore: Collection[int] = ()) -> list[str]:
+    """Every soft rule this placement breaks, as messages a coordinator reads (empty: all fine).
+
+    ``ignore`` holds assignment ids to leave out of the overlap and cap sums (the shift a volunteer
+    gives up in a swap).
+    """
+    reasons: list[str] = []
+    tz = zone(occurrence.service.timezone)
+    local_start, local_end = local_span(occurrence.start_at, occurrence.end_at, tz)
+    skills = [str(s).lower() for s in volunteer.skills or []]
+    if role.skill and role.skill.lower() not in skills:
+        reasons.append(f"skill: role {role.name} needs {role.skill!r}; volunteer #{volunteer.id} has "
+                       f"{', '.join(skills) or 'no skills'}")
+    key = span_key(local_start, local_end)
+    if not available(volunteer.availability, key):
+        reasons.append(f"availability: volunteer #{volunteer.id} is not available {describe_span(key, local_start)} "
+                       f"(windows: {v.format_availability(volunteer.availability) or 'none'})")
+    blocked = set(volunteer.blackout_dates or ()) & set(blackout_days(local_start, local_end))
+    if blocked:
+        reasons.append(f"blackout: volunteer #{volunteer.id} is away on {', '.join(sorted(blocked))}")
+
+    seated = (
+        select(Assignment.id, Occurrence.id, Occurrence.start_at, Occurrence.end_at)
+        .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+        .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(SEATED_STATUSES),
+               Occurrence.status == "scheduled", Occurrence.id != occurrence.id)
+    )
+    if ignore:
+        seated = seated.where(Assignment.id.not_in(list(ignore)))
+    clashes = session.execute(
+        seated.where(Occurrence.start_at < occurrence.end_at, Occurrence.end_at > occurrence.start_at)
+    ).all()
+    if clashes:
+        reasons.append(f"overlap: volunteer #{volunteer.id} already serves at occurrence "
+                       f"{', '.join('#' + str(row[1]) for row in clashes)} at that time")
+    if volunteer.monthly_cap_hours:
+        month_start, month_end = month_bounds(local_start)
+        rows = session.execute(
+            seated.where(Occurrence.start_at >= month_start, Occurrence.start_at < month_end)
+        ).all()
+        minutes = sum((row[3] - row[2]).total_seconds() for row in rows) / 60
+        shift = (occurrence.end_at - occurrence.start_at).total_seconds() / 60
+        if minutes + shift > volunteer.monthly_cap_hours * 60:
+            reasons.append(f"monthly cap: volunteer #{volunteer.id} would serve {(minutes + shift) / 60:g} h in "
+                           f"{local_start:%Y-%m}, over the cap of {volunteer.monthly_cap_hours} h")
+    return reasons
+
+
+def _require_open(occurrence: Occurrence, now: datetime) -> None:
+    if occurrence.status != "scheduled":
+        raise Conflict(f"occurrence #{occurrence.id} is {occurrence.status}")
+    if occurrence.end_at <= now:
+        raise Conflict(f"occurrence #{occurrence.id} is already over")
+
+
+def _require_active(volunteer: Volunteer) -> None:
+    if not volunteer.active:
+        raise Conflict(f"volunteer #{volunteer.id} is deactivated and cannot take shifts (not overridable)")
+
+
+# --------------------------------------------------------------------------- seats
+
+
+def free_seats(session: Session, occurrence_id: int, role: Role, exclude_id: int | None = None) -> list[int]:
+    """Seat numbers 1..count that no seated assignment holds, lowest first."""
+    query = select(Assignment.seat_no).where(
+        Assignment.occurrence_id == occurrence_id, Assignment.role_id == role.id, Assignment.seat_no.is_not(None)
+    )
+    if exclude_id is not None:
+        query = query.where(Assignment.id != exclude_id)
+    with session.no_autoflush:
+        taken = set(session.scalars(query))
+    return [n for n in range(1, role.count + 1) if n not in taken]
+
+
+def _seat(session: Session, assignment: Assignment, role: Role, status: str, prefer: int | None = None) -> None:
+    """Give ``assignment`` the lowest free seat (or ``prefer``) in ``role``; CapacityFull when none is left.
+
+    Each attempt runs in a SAVEPOINT: when another transaction committed (or holds) the same seat
+    number, the unique constraint rejects ours, the savepoint rolls back and we look again.
+    """
+    occurrence_id = assignment.occurrence_id
+    volunteer_id = assignment.volunteer_id
+    values = {name: getattr(assignment, name) for name in (
+        "occurrence_id", "role_id", "volunteer_id", "forced", "force_note", "reason", "explanation", "sequence",
+        "created_at", "updated_at")}
+    for _ in range(role.count + 10):
+        free = free_seats(session, occurrence_id, role, assignment.id)
+        if not free:
+            raise CapacityFull(f"role {role.name} at occurrence #{occurrence_id} is full "
+                               f"({role.count} of {role.count} seats taken)")
+        seat = prefer if prefer in free else free[0]
+        prefer = None
+        try:
+            with session.begin_nested():
+                for name, value in values.items():
+                    setattr(assignment, name, value)
+                assignment.status = status
+                assignment.seat_no = seat
+                assignment.waitlist_pos = None
+                session.add(assignment)
+                session.flush()
+            return
+        except IntegrityError:
+            # Lost the race for that seat, or this volunteer got a row here meanwhile.
+            other = session.scalar(select(Assignment.id).where(
+                Assignment.occurrence_id == occurrence_id, Assignment.volunteer_id == volunteer_id))
+            if other is not None and other != assignment.id:
+                raise Conflict(f"volunteer #{volunteer_id} was just placed at occurrence #{occurrence_id} "
+                               "by someone else") from None
+    raise CapacityFull(f"role {role.name} at occurrence #{occurrence_id} stayed full after several attempts")
+
+
+def _waitlist(session: Session, assignment: Assignment) -> None:
+    last = session.scalar(select(func.max(Assignment.waitlist_pos)).where(
+        Assignment.occurrence_id == assignment.occurrence_id, Assignment.role_id == assignment.role_id,
+        Assignment.status == "waitlisted"))
+    assignment.status = "waitlisted"
+    assignment.seat_no = None
+    assignment.waitlist_pos = (last or 0) + 1
+    session.add(assignment)
+    session.flush()
+
+
+def _event(session: Session, kind: str, assignment: Assignment, **extra: Any) -> None:
+    record_event(session, kind, assignment_id=assignment.id, occurrence_id=assignment.occurrence_id,
+                 volunteer_id=assignment.volunteer_id, role_id=assignment.role_id, status=assignment.status,
+                 **extra)
+
+
+def _touch(assignment: Assignment, now: datetime) -> None:
+    assignment.sequence = (assignment.sequence or 0) + 1
+    assignment.updated_at = now
+
+
+def _shift_ahead(assignment: Assignment, now: datetime) -> bool:
+    return assignment.occurrence.end_at > now and assignment.occurrence.status == "scheduled"
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_name: str | None = None,
+           force: bool = False, note: str | None = None, now: datetime | None = None,
+           waitlist: bool = False) -> Assignment:
+    """Put a volunteer in a role at an occurrence (status ``invited``).
+
+    Refuses with CheckRefused (listing every reason) unless ``force``; a full role raises
+    CapacityFull, or with ``waitlist`` puts the volunteer on the role's waitlist. A volunteer already
+    seated in another role of the same occurrence moves to this role (and is told).
+    """
+    now = now or utcnow()
+    volunteer = get_volunteer(session, volunteer_ref)
+    occurrence = get_occurrence_row(session, occurrence_id)
+    role = role_of(occurrence, role_name)
+    _require_active(volunteer)
+    _require_open(occurrence, now)
+    if note is not None:
+        note = v.text(note, "note", 300, required=False) or None
+    existing = session.scalar(select(Assignment).where(
+        Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id))
+    if existing is not None and existing.status in SEATED_STATUSES and existing.role_id == role.id:
+        raise Conflict(f"volunteer #{volunteer.id} is already {existing.status} as {role.name} at occurrence "
+                       f"#{occurrence.id} (assignment #{existing.id})")
+    if existing is not None and existing.status == "waitlisted" and existing.role_id == role.id:
+        raise Conflict(f"volunteer #{volunteer.id} is already on the waitlist for {role.name} at occurrence "
+                       f"#{occurrence.id} (position {existing.waitlist_pos})")
+    if existing is not None and existing.status in ("attended", "no_show"):
+        raise Conflict(f"assignment #{existing.id} is already recorded as {existing.status}")
+
+    if not waitlist and not free_seats(session, occurrence.id, role):
+        # Said first: a full role is not overridable, so the soft checks would only mislead.
+        raise CapacityFull(f"role {role.name} at occurrence #{occurrence.id} is full "
+                           f"({role.count} of {role.count} seats taken)")
+    reasons = check_reasons(session, volunteer, occurrence, role)
+    if reasons and not force:
+        raise CheckRefused(f"cannot assign volunteer #{volunteer.id} to occurrence #{occurrence.id} as {role.name}: "
+                           + "; ".join(reasons) + " (use --force to override)", reasons)
+    if force and not reasons:
+        force = False  # nothing was overridden: don't mark the row as forced
+    explanation = {"method": "manual", "overridden": reasons} if reasons else {"method": "manual"}
+
+    if existing is not None and existing.status in OPEN_SEATED:
+        return _change_role(session, existing, role, force, note, explanation, now)
+
+    assignment = existing or Assignment(occurrence_id=occurrence.id, volunteer_id=volunteer.id, created_at=now)
+    assignment.occurrence = occurrence
+    assignment.volunteer = volunteer
+    assignment.role_id = role.id
+    assignment.forced = force
+    assignment.force_note = note if force else None
+    assignment.reason = None
+    assignment.explanation = explanation
+    assignment.sequence = (assignment.sequence or 0) + (1 if existing is not None else 0)
+    assignment.updated_at = now
+    try:
+        _seat(session, assignment, role, "invited")
+    except CapacityFull:
+        if not waitlist:
+            raise
+        _waitlist(session, assignment)
+        _event(session, "assignment.created", assignment, waitlist_pos=assignment.waitlist_pos)
+        return assignment
+    _event(session, "assignment.created", assignment, forced=assignment.forced)
+    sync_assignment_reminders(session, assignment, now)
+    return assignment
+
+
+def _change_role(session: Session, assignment: Assignment, role: Role, force: bool, note: str | None,
+                 explanation: dict[str, Any], now: datetime) -> Assignment:
+    old_role = assignment.role
+    status = assignment.status
+    assignment.forced = force
+    assignment.force_note = note if force else None
+    assignment.explanation = explanation
+    assignment.role_id = role.id
+    _touch(assignment, now)
+    _seat(session, assignment, role, status)
+    session.refresh(assignment, ["role"])
+    _event(session, "assignment.changed", assignment, previous_role_id=old_role.id)
+    notify(session, assignment, "role_changed", now)
+    sync_assignment_reminders(session, assignment, now)
+    promote_waitlist(session, assignment.occurrence, old_role, now)
+    return assignment
+
+
+def _release(session: Session, assignment: Assignment, status: str, now: datetime, reason: str | None) -> None:
+    assignment.status = status
+    assignment.seat_no = None
+    assignment.waitlist_pos = None
+    if reason is not None:
+        assignment.reason = reason
+    _touch(assignment, now)
+    session.flush()
+
+
+def unassign(session: Session, ref: str | int, occurrence_id: str | int | None = None, now: datetime | None = None,
+             reason: str | None = None) -> Assignment:
+    """Take a volunteer off a shift (or off a waitlist); the freed seat goes to the first waitlisted."""
+    now = now or utcnow()
+    assignment = find_assignment(session, ref, occurrence_id)
+    if assignment.status in ("attended", "no_show"):
+        raise Conflict(f"assignment #{assignment.id} is recorded as {assignment.status}; correct attendance instead")
+    if assignment.status in ("cancelled", "declined"):
+        raise Conflict(f"assignment #{assignment.id} is already {assignment.status}")
+    was_seated = assignment.status in SEATED_STATUSES
+    if reason is not None:
+        reason = v.text(reason, "reason", 300, required=False) or None
+    _release(session, assignment, "cancelled", now, reason)
+    _event(session, "assignment.cancelled", assignment)
+    if was_seated and _shift_ahead(assignment, now):
+        notify(session, assignment, "unassigned", now)
+    sync_assignment_reminders(session, assignment, now)
+    if was_seated:
+        promote_waitlist(session, assignment.occurrence, assignment.role, now)
+    return assignment
+
+
+def confirm(session: Session, ref: str | int, occurrence_id: str | int | None = None,
+            now: datetime | None = None) -> Assignment:
+    """The volunteer confirms an invited shift."""
+    now = now or utcnow()
+    assignment = find_assignment(session, ref, occurrence_id)
+    if assignment.status == "confirmed":
+        raise Conflict(f"assignment #{assignment.id} is already confirmed")
+    if assignment.status != "invited":
+        raise Conflict(f"assignment #{assignment.id} is {assignment.status}; only an invited shift can be confirmed")
+    assignment.status = "confirmed"
+    _touch(assignment, now)
+    session.flush()
+    _event(session, "assignment.changed", assignment)
+    sync_assignment_reminders(session, assignment, now)
+    return assignment
+
+
+def decline(session: Session, ref: str | int, reason: str, occurrence_id: str | int | None = None,
+            now: datetime | None = None) -> Assignment:
+    """The volunteer declines (with a reason); the seat goes to the first waitlisted."""
+    now = now or utcnow()
+    reason = v.text(reason or "", "reason", 300)
+    assignment = find_assignment(session, ref, occurrence_id)
+    if assignment.status not in (*OPEN_SEATED, "waitlisted"):
+        raise Conflict(f"assignment #{assignment.id} is {assignment.status}; it cannot be declined")
+    was_seated = assignment.status in SEATED_STATUSES
+    _release(session, assignment, "declined", now, reason)
+    _event(session, "assignment.changed", assignment)
+    sync_assignment_reminders(session, assignment, now)
+    if was_seated:
+        promote_waitlist(session, assignment.occurrence, assignment.role, now)
+    return assignment
+
+
+def promote_waitlist(session: Session, occurrence: Occurrence, role: Role,
+                     now: datetime | None = None) -> list[Assignment]:
+    """Fill free seats of ``role`` from its waitlist, in order; each promoted volunteer is told.
+
+    Someone who can no longer take the shift (deactivated, or a check now fails and the entry was
+    not forced) is skipped and stays on the list.
+    """
+    now = now or utcnow()
+    promoted: list[Assignment] = []
+    if occurrence.status != "scheduled" or occurrence.end_at <= now:
+        return promoted
+    waiting = list(session.scalars(select(Assignment).where(
+        Assignment.occurrence_id == occurrence.id, Assignment.role_id == role.id,
+        Assignment.status == "waitlisted").order_by(Assignment.waitlist_pos, Assignment.id)))
+    for entry in waiting:
+        if not free_seats(session, occurrence.id, role):
+            break
+        if not entry.volunteer.active:
+            continue
+        if not entry.forced and check_reasons(session, entry.volunteer, occurrence, role):
+            continue
+        position = entry.waitlist_pos
+        _touch(entry, now)
+        try:
+            _seat(session, entry, role, "invited")
+        except CapacityFull:
+            entry.status, entry.waitlist_pos = "waitlisted", position
+            break
+        _event(session, "waitlist.promoted", entry, waitlist_pos=position)
+        notify(session, entry, "promoted", now)
+        sync_assignment_reminders(session, entry, now)
+        promoted.append(entry)
+    return promoted
+
+
+def _place(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role, status: str,
+           prefer: int | None, forced: bool, note: str | None, explanation: dict[str, Any],
+           now: datetime) -> Assignment:
+    """Seat a volunteer (reusing their declined/cancelled/waitlisted row at that occurrence)."""
+    row = session.scalar(select(Assignment).where(
+        Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id))
+    if row is not None and row.status in SEATED_STATUSES:
+        raise Conflict(f"volunteer #{volunteer.id} already serves at occurrence #{occurrence.id} "
+                       f"(assignment #{row.id})")
+    if row is None:
+        row = Assignment(occurrence_id=occurrence.id, volunteer_id=volunteer.id, created_at=now, sequence=0)
+    else:
+        _touch(row, now)
+    row.occurrence = occurrence
+    row.volunteer = volunteer
+    row.role_id = role.id
+    row.forced = forced
+    row.force_note = note if forced else None
+    row.reason = None
+    row.explanation = explanation
+    row.updated_at = now
+    _seat(session, row, role, status, prefer)
+    return row
+
+
+def swap(session: Session, ref: str | int, other: str | int | None = None, to_volunteer: str | None = None,
+         force: bool = False, note: str | None = None, now: datetime | None = None) -> list[Assignment]:
+    """Two volunteers trade shifts (``other`` is the second assignment), or one hands a shift to
+    another volunteer (``to_volunteer``). Seats are kept; the checks apply to each new holder.
+
+    Returns the assignments that now hold the shifts.
+    """
+    now = now or utcnow()
+    if (other is None) == (to_volunteer is None):
+        raise InvalidInput("swap", "give a second assignment to trade with, or --to VOLUNTEER to hand over")
+    if note is not None:
+        note = v.text(note, "note", 300, required=False) or None
+    first = get_assignment(session, ref)
+    if first.status not in OPEN_SEATED:
+        raise Conflict(f"assignment #{first.id} is {first.status}; only an invited or confirmed shift can be swapped")
+    _require_open(first.occurrence, now)
+    if to_volunteer is not None:
+        return [_hand_over(session, first, get_volunteer(session, to_volunteer), force, note, now)]
+    second = get_assignment(session, other)  # type: ignore[arg-type]
+    if second.id == first.id:
+        raise InvalidInput("swap", "an assignment cannot be swapped with itself")
+    if second.status not in OPEN_SEATED:
+        raise Conflict(f"assignment #{second.id} is {second.status}; only an invited or confirmed shift can be swapped")
+    _require_open(second.occurrence, now)
+    if second.volunteer_id == first.volunteer_id:
+        raise Conflict("both assignments belong to the same volunteer")
+    for a in (first, second):
+        _require_active(a.volunteer)
+    reasons = (check_reasons(session, first.volunteer, second.occurrence, second.role, ignore=[first.id])
+               + check_reasons(session, second.volunteer, first.occurrence, first.role, ignore=[second.id]))
+    if reasons and not force:
+        raise CheckRefused(f"cannot swap assignments #{first.id} and #{second.id}: " + "; ".join(reasons)
+                           + " (use --force to override)", reasons)
+    forced = bool(reasons and force)
+    explanation = {"method": "swap", "with": [first.id, second.id], "overridden": reasons}
+    if first.occurrence_id == second.occurrence_id:
+        return _trade_roles(session, first, second, forced, note, explanation, now)
+    spots = [(first.occurrence, first.role, first.seat_no, first.status),
+             (second.occurrence, second.role, second.seat_no, second.status)]
+    people = [first.volunteer, second.volunteer]
+    for a in (first, second):
+        _release(session, a, "cancelled", now, "swapped")
+        _event(session, "assignment.cancelled", a, swap=True)
+        notify(session, a, "unassigned", now, {"swap": True})
+        sync_assignment_reminders(session, a, now)
+    result: list[Assignment] = []
+    for person, (occurrence, role, seat, status) in zip(people[::-1], spots, strict=True):
+        row = _place(session, person, occurrence, role, status, seat, forced, note, explanation, now)
+        _event(session, "assignment.created", row, swap=True, forced=forced)
+        sync_assignment_reminders(session, row, now)
+        result.append(row)
+    return result
+
+
+def _hand_over(session: Session, assignment: Assignment, taker: Volunteer, force: bool, note: str | None,
+               now: datetime) -> Assignment:
+    _require_active(taker)
+    if taker.id == assignment.volunteer_id:
+        raise Conflict(f"volunteer #{taker.id} already holds assignment #{assignment.id}")
+    occurrence, role, seat = assignment.occurrence, assignment.role, assignment.seat_no
+    reasons = check_reasons(session, taker, occurrence, role)
+    if reasons and not force:
+        raise CheckRefused(f"cannot hand assignment #{assignment.id} to volunteer #{taker.id}: "
+                           + "; ".join(reasons) + " (use --force to override)", reasons)
+    existing = session.scalar(select(Assignment).where(
+        Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == taker.id))
+    if existing is not None and existing.status in SEATED_STATUSES:
+        raise Conflict(f"volunteer #{taker.id} already serves at occurrence #{occurrence.id} "
+                       f"(assignment #{existing.id})")
+    _release(session, assignment, "cancelled", now, "handed over")
+    _event(session, "assignment.cancelled", assignment, swap=True)
+    notify(session, assignment, "unassigned", now, {"swap": True})
+    sync_assignment_reminders(session, assignment, now)
+    explanation = {"method": "handover", "from_assignment": assignment.id, "overridden": reasons}
+    row = _place(session, taker, occurrence, role, "invited", seat, bool(reasons and force), note, explanation, now)
+    _event(session, "assignment.created", row, swap=True, forced=row.forced)
+    sync_assignment_reminders(session, row, now)
+    return row
+
+
+def _trade_roles(session: Session, first: Assignment, second: Assignment, forced: bool, note: str | None,
+                 explanation: dict[str, Any], now: datetime) -> list[Assignment]:
+    """Two volunteers of one occurrence trade roles: the rows swap role and seat.
+
+    The seat CHECK only asks for seat_no >= 1, so a seat number past any role's count parks one row
+    while the other moves, keeping UNIQUE(occurrence, role, seat) satisfied at every flush.
+    """
+    a_spot, b_spot = (first.role_id, first.seat_no), (second.role_id, second.seat_no)
+    first.seat_no = 100_000 + first.id
+    session.flush()
+    second.role_id, second.seat_no = a_spot
+    session.flush()
+    first.role_id, first.seat_no = b_spot
+    for row in (first, second):
+        row.forced = forced or row.forced
+        if forced:
+            row.force_note = note
+        row.explanation = explanation
+        _touch(row, now)
+    session.flush()
+    for row in (first, second):
+        session.refresh(row, ["role"])
+        _event(session, "assignment.changed", row, swap=True)
+        notify(session, row, "role_changed", now)
+        sync_assignment_reminders(session, row, now)
+    return [first, second]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def assignment_as_dict(assignment: Assignment, with_name: bool = False) -> dict[str, Any]:
+    occurrence = assignment.occurrence
+    tz = zone(occurrence.service.timezone)
+    data: dict[str, Any] = {
+        "id": assignment.id,
+        "occurrence_id": assignment.occurrence_id,
+        "service": occurrence.service.slug,
+        "start": occurrence.start_at.astimezone(tz).isoformat(),
+        "role": assignment.role.name,
+        "volunteer_id": assignment.volunteer_id,
+        "status": assignment.status,
+        "seat_no": assignment.seat_no,
+        "waitlist_pos": assignment.waitlist_pos,
+        "forced": assignment.forced,
+        "force_note": assignment.force_note,
+        "reason": assignment.reason,
+    }
+    if with_name:
+        data["volunteer"] = assignment.volunteer.name
+    return data
+
+
+def volunteer_shifts(session: Session, volunteer_id: int, first: date | None = None) -> Iterable[Assignment]:
+    """A volunteer's seated assignments from ``first`` on (used by the private feed and the CLI)."""
+    query = (select(Assignment).join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+             .where(Assignment.volunteer_id == volunteer_id, Assignment.status.in_(SEATED_STATUSES))
+             .order_by(Occurrence.start_at, Assignment.id))
+    if first is not None:
+        query = query.where(Occurrence.start_at >= datetime.combine(first, datetime.min.time(), zone("UTC")))
+    return session.scalars(query)
