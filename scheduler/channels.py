@@ -233,6 +233,7 @@ def post_json(url: str, body: dict[str, Any], headers: dict[str, str], timeout: 
         with urllib.request.urlopen(request, timeout=timeout) as response:
             raw = response.read()
     except urllib.error.HTTPError as exc:
+        exc.close()  # an HTTPError holds the open response; close it rather than leak the socket
         raise ChannelError(f"HTTP {exc.code}", permanent=400 <= exc.code < 500 and exc.code != 429) from None
     except (TimeoutError, urllib.error.URLError, OSError) as exc:
         raise ChannelError(f"webhook unreachable: {type(exc).__name__}") from None
