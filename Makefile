@@ -30,7 +30,7 @@ test-tools:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy scheduler calendars
+	$(BIN)/mypy scheduler calendars tasks
 
 test: $(STAMP) test-tools lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
