@@ -1,5 +1,8 @@
 """``roster demo``: load the Longcheng data, then run one cycle (plan, fill, publish, remind).
 
+By default the cycle runs through a real Celery worker (``tasks.demo``); ``--no-workers`` runs
+the same jobs in this process.
+
 Loading is idempotent: rows are keyed by slug (places, services) or phone (volunteers), so a
 second run adds nothing. Volunteers are synthetic, generated from a fixed seed.
 """
@@ -11,6 +14,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -108,8 +112,28 @@ def load_demo(session: Session, start: date) -> LoadResult:
     return result
 
 
-def run_demo(engine: Engine, settings: Settings, today: date | None = None) -> Iterator[str]:
-    """Load the demo and run one cycle; yield the lines a coordinator reads."""
+class CycleSteps(Protocol):
+    """The cycle's jobs, in order. ``InProcessSteps`` calls them here; ``tasks.demo.WorkerSteps``
+    sends the same jobs to a Celery worker and waits for each. Every method returns counts."""
+
+    #: One line saying where the jobs ran.
+    label: str
+
+    def plan(self, today: date) -> dict[str, int]: ...
+
+    def fill(self, first: date, last: date) -> dict[str, int]: ...
+
+    def relay_and_publish(self) -> dict[str, int]: ...
+
+    def send_due(self) -> tuple[dict[str, int], str]:
+        """The dispatch counts and what the console channel printed."""
+        ...
+
+
+def run_demo(engine: Engine, settings: Settings, today: date | None = None,
+             steps: CycleSteps | None = None) -> Iterator[str]:
+    """Load the demo and run one cycle (in this process unless ``steps`` say otherwise); yield the
+    lines a coordinator reads."""
     from scheduler.migrate import upgrade
 
     today = today or date.today()
@@ -121,7 +145,7 @@ def run_demo(engine: Engine, settings: Settings, today: date | None = None) -> I
            f"{loaded.volunteers} volunteers added")
     yield (f"  now:    {loaded.total_communities} communities, {loaded.total_branches} branches, "
            f"{loaded.total_services} services, {loaded.total_volunteers} volunteers")
-    yield from run_cycle(engine, settings, today)
+    yield from run_cycle(engine, settings, today, steps=steps)
 
 
 def _relay_all(engine: Engine) -> int:
@@ -135,45 +159,94 @@ def _relay_all(engine: Engine) -> int:
             return total
 
 
+class InProcessSteps:
+    """The cycle's jobs called in this process: the functions the Celery tasks call (tasks/jobs.py)."""
+
+    label = "in this process (--no-workers): the workers' functions, called directly"
+
+    def __init__(self, engine: Engine, settings: Settings, now: datetime | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.now = now or datetime.now(UTC)
+
+    def plan(self, today: date) -> dict[str, int]:
+        from scheduler.planning import plan
+
+        result = run_in_transaction(self.engine, lambda s: plan(s, today, self.settings.horizon_weeks, now=self.now))
+        return {k: v for k, v in result.as_dict().items() if isinstance(v, int)}
+
+    def fill(self, first: date, last: date) -> dict[str, int]:
+        from scheduler.fill import fill
+
+        result = run_in_transaction(self.engine, lambda s: fill(s, first, last, now=self.now))
+        return {"filled": result.filled, "already_taken": result.already_taken, "left_open": result.left_open}
+
+    def relay_and_publish(self) -> dict[str, int]:
+        from calendars.publish import publish_dirty
+
+        relayed = _relay_all(self.engine)
+        published = run_in_transaction(
+            self.engine, lambda s: publish_dirty(s, self.settings, now=self.now, include_district=True))
+        return {"relayed": relayed, "written": published.written, "unchanged": published.unchanged,
+                "deleted": published.deleted}
+
+    def send_due(self) -> tuple[dict[str, int], str]:
+        from scheduler.channels import channels_from_settings
+        from scheduler.dispatch import dispatch_due
+
+        stream = io.StringIO()
+        channels = channels_from_settings(self.settings, stream=stream)
+        try:
+            sent = dispatch_due(self.engine, self.settings, now=self.now, channels=channels, max_batches=100)
+        finally:
+            channels.close()
+        return {k: v for k, v in sent.as_dict().items() if isinstance(v, int)}, stream.getvalue()
+
+
+def console_reminders(text: str) -> list[str]:
+    """The reminders in the console channel's output, one string each (other lines dropped)."""
+    messages: list[list[str]] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("[提醒 "):
+            current = [line]
+            messages.append(current)
+        elif line.startswith(("[", "worker:")) or not line.strip():
+            current = None  # a notice, or whatever else shares the worker's stdout
+        elif current is not None:
+            current.append(line)
+    return ["\n".join(m) for m in messages]
+
+
 def run_cycle(engine: Engine, settings: Settings, today: date, now: datetime | None = None,
-              fill_days: int = 14, shown_reminders: int = 3) -> Iterator[str]:
+              fill_days: int = 14, shown_reminders: int = 3, steps: CycleSteps | None = None) -> Iterator[str]:
     """One cycle of the workers' jobs, in order: plan, fill, relay, publish, send due reminders.
 
-    These are the functions the Celery tasks call (tasks/jobs.py); ``roster run`` runs them on
-    beat's intervals instead of once.
+    ``roster run`` runs them on beat's intervals instead of once; ``steps`` says where they run
+    (default: in this process).
     """
-    from calendars.publish import publish_dirty
-    from scheduler.channels import channels_from_settings
-    from scheduler.dispatch import dispatch_due
-    from scheduler.fill import fill
-    from scheduler.planning import plan
-
-    now = now or datetime.now(UTC)
-    planned = run_in_transaction(engine, lambda s: plan(s, today, settings.horizon_weeks, now=now))
-    yield (f"  plan:     {planned.created} occurrences created, {planned.unchanged} unchanged, "
-           f"{planned.cancelled} cancelled, {planned.removed} removed over {settings.horizon_weeks} weeks")
-    if planned.provisional:
-        yield (f"            {planned.provisional} occurrences are PROVISIONAL (待定): no official holiday data "
+    steps = steps or InProcessSteps(engine, settings, now)
+    yield f"  workers:  {steps.label}"
+    planned = steps.plan(today)
+    yield (f"  plan:     {planned.get('created', 0)} occurrences created, {planned.get('unchanged', 0)} unchanged, "
+           f"{planned.get('cancelled', 0)} cancelled, {planned.get('removed', 0)} removed "
+           f"over {settings.horizon_weeks} weeks")
+    if planned.get("provisional"):
+        yield (f"            {planned['provisional']} occurrences are PROVISIONAL (待定): no official holiday data "
                "for their year yet; load it with `roster holidays load FILE`")
     last = today + timedelta(days=fill_days - 1)
-    filled = run_in_transaction(engine, lambda s: fill(s, today, last, now=now))
-    yield (f"  fill:     {filled.filled} seats filled from {today.isoformat()} to {last.isoformat()}, "
-           f"{filled.already_taken} already taken, {filled.left_open} left open")
-    relayed = _relay_all(engine)
-    published = run_in_transaction(engine, lambda s: publish_dirty(s, settings, now=now, include_district=True))
-    yield (f"  publish:  {relayed} events relayed; {published.written} feeds written, "
-           f"{published.unchanged} unchanged, {published.deleted} deleted")
-    stream = io.StringIO()
-    channels = channels_from_settings(settings, stream=stream)
-    try:
-        sent = dispatch_due(engine, settings, now=now, channels=channels, max_batches=100)
-    finally:
-        channels.close()
-    yield (f"  remind:   {sent.sent} reminders sent, {sent.deferred} deferred (quiet hours or limits), "
-           f"{sent.stale} stale, {sent.failed} failed")
-    messages = [m for m in stream.getvalue().split("[提醒 ") if m.strip()]
+    filled = steps.fill(today, last)
+    yield (f"  fill:     {filled.get('filled', 0)} seats filled from {today.isoformat()} to {last.isoformat()}, "
+           f"{filled.get('already_taken', 0)} already taken, {filled.get('left_open', 0)} left open")
+    published = steps.relay_and_publish()
+    yield (f"  publish:  {published.get('relayed', 0)} events relayed; {published.get('written', 0)} feeds written, "
+           f"{published.get('unchanged', 0)} unchanged, {published.get('deleted', 0)} deleted")
+    sent, console = steps.send_due()
+    yield (f"  remind:   {sent.get('sent', 0)} reminders sent, {sent.get('deferred', 0)} deferred "
+           f"(quiet hours or limits), {sent.get('stale', 0)} stale, {sent.get('failed', 0)} failed")
+    messages = console_reminders(console)
     for message in messages[:shown_reminders]:
-        yield "            [提醒 " + message.rstrip().replace("\n", "\n            ")
+        yield "            " + message.rstrip().replace("\n", "\n            ")
     if len(messages) > shown_reminders:
         yield f"            ... and {len(messages) - shown_reminders} more on the console channel"
     feeds = settings.feed_dir

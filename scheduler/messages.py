@@ -71,18 +71,10 @@ def change_of(kind: str) -> str | None:
     return head if head in CHANGE_WORDS else None
 
 
-def before_words(kind: str) -> str:
-    """``before:1440`` -> ``明天``-style wording: how long until the shift."""
-    try:
-        minutes = int(kind.split(":", 1)[1])
-    except (IndexError, ValueError):
-        return "即将"
-    if minutes % 1440 == 0:
-        days = minutes // 1440
-        return "明天" if days == 1 else f"{days}天后"
-    if minutes % 60 == 0:
-        return f"{minutes // 60}小时后"
-    return f"{minutes}分钟后"
+def starts_words(facts: ShiftFacts) -> str:
+    """``将于12月7日（周一）16:30开始``: the start itself, never "tomorrow" -- a reminder can go out
+    early or late (quiet hours, a late assignment, a retry), and relative words would then lie."""
+    return f"将于{local_time(facts.start_at, facts.timezone)}开始"
 
 
 def personal_message(kind: str, facts: ShiftFacts) -> MessageText:
@@ -91,7 +83,7 @@ def personal_message(kind: str, facts: ShiftFacts) -> MessageText:
     change = change_of(kind)
     if change is None:
         subject = f"【志愿服务提醒】{title} {local_time(facts.start_at, facts.timezone)}"
-        body = (f"您好！您参加的志愿服务「{title}」{before_words(kind)}开始，请准时到岗。\n"
+        body = (f"您好！您参加的志愿服务「{title}」{starts_words(facts)}，请准时到岗。\n"
                 f"{_details(facts)}\n感谢您的付出！")
         return MessageText(subject, body)
     word = CHANGE_WORDS[change]
@@ -116,7 +108,7 @@ def group_message(kind: str, facts: ShiftFacts) -> str:
     title = facts.service_title
     change = change_of(kind)
     if change is None:
-        head = f"【志愿服务提醒】「{title}」{before_words(kind)}开始，请本场排班的志愿者准时到岗。"
+        head = f"【志愿服务提醒】「{title}」{starts_words(facts)}，请本场排班的志愿者准时到岗。"
     elif change == "moved":
         head = f"【场次变更·时间调整】「{title}」时间已调整，请本场排班的志愿者留意新时间。"
     elif change == "cancelled":

@@ -75,7 +75,7 @@ def publish_feeds(include_district: bool = False) -> dict[str, Any]:
 
     settings = _settings()
     result = run_in_transaction(_engine(), lambda s: publish_dirty(s, settings, include_district=include_district))
-    return {"result": str(result)}
+    return {"result": result.as_dict()}
 
 
 @app.task(name="roster.extend_horizon")
@@ -86,7 +86,10 @@ def extend_horizon(today: str | None = None) -> dict[str, Any]:
     day = date.fromisoformat(today) if today else _local_today()
     settings = _settings()
     result = run_in_transaction(_engine(), lambda s: plan(s, day, settings.horizon_weeks))
-    return {"today": day.isoformat(), "result": str(result)}
+    data = result.as_dict()
+    # The list of provisional dates can be long: the count says enough in a task result.
+    data.pop("provisional_dates", None)
+    return {"today": day.isoformat(), "result": data}
 
 
 @app.task(name="roster.weekly_digest")
@@ -130,3 +133,15 @@ def prune_channel_sends() -> int:
     from scheduler.dispatch import prune_channel_sends as prune
 
     return int(run_in_transaction(_engine(), prune))
+
+
+@app.task(name="roster.fill")
+def fill_open_seats(first: str, last: str) -> dict[str, Any]:
+    """Auto-fill the open seats from ``first`` to ``last`` (ISO dates): a coordinator's command, queued.
+
+    Returns the counts only (the placements stay in the database and its events)."""
+    from scheduler.fill import fill
+
+    day, until = date.fromisoformat(first), date.fromisoformat(last)
+    result = run_in_transaction(_engine(), lambda s: fill(s, day, until))
+    return {k: v for k, v in result.as_dict().items() if not isinstance(v, list | dict)}

@@ -42,7 +42,7 @@ def outgoing(kind: str = "before:1440", channel: str = "email", **kw: object) ->
 def test_personal_message_has_service_local_time_venue_and_role() -> None:
     text = personal_message("before:120", FACTS)
     assert "四点半课堂" in text.subject and "12月7日（周一）16:30" in text.subject
-    assert "2小时后开始" in text.body
+    assert "将于12月7日（周一）16:30开始" in text.body  # the start itself, never a relative "in 2 hours"
     assert "时间：12月7日（周一）16:30-18:30" in text.body
     assert "地点：顺景花园党群之家" in text.body and "岗位：辅导员" in text.body
 

@@ -24,6 +24,7 @@ from scheduler.dispatch import (
     claim_due_reminders,
     dispatch_due,
 )
+from scheduler.messages import local_time
 from scheduler.models import Assignment, ChannelSend, Reminder
 from scheduler.reminders import list_reminders, notify, retry_reminder
 from tests.test_workers_support import (
@@ -70,7 +71,8 @@ def test_due_reminder_is_sent_once_and_marked_sent(engine: Engine) -> None:
     assert (first.claimed, first.sent) == (2, 2)  # the 24 h reminders (due now); the 2 h ones later
     assert again.claimed == 0
     assert stream.getvalue().count("【志愿服务提醒】四点半课堂") == 2
-    assert "明天开始" in stream.getvalue() and "岗位：辅导员" in stream.getvalue()
+    start_words = f"将于{local_time(NOW + timedelta(hours=20), 'Asia/Shanghai')}开始"
+    assert start_words in stream.getvalue() and "岗位：辅导员" in stream.getvalue()
     assert sorted(statuses(engine, shift).values()) == ["pending", "pending", "sent", "sent"]
 
 

@@ -200,11 +200,12 @@ def test_console_script_exit_code_matches_documented_code(tmp_path: Path) -> Non
 
 
 def test_demo_twice_duplicates_nothing(invoke, roster_env) -> None:  # type: ignore[no-untyped-def]
-    first = invoke("demo", "--today", "2026-11-30")
+    # In process (--no-workers) for speed; tests/test_demo.py runs the cycle through a worker.
+    first = invoke("demo", "--today", "2026-11-30", "--no-workers")
     assert first.exit_code == 0, first.output
     assert "11 communities, 13 branches" in first.output
     counts = _counts(roster_env["ROSTER_DATABASE_URL"])
-    second = invoke("demo", "--today", "2026-11-30")
+    second = invoke("demo", "--today", "2026-11-30", "--no-workers")
     assert second.exit_code == 0, second.output
     assert "loaded: 0 communities, 0 branches, 0 services, 0 volunteers added" in second.output
     after = _counts(roster_env["ROSTER_DATABASE_URL"])
