@@ -591,13 +591,30 @@ def volunteer_rotate_token(app: AppContext, ref: str) -> None:
 
 @cli.command()
 @click.option("--today", callback=date_option_callback, help="Pretend today is this date (YYYY-MM-DD).")
+@click.option("--no-workers", is_flag=True,
+              help="Run the cycle's jobs in this process instead of through a Celery worker (faster).")
 @pass_app
-def demo(app: AppContext, today: Any) -> None:
-    """Load the Longcheng demo and run one cycle (plan, fill, publish, remind)."""
+def demo(app: AppContext, today: Any, no_workers: bool) -> None:
+    """Load the Longcheng demo and run one cycle (plan, fill, publish, remind).
+
+    The cycle runs through a real Celery worker on ROSTER_BROKER_URL (by default the embedded
+    SQLite broker, var/broker.db): the demo starts it, sends it each job, and stops it; the
+    reminders it sends on the console channel are shown.
+    """
     from scheduler.demo import run_demo
 
-    for line in run_demo(app.engine, app.settings, today=today):
-        click.echo(line)
+    if no_workers:
+        for line in run_demo(app.engine, app.settings, today=today):
+            click.echo(line)
+        return
+    from tasks.demo import WorkerFailed, WorkerSteps
+
+    try:
+        with WorkerSteps(app.settings) as steps:
+            for line in run_demo(app.engine, app.settings, today=today, steps=steps):
+                click.echo(line)
+    except WorkerFailed as exc:
+        raise click.ClickException(f"{exc}\n(`roster demo --no-workers` runs the cycle without a worker)") from exc
 
 
 # --------------------------------------------------------------------------- planning (issue 3)
