@@ -1208,7 +1208,13 @@ def run_workers(app: AppContext, concurrency: int, loglevel: str) -> None:
     """
     app.settings.ensure_dirs()
     from tasks.app import app as celery_app
+    from tasks.app import create_app, prepare_broker
 
+    try:
+        # A throwaway app: the worker's own must not carry a connection across beat's fork.
+        prepare_broker(create_app(app.settings))
+    except Exception as exc:  # an unreachable broker: say so, without a traceback
+        raise click.ClickException(f"cannot reach the broker: {type(exc).__name__}: {exc}") from exc
     celery_app.worker_main([
         "worker", "--beat", "--pool=threads", f"--concurrency={concurrency}", f"--loglevel={loglevel.upper()}",
         f"--schedule={app.settings.home / 'celerybeat-schedule'}", "--without-gossip", "--without-mingle",

@@ -110,3 +110,23 @@ def enqueue_after_commit(session: Session, task_name: str, celery_app: Celery | 
             log.warning("could not enqueue %s after commit: %s", task_name, type(exc).__name__)
 
     event.listen(session, "after_commit", send, once=True)
+
+
+def prepare_broker(celery: Celery, queues: tuple[str, ...] = ()) -> None:
+    """Create the broker's queues before a worker and its embedded beat start.
+
+    On a fresh SQLite broker both would create kombu's tables and queue rows at once, and kombu's
+    SQLAlchemy transport does not survive that race (UNIQUE constraint failed: kombu_queue.name).
+    """
+    with celery.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=3, interval_start=0.5, interval_step=0.5)
+        for queue in (*queues, celery.conf.task_default_queue):
+            connection.default_channel.queue_declare(queue)
+    if celery.conf.broker_url.startswith("sqla+"):
+        # kombu caches one engine per database at class level; an embedded beat is a forked child
+        # and must not inherit this process's SQLite connections ("channel disconnected").
+        from kombu.transport.sqlalchemy import Channel
+
+        for engine, _ in Channel._engines.values():
+            engine.dispose()
+        Channel._engines.clear()
