@@ -20,8 +20,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from scheduler import demo_data as data
+from scheduler.coordinators import add_coordinator
 from scheduler.db import run_in_transaction
-from scheduler.models import Branch, Community, Service, Volunteer
+from scheduler.models import Branch, Community, Coordinator, Service, Volunteer
 from scheduler.organisations import add_branch, add_community
 from scheduler.services import ServiceSpec, add_service
 from scheduler.settings import Settings
@@ -33,6 +34,7 @@ DEMO_SEED = 2019  # the year of the seed article
 
 @dataclass
 class LoadResult:
+    coordinators: int = 0
     communities: int = 0
     branches: int = 0
     services: int = 0
@@ -105,6 +107,12 @@ def load_demo(session: Session, start: date) -> LoadResult:
         if spec.phone not in phones:
             add_volunteer(session, spec)
             result.volunteers += 1
+    # Each community's Party committee coordinates: it gets the weekly digest on the console.
+    have = set(session.scalars(select(Coordinator.community_id)))
+    for community in session.scalars(select(Community).order_by(Community.slug)):
+        if community.id not in have:
+            add_coordinator(session, f"{community.name}党委", community=community.slug)
+            result.coordinators += 1
     result.total_communities = len(communities) + result.communities
     result.total_branches = len(branches) + result.branches
     result.total_services = len(services) + result.services
@@ -142,7 +150,7 @@ def run_demo(engine: Engine, settings: Settings, today: date | None = None,
     loaded = run_in_transaction(engine, lambda s: load_demo(s, today - timedelta(days=today.weekday())))
     yield "龙城街道 Longcheng demo"
     yield (f"  loaded: {loaded.communities} communities, {loaded.branches} branches, {loaded.services} services, "
-           f"{loaded.volunteers} volunteers added")
+           f"{loaded.volunteers} volunteers, {loaded.coordinators} coordinators added")
     yield (f"  now:    {loaded.total_communities} communities, {loaded.total_branches} branches, "
            f"{loaded.total_services} services, {loaded.total_volunteers} volunteers")
     yield from run_cycle(engine, settings, today, steps=steps)

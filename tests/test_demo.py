@@ -136,7 +136,7 @@ def test_worker_cycle_sends_due_reminders_on_the_console_and_stops_its_worker(tm
 
     rows = _rows(url)
     second = _demo(env)
-    assert "loaded: 0 communities, 0 branches, 0 services, 0 volunteers added" in second
+    assert "loaded: 0 communities, 0 branches, 0 services, 0 volunteers, 0 coordinators added" in second
     assert " 0 occurrences created" in _lines(second, ("  plan:",))[0]
     assert "  fill:     0 seats filled" in second
     assert _rows(url) == rows

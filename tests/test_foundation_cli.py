@@ -207,6 +207,6 @@ def test_demo_twice_duplicates_nothing(invoke, roster_env) -> None:  # type: ign
     counts = _counts(roster_env["ROSTER_DATABASE_URL"])
     second = invoke("demo", "--today", "2026-11-30", "--no-workers")
     assert second.exit_code == 0, second.output
-    assert "loaded: 0 communities, 0 branches, 0 services, 0 volunteers added" in second.output
+    assert "loaded: 0 communities, 0 branches, 0 services, 0 volunteers, 0 coordinators added" in second.output
     after = _counts(roster_env["ROSTER_DATABASE_URL"])
     assert {k: v for k, v in after.items() if k != "Event"} == {k: v for k, v in counts.items() if k != "Event"}
