@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 02:49:51.269094
+Create Date: 2026-11-28 03:51:21.327860
 """
 
 from __future__ import annotations
@@ -191,6 +191,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("volunteer", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_volunteer_home_branch_id"), ["home_branch_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_volunteer_retired_feed_token"), ["retired_feed_token"], unique=False
+        )
 
     op.create_table(
         "closure",
@@ -408,6 +411,7 @@ def downgrade() -> None:
     op.drop_table("occurrence")
     op.drop_table("closure")
     with op.batch_alter_table("volunteer", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volunteer_retired_feed_token"))
         batch_op.drop_index(batch_op.f("ix_volunteer_home_branch_id"))
 
     op.drop_table("volunteer")
