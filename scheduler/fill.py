@@ -13,24 +13,32 @@ Rules, in order, for every open seat (occurrences by start time, then id; roles 
    this run adds), then least recently served, then the lowest volunteer id.
 
 Scale: everything is loaded in a handful of queries (occurrences, roles, volunteers, assignments
-around the range), computed in memory, and written in bulk (COPY on PostgreSQL, executemany on
-SQLite): no query per candidate. Seats go in with ``ON CONFLICT DO NOTHING``, so a seat a
-coordinator took while the fill was computing is skipped and reported, never double-booked
-(UNIQUE(occurrence_id, role_id, seat_no) is the arbiter).
+around the range), computed in memory, and written in bulk: no query per candidate. Candidates come
+off a heap in rank order (the same order as sorting the pool). On PostgreSQL the seats are COPYed
+by a writer thread, a batch at a time, while the plan goes on (the server's index and foreign-key
+work runs on the other core), and each batch's before-shift reminder rows follow it in the same
+transaction, made by one INSERT ... SELECT from the seats (only a row per occurrence and offset goes
+over the wire). SQLite writes at the end with executemany. A seat a coordinator took while the fill
+was computing is skipped and reported, never double-booked (UNIQUE(occurrence_id, role_id,
+seat_no) is the arbiter: the batch falls back to ``ON CONFLICT DO NOTHING``).
 """
 
 from __future__ import annotations
 
+import gc
 import io
 import json
+import queue
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from heapq import heapify, heappop, heappush
 from typing import Any
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
@@ -47,7 +55,14 @@ from scheduler.models import (
     Volunteer,
 )
 from scheduler.organisations import get_branch, get_community
-from scheduler.reminders import DEFAULT_CHANNEL, idempotency_key
+from scheduler.reminders import (
+    DEFAULT_CHANNEL,
+    DEFAULT_QUIET_HOURS,
+    QUIET_HOURS_KEY,
+    idempotency_key,
+    parse_quiet_hours,
+    quiet_adjusted,
+)
 from scheduler.rosters import (
     available,
     blackout_days,
@@ -141,6 +156,7 @@ class _Vol:
     availability: dict[str, Any]
     blackout: frozenset[str]
     cap_minutes: int
+    #: The preferred channel; empty for the configured default.
     channel: str
     no_shows: int = 0
     load: int = 0
@@ -237,6 +253,19 @@ def _load_scope(session: Session, branch: str | None, community: str | None) -> 
 def fill(session: Session, first: date, last: date, branch: str | None = None, community: str | None = None,
          dry_run: bool = False, now: datetime | None = None) -> FillResult:
     """Fill the open seats of occurrences whose local date is in ``first``..``last``; see the module doc."""
+    # A city's fill allocates millions of small acyclic tuples: the cyclic collector's passes over
+    # them cost a quarter of the run and free nothing, so it is paused for the call.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _fill(session, first, last, branch, community, dry_run, now)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _fill(session: Session, first: date, last: date, branch: str | None, community: str | None,
+          dry_run: bool, now: datetime | None) -> FillResult:
     if last < first:
         raise InvalidInput("to", "the last date is before the first")
     if (last - first).days >= MAX_DAYS:
@@ -303,7 +332,7 @@ def fill(session: Session, first: date, last: date, branch: str | None = None, c
                 id=vid, name=name, branch=home, community=community_id,
                 skills=frozenset(str(s).lower() for s in skills or ()), availability=availability or {},
                 blackout=frozenset(blackout or ()), cap_minutes=(cap or 0) * 60,
-                channel=channel or DEFAULT_CHANNEL)
+                channel=channel or "")
     lap("load_volunteers")
 
     planner = _Planner(vols)
@@ -355,10 +384,20 @@ def fill(session: Session, first: date, last: date, branch: str | None = None, c
     planner.rekey()
     lap("load_assignments")
 
-    _plan(planner, occurrences, services, roles, result)
-    lap("compute")
+    streamer = None
+    if not dry_run and session.get_bind().dialect.name == "postgresql":
+        streamer = _SeatStreamer(session, now, _Dues(session, services, occurrences, now))
+    try:
+        _plan(planner, occurrences, services, roles, result, streamer)
+    except BaseException:
+        if streamer is not None:
+            streamer.abort()  # the caller's transaction rolls back what it wrote
+        raise
+    inserted = streamer.close(result.placements) if streamer is not None else None
+    # Streamed, the seats and their reminder rows went in during the plan: the phase is both.
+    lap("compute" if streamer is None else "compute_and_write_seats")
     if not dry_run and result.placements:
-        _write(session, result, services, occurrences, vols, now)
+        _write(session, result, services, occurrences, vols, now, inserted)
     lap("write")
     return result
 
@@ -369,12 +408,14 @@ def _chunked(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 def _plan(planner: _Planner, occurrences: list[tuple[Any, ...]], services: dict[int, Any],
-          roles: dict[int, list[Any]], result: FillResult) -> None:
-    """The greedy pass: occurrences by start, roles by id, candidates by rank key (see module doc)."""
+          roles: dict[int, list[Any]], result: FillResult, streamer: _SeatStreamer | None = None) -> None:
+    """The greedy pass: occurrences by start, roles by id, candidates by rank key (see module doc).
+    With a streamer, the seats chosen so far are handed to it every ``STREAM_BATCH`` seats."""
     vols = planner.vols
     keys = planner.keys
     rank = keys.__getitem__
     placements = result.placements
+    start_texts: dict[tuple[int, str], str] = {}
     for occ_id, service_id, start_at, end_at, local_start, local_end in occurrences:
         service = services[service_id]
         slug, branch_id, community_id = service[1], service[2], service[3]
@@ -384,7 +425,11 @@ def _plan(planner: _Planner, occurrences: list[tuple[Any, ...]], services: dict[
         minutes = (end - start) // 60
         totals = planner.month[(local_start.year, local_start.month)]
         here = planner.at_occurrence[occ_id]
-        start_text = local_start.strftime("%Y-%m-%d %H:%M")
+        start_text = start_texts.get((start, service[4]))
+        if start_text is None:  # few distinct start times: format each once
+            start_text = start_texts[(start, service[4])] = local_start.strftime("%Y-%m-%d %H:%M")
+        if streamer is not None and len(placements) >= streamer.next_at:
+            streamer.feed(placements)
         for role_id, _, role_name, count, skill in roles[service_id]:
             skill = skill.lower() if skill else None
             taken = planner.taken.get((occ_id, role_id), ())
@@ -403,8 +448,13 @@ def _plan(planner: _Planner, occurrences: list[tuple[Any, ...]], services: dict[
             rejected: dict[str, int] = {}
             passed_over: list[tuple[int, str]] = []
             for tier, pool, skip_branch in tiers:
-                ordered = sorted(pool, key=rank)
-                for position, vid in enumerate(ordered):
+                # Candidates in rank order, lazily: a seat is usually taken within the first few, so a
+                # heap (O(n) to build, O(log n) a step) beats sorting the whole pool. Keys end with the
+                # volunteer id, so they are unique and the order is exactly that of a sort.
+                heap = list(map(rank, pool))
+                heapify(heap)
+                while heap:
+                    vid = heappop(heap)[3]
                     vol = vols[vid]
                     if skip_branch is not None and vol.branch == skip_branch:
                         continue
@@ -427,8 +477,13 @@ def _plan(planner: _Planner, occurrences: list[tuple[Any, ...]], services: dict[
                         if len(passed_over) < 3 and why_not != "already on this occurrence":
                             passed_over.append((vid, why_not))
                         continue
-                    runners = tuple(nxt for nxt in ordered[position + 1:position + 4]
-                                    if skip_branch is None or vols[nxt].branch != skip_branch)[:2]
+                    # The next three in line (as ranked when the pool was ordered), then the two of them
+                    # not from the branch this tier skips.
+                    following = [heappop(heap) for _ in range(min(3, len(heap)))]
+                    for nxt in following:
+                        heappush(heap, nxt)
+                    runners = tuple(nxt[3] for nxt in following
+                                    if skip_branch is None or vols[nxt[3]].branch != skip_branch)[:2]
                     placements.append(Placement(
                         occ_id, slug, start_text, role_name, role_id, free.pop(0), vid, vol.name, tier,
                         (tier, keys[vid], len(pool), dict(rejected), tuple(passed_over),
@@ -467,6 +522,24 @@ def explanation_of(raw: tuple[Any, ...]) -> dict[str, Any]:
     return data
 
 
+def _explanation_json(raw: tuple[Any, ...]) -> str:
+    """``explanation_of(raw)`` as compact ASCII JSON, formatted directly: the same text the json
+    module writes (a test holds them equal), at a fraction of the cost for a million rows."""
+    tier, key, pool, rejected, passed_over, runners = raw
+    parts = [f'{{"method":"fill","tier":{_js(tier)},"score":[{key[0]},{key[1]},{key[2]}],"pool":{pool}']
+    if rejected:
+        parts.append(',"rejected":{' + ",".join(f"{_js(why_not)}:{n}" for why_not, n in rejected.items()) + "}")
+    if passed_over:
+        parts.append(',"passed_over":[' + ",".join(f"[{vid},{_js(why_not)}]" for vid, why_not in passed_over) + "]")
+    if runners:
+        parts.append(',"runners_up":[' + ",".join(f"[{r[3]},{r[0]},{r[1]},{r[2]}]" for r in runners) + "]")
+    parts.append("}")
+    return "".join(parts)
+
+
+_js = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
 def _open_reason(planner: _Planner, community_id: int, skill: str | None, span: tuple[int, str, str] | None,
                  local_start: datetime, rejected: dict[str, int]) -> str:
     everyone = len(planner.by_community[community_id])
@@ -491,26 +564,26 @@ EVENT_BATCH = 500
 
 
 def _write(session: Session, result: FillResult, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
-           vols: dict[int, _Vol], now: datetime) -> None:
-    """Insert the chosen seats, their events (one per batch of seats, ids only) and reminder rows."""
-    starts = {occ[0]: occ[2] for occ in occurrences}
-    service_of = {occ[0]: occ[1] for occ in occurrences}
+           vols: dict[int, _Vol], now: datetime, inserted: dict[tuple[int, int], int] | None = None) -> None:
+    """Insert the chosen seats and their reminder rows (unless a streamer did: ``inserted``), and
+    their events (one per batch of seats, ids only)."""
     placements = result.placements
     stamp = now.astimezone(UTC).replace(tzinfo=None)
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
-    assignment_rows = [
-        (p.occurrence_id, p.role_id, p.volunteer_id, "invited", p.seat_no, False,
-         dumps(explanation_of(p.choice)), 0, stamp, stamp)
-        for p in placements
-    ]
     columns = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no", "forced", "explanation",
                "sequence", "created_at", "updated_at")
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        inserted = _pg_insert_assignments(session, columns, assignment_rows)
+    streamed = inserted is not None  # seats and their reminder rows already written
+    if inserted is not None:
+        pass
+    elif dialect == "postgresql":
+        inserted = _pg_copy_assignments(session, columns, _seat_lines(placements, stamp),
+                                        [(p.occurrence_id, p.volunteer_id) for p in placements])
     else:
-        inserted = _generic_insert_assignments(session, columns, assignment_rows)
-    del assignment_rows
+        inserted = _generic_insert_assignments(session, columns, [
+            (p.occurrence_id, p.role_id, p.volunteer_id, "invited", p.seat_no, False, _explanation_json(p.choice),
+             0, stamp, stamp)
+            for p in placements])
     kept: list[Placement] = []
     for p in placements:
         aid = inserted.get((p.occurrence_id, p.volunteer_id))
@@ -530,36 +603,197 @@ def _write(session: Session, result: FillResult, services: dict[int, Any], occur
                    "occurrence_ids": sorted({p.occurrence_id for p in batch}),
                    "volunteer_ids": sorted({p.volunteer_id for p in batch}), "status": "invited", "via": "fill"}
         events.append(("assignment.created", dumps(payload), stamp))
-    reminders: list[tuple[Any, ...]] = []
-    lines: list[str] = []
-    as_lines = dialect == "postgresql"
-    due_of: dict[tuple[int, int], datetime] = {}
+    event_cols = ("kind", "payload", "created_at")
+    dues = _Dues(session, services, occurrences, now)
+    if dialect == "postgresql":
+        _pg_copy(session, "event", event_cols, events)
+        if not streamed:
+            _pg_batch_reminders(session.connection().connection.dbapi_connection,
+                                (p.assignment_id for p in kept if p.assignment_id is not None),
+                                dues.lines(kept), dues.channel, stamp)
+    else:
+        _generic_insert(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
+        _generic_insert_reminders(session, kept, dues, vols, stamp)
+
+
+SEAT_COLUMNS = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no", "forced", "explanation",
+                "sequence", "created_at", "updated_at")
+#: Seats per COPY while the plan goes on.
+STREAM_BATCH = 100_000
+
+
+def _seat_lines(placements: Sequence[Placement], stamp: datetime) -> list[str]:
+    """COPY text lines of new seats, made directly: ids, fixed words and a timestamp need no
+    escaping, and the ASCII JSON only its backslashes."""
     stamp_text = str(stamp)
+    lines = []
+    for p in placements:
+        explanation = _explanation_json(p.choice)
+        if "\\" in explanation:
+            explanation = explanation.replace("\\", "\\\\")
+        lines.append(f"{p.occurrence_id}\t{p.role_id}\t{p.volunteer_id}\tinvited\t{p.seat_no}\tf\t"
+                     f"{explanation}\t0\t{stamp_text}\t{stamp_text}")
+    return lines
+
+
+class _SeatStreamer:
+    """Writes the seats and their reminder rows to PostgreSQL on a thread while the plan goes on: the server inserts (its
+    indexes and foreign-key checks are most of a fill's cost) on one core while Python plans on the
+    other. Same connection, same transaction; the planning thread does not use the connection until
+    ``close``. Each batch goes in as ``_pg_copy_assignments`` writes it (a lost race costs only the
+    seats taken)."""
+
+    def __init__(self, session: Session, now: datetime, dues: _Dues) -> None:
+        self.connection = session.connection().connection.dbapi_connection
+        self.dues = dues
+        self.stamp = now.astimezone(UTC).replace(tzinfo=None)
+        self.next_at = STREAM_BATCH
+        self.sent = 0
+        self.found: dict[tuple[int, int], int] = {}
+        self.error: BaseException | None = None
+        self.batches: queue.Queue[tuple[list[str], list[tuple[int, int]], list[str]] | None] = queue.Queue(maxsize=2)
+        self.thread = threading.Thread(target=self._run, name="fill-seat-writer", daemon=True)
+        self.thread.start()
+
+    def feed(self, placements: list[Placement]) -> None:
+        batch = placements[self.sent:]
+        self.sent = len(placements)
+        self.next_at = self.sent + STREAM_BATCH
+        if batch and self.error is None:
+            self.batches.put((_seat_lines(batch, self.stamp), [(p.occurrence_id, p.volunteer_id) for p in batch],
+                              self.dues.lines(batch)))
+
+    def close(self, placements: list[Placement]) -> dict[tuple[int, int], int]:
+        """Hand over the rest, wait for the writes, and return (occurrence, volunteer) -> new id."""
+        try:
+            self.feed(placements)
+        finally:
+            self.batches.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.found
+
+    def abort(self) -> None:
+        """Stop after the batch in hand (the plan failed), without raising."""
+        self.error = self.error or RuntimeError("fill aborted")
+        self.batches.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while (batch := self.batches.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the transaction is failed; close() raises
+            try:
+                seat_lines, keys, due_lines = batch
+                found = _pg_copy_batch(self.connection, seat_lines, keys)
+                # Reminder rows in the same transaction, right after their seats (a batch ends at an
+                # occurrence boundary, so each occurrence's dues travel with all its seats).
+                _pg_batch_reminders(self.connection, found.values(), due_lines, self.dues.channel, self.stamp)
+                self.found.update(found)
+            except BaseException as exc:  # re-raised by close() in the planning thread
+                self.error = exc
+
+
+REMINDER_COLUMNS = ("assignment_id", "kind", "channel", "due_at", "status", "attempts", "idempotency_key",
+                    "payload", "created_at", "updated_at")
+
+
+class _Dues:
+    """The before-shift rows a filled occurrence owes: (kind, due as naive UTC), timed as
+    ``reminders.sync_assignment_reminders`` times them (out of quiet hours; a moment past goes out now)."""
+
+    def __init__(self, session: Session, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
+                 now: datetime) -> None:
+        self.quiet = parse_quiet_hours(session.info.get(QUIET_HOURS_KEY, DEFAULT_QUIET_HOURS))
+        self.services = services
+        self.occurrences = {occ[0]: (occ[1], occ[2]) for occ in occurrences}
+        self.now = now
+        self.channel = str(session.info.get("roster.default_channel") or DEFAULT_CHANNEL)
+        # A city has few distinct start times per zone: time each (start, offset, zone) once.
+        self._timed: dict[tuple[datetime, int, str], datetime] = {}
+
+    def of(self, occurrence_id: int) -> list[tuple[str, datetime]]:
+        service_id, start = self.occurrences[occurrence_id]
+        service = self.services[service_id]
+        tz_name = service[4]
+        owed = []
+        for offset in service[5] or ():
+            offset = int(offset)
+            due = self._timed.get((start, offset, tz_name))
+            if due is None:
+                due = quiet_adjusted(start - timedelta(minutes=offset), start, tz_name, self.quiet)
+                due = max(due, self.now).astimezone(UTC).replace(tzinfo=None)
+                self._timed[(start, offset, tz_name)] = due
+            owed.append((f"before:{offset}", due))
+        return owed
+
+    def lines(self, placements: Sequence[Placement]) -> list[str]:
+        """COPY text lines (occurrence_id, kind, due_at) for the occurrences of these seats."""
+        seen: set[int] = set()
+        lines: list[str] = []
+        for p in placements:
+            if p.occurrence_id not in seen:
+                seen.add(p.occurrence_id)
+                lines.extend(f"{p.occurrence_id}\t{kind}\t{due}" for kind, due in self.of(p.occurrence_id))
+        return lines
+
+
+def _id_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted ids as inclusive (first, last) runs of consecutive values."""
+    runs: list[tuple[int, int]] = []
+    for aid in sorted(ids):
+        if runs and runs[-1][1] == aid - 1:
+            runs[-1] = (runs[-1][0], aid)
+        else:
+            runs.append((aid, aid))
+    return runs
+
+
+def _pg_batch_reminders(connection: Any, ids: Iterable[int], due_lines: list[str], channel: str,
+                        stamp: datetime) -> None:
+    """Reminder rows made by the database from seats just written: only the (occurrence, kind, due)
+    rows go over the wire (one per filled occurrence and offset, not per seat), and the idempotency
+    key is ``reminders.idempotency_key`` computed in SQL (sha256 hex, 40 characters). The seats are
+    named by id ranges: ids drawn from the sequence are this fill's alone."""
+    runs = _id_runs(ids)
+    if not runs:
+        return
+    cursor = connection.cursor()
+    try:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS fill_due "
+                       "(occurrence_id integer, kind varchar(32), due_at timestamp) ON COMMIT DROP")
+        cursor.execute("TRUNCATE fill_due")
+        cursor.copy_expert("COPY fill_due (occurrence_id, kind, due_at) FROM STDIN",
+                           io.StringIO("".join(f"{line}\n" for line in due_lines)), size=1 << 16)
+        cursor.execute("ANALYZE fill_due")
+        statement = (
+            f"INSERT INTO reminder ({', '.join(REMINDER_COLUMNS)}) "
+            "SELECT a.id, d.kind, c.channel, d.due_at, 'pending', 0, "
+            "left(encode(sha256(convert_to('roster:' || a.id || ':' || d.kind || ':' || c.channel, 'UTF8')), "
+            "'hex'), 40), '{}', %(stamp)s, %(stamp)s "
+            "FROM assignment a JOIN fill_due d ON d.occurrence_id = a.occurrence_id "
+            "JOIN volunteer v ON v.id = a.volunteer_id "
+            "CROSS JOIN LATERAL (SELECT coalesce(nullif(v.preferred_channel, ''), %(channel)s) AS channel) c "
+            "WHERE a.id BETWEEN %(lo)s AND %(hi)s ORDER BY a.id, d.kind")
+        # One run as a rule (one nextval series); a few if another writer drew ids meanwhile.
+        for lo, hi in runs:
+            cursor.execute(statement, {"lo": lo, "hi": hi, "stamp": stamp, "channel": channel})
+    finally:
+        cursor.close()
+
+
+def _generic_insert_reminders(session: Session, kept: list[Placement], dues: _Dues, vols: dict[int, _Vol],
+                              stamp: datetime) -> None:
+    rows = []
     for p in kept:
         aid = p.assignment_id
         assert aid is not None
-        channel = vols[p.volunteer_id].channel
-        for offset in services[service_of[p.occurrence_id]][5] or ():
-            offset = int(offset)
-            due = due_of.get((p.occurrence_id, offset))
-            if due is None:
-                due = max(starts[p.occurrence_id] - timedelta(minutes=offset), now).astimezone(UTC).replace(tzinfo=None)
-                due_of[(p.occurrence_id, offset)] = due
-            kind = f"before:{offset}"
-            key = idempotency_key(aid, kind, channel)
-            if as_lines:  # COPY text: ids, fixed words and hex keys need no escaping
-                lines.append(f"{aid}\t{kind}\t{channel}\t{due}\tpending\t0\t{key}\t{{}}\t{stamp_text}\t{stamp_text}")
-            else:
-                reminders.append((aid, kind, channel, due, "pending", 0, key, "{}", stamp, stamp))
-    event_cols = ("kind", "payload", "created_at")
-    reminder_cols = ("assignment_id", "kind", "channel", "due_at", "status", "attempts", "idempotency_key",
-                     "payload", "created_at", "updated_at")
-    if dialect == "postgresql":
-        _pg_copy(session, "event", event_cols, events)
-        _pg_copy_lines(session, "reminder", reminder_cols, lines)
-    else:
-        _generic_insert(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
-        _generic_insert(session, Reminder.__table__, reminder_cols, reminders)  # type: ignore[arg-type]
+        channel = vols[p.volunteer_id].channel or dues.channel
+        for kind, due in dues.of(p.occurrence_id):
+            rows.append((aid, kind, channel, due, "pending", 0, idempotency_key(aid, kind, channel), "{}",
+                         stamp, stamp))
+    _generic_insert(session, Reminder.__table__, REMINDER_COLUMNS, rows)  # type: ignore[arg-type]
 
 
 def _copy_value(value: Any) -> str:
@@ -595,45 +829,55 @@ def _pg_copy(session: Session, table: str, columns: Sequence[str], rows: Iterabl
         cursor.close()
 
 
-def _pg_copy_lines(session: Session, table: str, columns: Sequence[str], lines: Sequence[str],
-                   size: int = 200_000) -> None:
-    """COPY rows already formatted as COPY text lines."""
-    cursor = session.connection().connection.cursor()
-    try:
-        for i in range(0, len(lines), size):
-            chunk = io.StringIO("\n".join(lines[i:i + size]) + "\n")
-            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", chunk, size=1 << 16)
-    finally:
-        cursor.close()
-
-
 def _pg_insert_assignments(session: Session, columns: Sequence[str],
                            rows: list[tuple[Any, ...]]) -> dict[tuple[int, int], int]:
     """COPY the seats with ids drawn from the sequence, in a SAVEPOINT. If a coordinator took one of
     those seats meanwhile, the unique constraint rejects the COPY: roll back to the savepoint and go
     through a scratch table with ON CONFLICT DO NOTHING, which skips exactly the seats taken."""
+    lines = ["\t".join([_copy_value(x) for x in row]) for row in rows]
+    return _pg_copy_assignments(session, columns, lines, [(row[0], row[2]) for row in rows])
+
+
+def _pg_copy_assignments(session: Session, columns: Sequence[str], lines: list[str],
+                         keys: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """``_pg_insert_assignments`` for rows already COPY text (without the id); ``keys`` are their
+    (occurrence_id, volunteer_id)."""
+    assert tuple(columns) == SEAT_COLUMNS
+    return _pg_copy_batch(session.connection().connection.dbapi_connection, lines, keys)
+
+
+def _pg_copy_batch(connection: Any, lines: list[str], keys: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """COPY seats (lines without the id) on a DBAPI connection, ids drawn from the sequence, in a
+    savepoint; on a unique violation, through a scratch table with ON CONFLICT DO NOTHING."""
     import psycopg2
 
-    ids = list(session.scalars(text(
-        "SELECT nextval(pg_get_serial_sequence('assignment', 'id')) FROM generate_series(1, :n)"),
-        {"n": len(rows)}))
-    all_columns = ("id", *columns)
-    lines = ["\t".join([str(aid), *[_copy_value(x) for x in row]]) for aid, row in zip(ids, rows, strict=True)]
+    if not lines:
+        return {}
+    all_columns = ", ".join(("id", *SEAT_COLUMNS))
+    cursor = connection.cursor()
     try:
-        with session.begin_nested():
-            _pg_copy_lines(session, "assignment", all_columns, lines)
-        return {(row[0], row[2]): aid for aid, row in zip(ids, rows, strict=True)}
-    except psycopg2.IntegrityError:
-        pass
-    session.execute(text("CREATE TEMP TABLE fill_assignment (LIKE assignment INCLUDING DEFAULTS) ON COMMIT DROP"))
-    _pg_copy_lines(session, "fill_assignment", all_columns, lines)
-    cols = ", ".join(all_columns)
-    inserted = session.execute(text(
-        f"INSERT INTO assignment ({cols}) SELECT {cols} FROM fill_assignment ON CONFLICT DO NOTHING "
-        "RETURNING id, occurrence_id, volunteer_id"))
-    found = {(occ, vol): aid for aid, occ, vol in inserted}
-    session.execute(text("DROP TABLE fill_assignment"))
-    return found
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('assignment', 'id')) FROM generate_series(1, %s)",
+                       (len(lines),))
+        ids = [row[0] for row in cursor.fetchall()]
+        data = "".join([f"{aid}\t{line}\n" for aid, line in zip(ids, lines, strict=True)])
+        cursor.execute("SAVEPOINT fill_seats")
+        try:
+            cursor.copy_expert(f"COPY assignment ({all_columns}) FROM STDIN", io.StringIO(data), size=1 << 16)
+        except psycopg2.IntegrityError:
+            cursor.execute("ROLLBACK TO SAVEPOINT fill_seats")
+        else:
+            cursor.execute("RELEASE SAVEPOINT fill_seats")
+            return dict(zip(keys, ids, strict=True))
+        cursor.execute("RELEASE SAVEPOINT fill_seats")
+        cursor.execute("CREATE TEMP TABLE fill_assignment (LIKE assignment INCLUDING DEFAULTS) ON COMMIT DROP")
+        cursor.copy_expert(f"COPY fill_assignment ({all_columns}) FROM STDIN", io.StringIO(data), size=1 << 16)
+        cursor.execute(f"INSERT INTO assignment ({all_columns}) SELECT {all_columns} FROM fill_assignment "
+                       "ON CONFLICT DO NOTHING RETURNING id, occurrence_id, volunteer_id")
+        found = {(occ, vol): aid for aid, occ, vol in cursor.fetchall()}
+        cursor.execute("DROP TABLE fill_assignment")
+        return found
+    finally:
+        cursor.close()
 
 
 def _generic_insert_assignments(session: Session, columns: Sequence[str],

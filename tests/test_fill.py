@@ -197,3 +197,88 @@ def test_bulk_insert_skips_a_seat_another_writer_took_meanwhile(session: Session
     inserted = insert(session, columns, rows)
     assert set(inserted) == {(occ.id, winner.id)}
     assert _seated(session) == [(occ.id, coordinator_pick.id, 1), (occ.id, winner.id, 2)]
+
+
+def test_fill_reminders_are_timed_keyed_and_routed_like_a_coordinators_assignment(
+        session: Session, town: dict) -> None:
+    """The bulk path (SQL on PostgreSQL) owes the same rows ``sync_assignment_reminders`` would:
+    due out of quiet hours, the volunteer's channel or the default, the same idempotency key."""
+    from scheduler.reminders import idempotency_key
+
+    early = datetime(2026, 12, 8, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai: 2 h before is in quiet hours
+    svc = f.service(session, roles=["辅导员:2:tutor"])
+    by_fill = f.occurrence(session, svc, start=early)
+    by_hand = f.occurrence(session, f.service(session, roles=["辅导员:1:tutor"]), start=early)
+    texter, plain = f.volunteer(session, channel="sms"), f.volunteer(session)
+    coordinator_pick = f.volunteer(session, branch="zilu")
+    manual = rosters.assign(session, str(coordinator_pick.id), by_hand.id, None, now=NOW)
+    result = fill(session, *WEEK, now=NOW)
+    assert {p.volunteer_id for p in result.placements if p.occurrence_id == by_fill.id} == {texter.id, plain.id}
+
+    def owed(aid: int) -> dict[str, tuple[str, datetime, str]]:
+        return {r.kind: (r.channel, r.due_at, r.idempotency_key)
+                for r in session.scalars(select(Reminder).where(Reminder.assignment_id == aid))}
+
+    expected_due = {kind: due for kind, (_, due, _) in owed(manual.id).items()}
+    assert expected_due["before:120"] == datetime(2026, 12, 7, 23, 30, tzinfo=UTC)  # 07:30, end of quiet hours
+    for p in result.placements:
+        if p.occurrence_id != by_fill.id:
+            continue
+        assert p.assignment_id is not None
+        channel = "sms" if p.volunteer_id == texter.id else "console"
+        rows = owed(p.assignment_id)
+        assert {kind: due for kind, (_, due, _) in rows.items()} == expected_due
+        assert {kind: (ch, key) for kind, (ch, _, key) in rows.items()} == {
+            kind: (channel, idempotency_key(p.assignment_id, kind, channel)) for kind in expected_due}
+
+
+def test_fill_orders_candidates_exactly_as_a_full_sort_would(session: Session, town: dict) -> None:
+    """Candidates are drawn lazily from a heap: the winners, the passed over and the runners-up are
+    those of ranking the whole pool."""
+    vols = [f.volunteer(session) for _ in range(8)]
+    for days, vol in zip((2, 4, 6, 8, 10), vols[3:], strict=True):  # loaded ones rank after the fresh ones
+        _past_shift(session, vol.id, days)
+    svc = f.service(session, roles=["辅导员:3:tutor"])
+    f.occurrence(session, svc, start=MONDAY)
+    result = fill(session, *WEEK, now=NOW)
+    fresh = [v.id for v in vols[:3]]
+    loaded_by_recency = [v.id for v in reversed(vols[3:])]  # served longest ago first
+    assert [p.volunteer_id for p in result.placements] == fresh
+    last = why(session, result.placements[-1].assignment_id or 0)["explanation"]
+    assert [r[0] for r in last["runners_up"]] == loaded_by_recency[:2]
+
+
+def test_stored_explanation_text_is_the_json_of_the_explanation() -> None:
+    import json
+
+    from scheduler.fill import _explanation_json, explanation_of
+
+    raws = [
+        ("branch", (0, 0, 0, 7), 3, {}, (), ()),
+        ("community", (1, 240, 1_772_000_000, 9), 41, {"monthly cap": 3, "overlap": 1, 'odd "quote"\\': 2},
+         ((5, "monthly cap"), (6, "overlap")), ((0, 120, 1_771_000_000, 11), (2, 360, 0, 12))),
+    ]
+    for raw in raws:
+        text = _explanation_json(raw)
+        assert text == json.dumps(explanation_of(raw), separators=(",", ":"))
+        assert json.loads(text) == explanation_of(raw)
+
+
+def test_seats_streamed_in_many_batches_each_get_their_reminders(
+        session: Session, town: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL seats go in while the plan goes on, a batch at a time; a batch per occurrence
+    here. Every seat is written once, with its two before-shift rows; SQLite writes at the end."""
+    from scheduler import fill as fill_module
+
+    monkeypatch.setattr(fill_module, "STREAM_BATCH", 1)
+    svc = f.service(session, roles=["辅导员:2:tutor"])
+    for day in range(4):
+        f.occurrence(session, svc, start=MONDAY + timedelta(days=day))
+    for _ in range(3):
+        f.volunteer(session)
+    result = fill(session, *WEEK, now=NOW)
+    assert result.filled == 8 and result.lost_races == 0
+    ids = sorted(p.assignment_id or 0 for p in result.placements)
+    assert ids == sorted(session.scalars(select(Assignment.id).where(Assignment.seat_no.is_not(None))))
+    per_seat = dict(session.execute(select(Reminder.assignment_id, func.count()).group_by(Reminder.assignment_id)).all())
+    assert per_seat == {aid: 2 for aid in ids}
