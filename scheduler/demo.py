@@ -109,9 +109,9 @@ def load_demo(session: Session, start: date) -> LoadResult:
             result.volunteers += 1
     # Each community's Party committee coordinates: it gets the weekly digest on the console.
     have = set(session.scalars(select(Coordinator.community_id)))
-    for community in session.scalars(select(Community).order_by(Community.slug)):
-        if community.id not in have:
-            add_coordinator(session, f"{community.name}党委", community=community.slug)
+    for place in session.scalars(select(Community).order_by(Community.slug)):
+        if place.id not in have:
+            add_coordinator(session, f"{place.name}党委", community=place.slug)
             result.coordinators += 1
     result.total_communities = len(communities) + result.communities
     result.total_branches = len(branches) + result.branches
