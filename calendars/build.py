@@ -356,11 +356,17 @@ class EventCache:
     events of one full publish (every public occurrence in the window, about 1 M in the synthetic
     city of 5,000 branches): below that, each publish empties it halfway and a warm publish is cold.
     About 1-1.5 KiB an entry (the row and its bytes), so 2 M entries stay under 3 GiB.
+
+    A row object seen before (the loader hands back the same objects for unchanged occurrences,
+    see ``calendars.rows.ROW_MEMO``) is found by identity first: no hashing or comparing of the
+    whole row, which was most of a warm build. The entry holds the row, so its id is not reused
+    while the entry lives.
     """
 
     def __init__(self, max_entries: int = 2_000_000) -> None:
         self.max_entries = max_entries
         self._bytes: dict[tuple[FeedRow, str], bytes] = {}
+        self._by_object: dict[int, tuple[FeedRow, str, bytes]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -369,17 +375,25 @@ class EventCache:
 
     def clear(self) -> None:
         self._bytes.clear()
+        self._by_object.clear()
 
     def event_bytes(self, row: FeedRow, domain: str) -> bytes:
+        seen = self._by_object.get(id(row))
+        if seen is not None and seen[0] is row and seen[1] == domain:
+            self.hits += 1
+            return seen[2]
         key = (row, domain)
         data = self._bytes.get(key)
         if data is None:
             self.misses += 1
             if len(self._bytes) >= self.max_entries:
-                self._bytes.clear()
+                self.clear()
             data = self._bytes[key] = serialize_event(row, domain)
         else:
             self.hits += 1
+        if len(self._by_object) >= self.max_entries:
+            self._by_object.clear()
+        self._by_object[id(row)] = (row, domain, data)
         return data
 
 

@@ -7,17 +7,19 @@ Loading is the only part of a warm publish that cannot be cached, so each loader
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
 
 from calendars.build import DAYS_BACK, ClosureRow, PublicEventRow, ShiftRow
+from scheduler.db import UTCDateTime
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
@@ -79,21 +81,52 @@ class CommunityInfo(NamedTuple):
     name: str
 
 
+class RowMemo:
+    """The rows built by :func:`load_public_events`, by occurrence id, with the raw values they came from.
+
+    A memo of a pure function: an entry is reused only when every raw column value the row is built
+    from (occurrence, service, roles, seat counts, latest assignment change) is equal to this load's,
+    so a reused row is exactly the row a fresh build would give. That lets a warm load skip the
+    datetime conversions and the row objects for all but the changed occurrences, and hand back the
+    same row objects as before, which the builder's :class:`~calendars.build.EventCache` recognises by
+    identity instead of hashing them again. Bounded like the event cache: when full, it starts afresh.
+    """
+
+    def __init__(self, max_entries: int = 2_000_000) -> None:
+        self.max_entries = max_entries
+        self.entries: dict[int, tuple[tuple[object, ...], PlacedEvent]] = {}
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+#: Survives between publishes of one process (a worker), like ``calendars.publish.EVENT_CACHE``.
+ROW_MEMO = RowMemo()
+
+
+def _raw(column: Any) -> ColumnElement[Any]:
+    """The column as the driver returns it, without the type's result processing (done on a miss)."""
+    return type_coerce(column, NullType())
+
+
 def load_public_events(
     session: Session, window: FeedWindow, branch_ids: Iterable[int] | None = None,
-    community_ids: Iterable[int] | None = None,
+    community_ids: Iterable[int] | None = None, memo: RowMemo | None = None,
 ) -> list[PlacedEvent]:
     """Occurrences of public services in the window; all of them when no ids are given.
 
     With ids, only the services of those branches or communities (a community's feed holds its own
     services and its branches', whose ``community_id`` is the community's too).
     """
+    memo = ROW_MEMO if memo is None else memo
     where: list[ColumnElement[bool]] = [
         Service.visibility == "public",
         Occurrence.end_at > window.start,
         Occurrence.start_at < window.end,
     ]
-    if branch_ids is not None or community_ids is not None:
+    conn = session.connection()
+    scoped = branch_ids is not None or community_ids is not None
+    if scoped:
         # Resolve the services first, so that the occurrence and assignment lookups go through
         # their service and occurrence indexes instead of scanning the city.
         scope: list[ColumnElement[bool]] = []
@@ -103,63 +136,106 @@ def load_public_events(
             scope.append(Service.community_id.in_(sorted(set(community_ids))))
         if not scope:
             return []
-        in_scope = list(session.connection().execute(
+        in_scope = list(conn.execute(
             select(Service.id).where(Service.visibility == "public", or_(*scope))).scalars())
         if not in_scope:
             return []
-        where.append(Occurrence.service_id.in_(sorted(in_scope)))
-    # Core rows, not ORM rows: this is the hot path of an incremental publish.
-    conn = session.connection()
-    occurrences = conn.execute(
-        select(
-            Occurrence.id, Occurrence.service_id, Occurrence.start_at, Occurrence.end_at, Occurrence.status,
-            Occurrence.provisional, Occurrence.sequence, Occurrence.updated_at,
-        ).join(Service, Service.id == Occurrence.service_id).where(*where)
-    ).all()
+        # The services are public and in scope already: no join with the service table needed.
+        where = [Occurrence.service_id.in_(sorted(in_scope)), Occurrence.end_at > window.start,
+                 Occurrence.start_at < window.end]
+    # Core rows of raw column values, not ORM rows: this is the hot path of an incremental publish.
+    # Datetimes stay raw (a string on SQLite) until a row has to be built.
+    occurrence_query = select(
+        Occurrence.id, Occurrence.service_id, _raw(Occurrence.start_at), _raw(Occurrence.end_at), Occurrence.status,
+        Occurrence.provisional, Occurrence.sequence, _raw(Occurrence.updated_at),
+    )
+    if not scoped:  # unscoped loads filter on the service's visibility
+        occurrence_query = occurrence_query.join(Service, Service.id == Occurrence.service_id)
+    occurrences = conn.execute(occurrence_query.where(*where)).all()
     if not occurrences:
         return []
     service_ids = sorted({o[1] for o in occurrences})
     services = {
-        s[0]: s for s in conn.execute(
+        s[0]: tuple(s) for s in conn.execute(
             select(
                 Service.id, Service.title, Service.kind, Service.venue, Service.contact_role, Service.timezone,
-                Service.updated_at, Service.branch_id, Service.community_id,
+                _raw(Service.updated_at), Service.branch_id, Service.community_id,
             ).where(Service.id.in_(service_ids))
-        )
+        ).all()
     }
     roles: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
     for role_id, service_id, name, count in conn.execute(
         select(Role.id, Role.service_id, Role.name, Role.count).where(Role.service_id.in_(service_ids))
         .order_by(Role.id)
-    ):
+    ).all():
         roles[service_id].append((role_id, name, count))
-    seated: dict[tuple[int, int], int] = {}
-    touched: dict[int, datetime] = {}
+    service_roles = {sid: tuple(r) for sid, r in roles.items()}
+    # One grouped query over the same occurrences (their service and window): seats taken per role
+    # and the latest assignment change, both raw.
+    seats: dict[int, list[tuple[int, int, object]]] = defaultdict(list)
     seat_count = func.count().filter(Assignment.status.in_(SEATED_STATUSES))
-    for occ_id, role_id, count, latest in conn.execute(
-        select(Assignment.occurrence_id, Assignment.role_id, seat_count, func.max(Assignment.updated_at))
+    seat_query = (
+        select(Assignment.occurrence_id, Assignment.role_id, seat_count, _raw(func.max(Assignment.updated_at)))
         .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
-        .join(Service, Service.id == Occurrence.service_id)
-        .where(*where)
-        .group_by(Assignment.occurrence_id, Assignment.role_id)
-    ):
-        seated[(occ_id, role_id)] = count
-        if latest is not None and (occ_id not in touched or latest > touched[occ_id]):
-            touched[occ_id] = latest
+    )
+    if not scoped:
+        seat_query = seat_query.join(Service, Service.id == Occurrence.service_id)
+    for occ_id, role_id, count, latest in conn.execute(
+        seat_query.where(*where).group_by(Assignment.occurrence_id, Assignment.role_id)
+    ).all():  # one fetch, not a fetch per row
+        seats[occ_id].append((role_id, count, latest))
+    entries = memo.entries
+    to_datetime = _datetime_processor(conn)
+    no_seats: list[tuple[int, int, object]] = []
     placed: list[PlacedEvent] = []
     append = placed.append
-    for occ_id, service_id, start_at, end_at, status, provisional, sequence, updated_at in occurrences:
-        (_, title, kind, venue, contact_role, timezone, service_updated_at, branch_id,
-         community_id) = services[service_id]
-        stamp = max(updated_at, service_updated_at, touched.get(occ_id, updated_at))
-        open_seats = tuple([(name, count - seated.get((occ_id, role_id), 0))
-                            for role_id, name, count in roles[service_id]])
-        row = PublicEventRow(
-            occ_id, service_id, title, kind, venue, contact_role, timezone, start_at, end_at, status,
-            provisional, sequence, stamp, open_seats,
-        )
-        append(PlacedEvent(row, branch_id, community_id))
+    for occurrence in occurrences:
+        occ_id = occurrence[0]
+        service = services[occurrence[1]]
+        service_role = service_roles.get(occurrence[1], ())
+        taken = seats.get(occ_id, no_seats)
+        taken.sort()
+        key = (tuple(occurrence), service, service_role, tuple(taken))
+        cached = entries.get(occ_id)
+        if cached is not None and cached[0] == key:
+            append(cached[1])
+            continue
+        event = _build_event(occurrence, service, service_role, taken, to_datetime)
+        if len(entries) >= memo.max_entries:
+            entries.clear()
+        entries[occ_id] = (key, event)
+        append(event)
     return placed
+
+
+def _datetime_processor(conn: Connection) -> Callable[[Any], datetime]:
+    """What ``UTCDateTime`` does to a raw value read on this connection's dialect (aware UTC)."""
+    dialect = conn.dialect
+    process = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    if process is None:  # pragma: no cover - UTCDateTime always processes its results
+        raise RuntimeError("UTCDateTime has no result processor")
+    return cast(Callable[[Any], datetime], process)
+
+
+def _build_event(
+    occurrence: Sequence[Any], service: tuple[Any, ...], roles: tuple[tuple[int, str, int], ...],
+    taken: list[tuple[int, int, object]], to_datetime: Callable[[Any], datetime],
+) -> PlacedEvent:
+    """The row of one occurrence from raw values (a memo miss): the only place datetimes convert."""
+    occ_id, service_id, start_at, end_at, status, provisional, sequence, updated_at = occurrence
+    (_, title, kind, venue, contact_role, timezone, service_updated_at, branch_id, community_id) = service
+    stamp = max(to_datetime(updated_at), to_datetime(service_updated_at))
+    seated: dict[int, int] = {}
+    for role_id, count, latest in taken:
+        seated[role_id] = count
+        if latest is not None:
+            stamp = max(stamp, to_datetime(latest))
+    open_seats = tuple([(name, count - seated.get(role_id, 0)) for role_id, name, count in roles])
+    row = PublicEventRow(
+        occ_id, service_id, title, kind, venue, contact_role, timezone, to_datetime(start_at),
+        to_datetime(end_at), status, provisional, sequence, stamp, open_seats,
+    )
+    return PlacedEvent(row, branch_id, community_id)
 
 
 def load_shifts(

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from calendars.dirty import mark_all_dirty, mark_feeds_for_event
 from calendars.publish import EVENT_CACHE, publish_dirty, write_atomic
+from calendars.rows import ROW_MEMO
 from calendars.site import feed_urls
 from scheduler.db import session_scope
 from scheduler.events import record_event
@@ -133,6 +134,7 @@ def public_files(feed_dir: Path) -> list[Path]:
 @pytest.fixture
 def city(engine: Engine) -> City:
     EVENT_CACHE.clear()
+    ROW_MEMO.clear()
     return build_city(engine)
 
 
@@ -220,6 +222,31 @@ def test_unchanged_feeds_are_byte_identical_and_not_rewritten(engine: Engine, ci
     assert not result.index_written
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_ino) for p in settings.feed_dir.rglob("*.ics")}
     assert after == before
+
+
+def test_warm_caches_after_a_seat_change_give_the_bytes_of_a_cold_publish(
+        engine: Engine, city: City, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    publish(engine, settings, all_feeds=True)  # caches warm
+    with session_scope(engine) as s:
+        seat = s.get(Assignment, city.assignments["b_classroom1"])
+        assert seat is not None
+        seat.status, seat.seat_no, seat.updated_at = "cancelled", None, NOW
+        event = record_event(s, "assignment.cancelled", assignment_id=seat.id, occurrence_id=seat.occurrence_id,
+                             volunteer_id=seat.volunteer_id)
+        s.flush()
+        mark_feeds_for_event(s, event)
+    warm = publish(engine, settings)
+    assert warm.written >= 3  # branch, community, district, volunteer
+    warm_bytes = {p.relative_to(settings.feed_dir): p.read_bytes() for p in settings.feed_dir.rglob("*.ics")}
+    assert "还缺 1 名辅导员" in (settings.feed_dir / "branches/shunjing.ics").read_text(encoding="utf-8")
+    EVENT_CACHE.clear()
+    ROW_MEMO.clear()
+    cold_settings = make_settings(tmp_path / "cold")
+    publish(engine, cold_settings, all_feeds=True)
+    cold_bytes = {p.relative_to(cold_settings.feed_dir): p.read_bytes()
+                  for p in cold_settings.feed_dir.rglob("*.ics")}
+    assert warm_bytes == cold_bytes
 
 
 def test_uids_stable_and_sequence_increases_when_an_occurrence_is_moved(
