@@ -138,6 +138,21 @@ class CycleSteps(Protocol):
         ...
 
 
+def _roster_command() -> str:
+    """How to type ``roster`` here: the bare name when it is on PATH, else the venv's path."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    beside = Path(sys.executable).with_name("roster")
+    if shutil.which("roster") == str(beside) or not beside.exists():
+        return "roster"
+    try:
+        return str(beside.relative_to(Path.cwd()))
+    except ValueError:
+        return str(beside)
+
+
 def run_demo(engine: Engine, settings: Settings, today: date | None = None,
              steps: CycleSteps | None = None) -> Iterator[str]:
     """Load the demo and run one cycle (in this process unless ``steps`` say otherwise); yield the
@@ -262,4 +277,5 @@ def run_cycle(engine: Engine, settings: Settings, today: date, now: datetime | N
     yield f"    database  {settings.database_url}"
     yield f"    feeds     {feeds}/ (index.html lists every public feed with a QR code)"
     yield f"    example   {feeds}/branches/shunjing.ics, {feeds}/district.ics"
-    yield "    next      roster schedule --branch zilu-garden · roster feeds serve · roster run"
+    roster = _roster_command()
+    yield f"    next      {roster} schedule --branch zilu-garden · {roster} feeds serve · {roster} run"
