@@ -208,19 +208,10 @@ def date_option_callback(ctx: click.Context, param: click.Parameter, value: str 
 def init(app: AppContext) -> None:
     """Create or upgrade the database schema (runs the migrations)."""
     from scheduler.migrate import current_revision, upgrade
+    from scheduler.settings import redacted_url
 
     upgrade(app.engine)
-    click.echo(f"database ready at revision {current_revision(app.engine)}: {_safe_url(app.settings.database_url)}")
-
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password (never print credentials)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(database)"
+    click.echo(f"database ready at revision {current_revision(app.engine)}: {redacted_url(app.settings.database_url)}")
 
 
 @cli.group()

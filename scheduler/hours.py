@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
 from scheduler.models import Assignment, Attendance, Branch, Community, Occurrence, Role, Service, Volunteer
+from scheduler.validation import neutralise
 from scheduler.volunteers import mask_id_number
 
 #: Star levels by cumulative approved hours (Guangdong/Shenzhen 星级志愿者; Longgang uses the same
@@ -58,7 +59,6 @@ STATUS_LABELS = {"open": "进行中", "pending_approval": "待审核", "approved
 PRIVATE_VENUE = "入户服务（地址不导出）"
 WALK_IN_ROLE = "现场参与"
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def hours_decimal(minutes: int) -> Decimal:
@@ -269,13 +269,6 @@ def export_rows(session: Session, date_from: date | None = None, date_to: date |
             STATUS_LABELS[status],
         ])
     return rows
-
-
-def neutralise(cell: Any) -> Any:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe; other cells pass."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
-        return "'" + cell
-    return cell
 
 
 def export_csv(rows: Sequence[Sequence[Any]]) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,11 @@ VARIABLES: dict[str, str] = {
     "ROSTER_DISPATCH_BATCH": "200",
     "ROSTER_REMINDER_LEASE": "300",
 }
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its password (database and broker URLs may carry one): safe to print."""
+    return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", url)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.errors import InvalidInput
@@ -14,6 +15,17 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ID_NUMBER_RE = re.compile(r"^\d{17}[\dXx]$")
 #: C0 controls other than TAB, and DEL: never stored from user text (they break feeds and tables).
 CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+#: Cell starts a spreadsheet evaluates as a formula (OWASP CSV injection), tab and CR included.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: Any) -> Any:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe; other cells pass."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 def slug(value: str, field: str = "slug") -> str:

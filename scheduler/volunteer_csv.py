@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from scheduler import validation as v
 from scheduler.errors import InvalidInput
 from scheduler.models import Branch, Volunteer
+from scheduler.validation import neutralise
 from scheduler.volunteers import (
     VolunteerSpec,
     add_volunteer,
@@ -46,7 +47,6 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "channel": ("提醒方式", "提醒渠道", "channel"),
 }
 EXPORT_HEADERS = ("编号", "姓名", "手机", "邮箱", "支部", "技能", "可服务时间", "不可服务日期", "每月上限", "身份证号", "提醒方式")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_ERRORS_SHOWN = 200
 
 _ALIASES = {alias.replace(" ", "").lower(): column for column, aliases in HEADERS.items() for alias in aliases}
@@ -292,11 +292,6 @@ def import_volunteers(session: Session, raw: bytes) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- export
-
-
-def neutralise(value: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would evaluate as a formula (OWASP CSV injection)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _ranges(days: list[str]) -> str:

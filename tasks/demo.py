@@ -12,7 +12,6 @@ The result backend exists for the demo only: production workers ignore results (
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from scheduler.settings import Settings
+from scheduler.settings import Settings, redacted_url
 
 #: The demo's own tasks go to this queue, so a ``roster run`` on the same broker cannot take them
 #: (it would not store their results). The worker also consumes the default queue, where the
@@ -69,11 +68,6 @@ def counts(result: object) -> dict[str, int]:
     return {name: value for name, value in result.items() if isinstance(value, int) and not isinstance(value, bool)}
 
 
-def safe_url(url: str) -> str:
-    """``url`` without its password (a Redis broker's URL may carry one)."""
-    return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", url)
-
-
 def worker_environment(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The process environment with the settings the worker must share with this process."""
     env = dict(os.environ if environ is None else environ)
@@ -96,7 +90,7 @@ class WorkerSteps:
     def __init__(self, settings: Settings, concurrency: int = CONCURRENCY) -> None:
         self.settings = settings
         self.concurrency = concurrency
-        self.label = f"a Celery worker process ({concurrency} threads) on {safe_url(settings.broker_url)}"
+        self.label = f"a Celery worker process ({concurrency} threads) on {redacted_url(settings.broker_url)}"
         self.out_path = settings.home / "demo-worker.out"
         self.log_path = settings.home / "demo-worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -132,7 +126,7 @@ class WorkerSteps:
                     connection.default_channel.queue_declare(queue)
             client.backend.ResultSession().close()
         except Exception as exc:
-            raise WorkerFailed(f"cannot reach the broker {safe_url(self.settings.broker_url)}: "
+            raise WorkerFailed(f"cannot reach the broker {redacted_url(self.settings.broker_url)}: "
                                f"{type(exc).__name__}: {exc}") from exc
         out = open(self.out_path, "wb")  # noqa: SIM115 (closed in stop)
         self._files.append(out)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from scheduler.db import engine_for, run_in_transaction, set_session_defaults, utcnow
+from scheduler.db import engine_for, run_in_transaction, set_session_defaults
 from scheduler.settings import Settings
 from tasks.app import WorkerTuning, app, enqueue_after_commit
 
@@ -34,7 +34,9 @@ def _tuning() -> WorkerTuning:
 
 
 def _local_today() -> date:
-    return utcnow().astimezone(_settings().tz).date()
+    from scheduler.planning import local_today
+
+    return local_today(_settings().timezone)
 
 
 @app.task(name="roster.relay_events")
