@@ -138,8 +138,16 @@ class Bench:
 
 def seed_reminders(engine: Any, count: int, channel: str, start: datetime) -> None:
     """``count`` due reminders: occurrences of 500 seats each, one reminder per seat."""
-    from scheduler.models import Assignment, Branch, Community, Occurrence, Reminder, Role, Service, Volunteer
-    from scheduler.reminders import idempotency_key
+    from scheduler.models import (
+        Assignment,
+        Branch,
+        Community,
+        Occurrence,
+        Reminder,
+        Role,
+        Service,
+        Volunteer,
+    )
 
     seats = 500
     occurrences = (count + seats - 1) // seats
@@ -175,8 +183,7 @@ def seed_reminders(engine: Any, count: int, channel: str, start: datetime) -> No
                      forced=False, sequence=0, created_at=now, updated_at=now) for i in range(n)]).scalars().all()
             conn.execute(insert(Reminder), [
                 dict(assignment_id=a, kind="before:120", channel=channel, due_at=now, status="pending", attempts=0,
-                     idempotency_key=idempotency_key(a, "before:120", channel), payload={}, created_at=now,
-                     updated_at=now) for a in aids])
+                     payload={}, created_at=now, updated_at=now) for a in aids])
 
 
 def pending(engine: Any) -> int:

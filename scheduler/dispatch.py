@@ -43,7 +43,16 @@ from scheduler.channels import (
 )
 from scheduler.db import session_scope, utcnow
 from scheduler.messages import ShiftFacts, change_of
-from scheduler.models import Assignment, ChannelSend, Occurrence, Reminder, Role, Service, Volunteer
+from scheduler.models import (
+    Assignment,
+    ChannelSend,
+    Occurrence,
+    Reminder,
+    Role,
+    Service,
+    Volunteer,
+    idempotency_key,
+)
 from scheduler.reminders import QuietHours, parse_quiet_hours
 
 DEFAULT_LEASE_SECONDS = 300
@@ -143,7 +152,7 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
               result: DispatchResult) -> list[Outgoing]:
     """Decide, in the claim's transaction, what each claimed row becomes; return those to send."""
     rows = session.execute(
-        select(Reminder.id, Reminder.kind, Reminder.channel, Reminder.idempotency_key, Reminder.payload,
+        select(Reminder.id, Reminder.assignment_id, Reminder.kind, Reminder.channel, Reminder.payload,
                Assignment.status, Occurrence, Service, Role, Volunteer.id, Volunteer.email, Volunteer.phone)
         .join(Assignment, Reminder.assignment_id == Assignment.id)
         .join(Occurrence, Assignment.occurrence_id == Occurrence.id)
@@ -156,7 +165,7 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
     stale: list[int] = []
     deferred: dict[datetime, list[int]] = {}
     outgoing: list[Outgoing] = []
-    for (rid, kind, channel, key, payload, a_status, occurrence, service, role, vid, email, phone) in rows:
+    for (rid, aid, kind, channel, payload, a_status, occurrence, service, role, vid, email, phone) in rows:
         change = change_of(kind)
         if change is None:
             # A before-shift reminder is owed only while the volunteer still expects the shift.
@@ -179,7 +188,8 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
                     deferred.setdefault(window_end.astimezone(now.tzinfo), []).append(rid)
                     continue
         outgoing.append(Outgoing(
-            reminder_id=rid, idempotency_key=key, kind=kind, channel=channel, volunteer_id=vid,
+            reminder_id=rid, idempotency_key=idempotency_key(aid, kind, channel), kind=kind, channel=channel,
+            volunteer_id=vid,
             facts=_facts(occurrence, service, role, payload or {}), email=email, phone=phone,
         ))
     if cancelled:

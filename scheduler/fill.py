@@ -59,7 +59,6 @@ from scheduler.reminders import (
     DEFAULT_CHANNEL,
     DEFAULT_QUIET_HOURS,
     QUIET_HOURS_KEY,
-    idempotency_key,
     parse_quiet_hours,
     quiet_adjusted,
 )
@@ -386,7 +385,7 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
 
     streamer = None
     if not dry_run and session.get_bind().dialect.name == "postgresql":
-        streamer = _SeatStreamer(session, now, _Dues(session, services, occurrences, now))
+        streamer = _SeatStreamer(session, now, _Dues(session, services, occurrences, vols, now))
     try:
         _plan(planner, occurrences, services, roles, result, streamer)
     except BaseException:
@@ -396,6 +395,8 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
     inserted = streamer.close(result.placements) if streamer is not None else None
     # Streamed, the seats and their reminder rows went in during the plan: the phase is both.
     lap("compute" if streamer is None else "compute_and_write_seats")
+    if streamer is not None:  # of which the writer thread's database work (overlapping the plan)
+        result.timings.update({name: round(value, 3) for name, value in streamer.seconds.items()})
     if not dry_run and result.placements:
         _write(session, result, services, occurrences, vols, now, inserted)
     lap("write")
@@ -604,13 +605,13 @@ def _write(session: Session, result: FillResult, services: dict[int, Any], occur
                    "volunteer_ids": sorted({p.volunteer_id for p in batch}), "status": "invited", "via": "fill"}
         events.append(("assignment.created", dumps(payload), stamp))
     event_cols = ("kind", "payload", "created_at")
-    dues = _Dues(session, services, occurrences, now)
+    dues = _Dues(session, services, occurrences, vols, now)
     if dialect == "postgresql":
         _pg_copy(session, "event", event_cols, events)
         if not streamed:
             _pg_batch_reminders(session.connection().connection.dbapi_connection,
                                 (p.assignment_id for p in kept if p.assignment_id is not None),
-                                dues.lines(kept), dues.channel, stamp)
+                                dues.lines(kept), dues.channel_lines(kept), dues.channel, stamp)
     else:
         _generic_insert(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
         _generic_insert_reminders(session, kept, dues, vols, stamp)
@@ -620,6 +621,10 @@ SEAT_COLUMNS = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no",
                 "sequence", "created_at", "updated_at")
 #: Seats per COPY while the plan goes on.
 STREAM_BATCH = 100_000
+#: Bytes handed to the driver per read of a COPY's data. The writer thread needs the GIL for each
+#: read while the planning thread holds it, so small reads cost a thread switch (up to
+#: ``sys.getswitchinterval()``) each.
+COPY_CHUNK = 1 << 24
 
 
 def _seat_lines(placements: Sequence[Placement], stamp: datetime) -> list[str]:
@@ -651,7 +656,10 @@ class _SeatStreamer:
         self.sent = 0
         self.found: dict[tuple[int, int], int] = {}
         self.error: BaseException | None = None
-        self.batches: queue.Queue[tuple[list[str], list[tuple[int, int]], list[str]] | None] = queue.Queue(maxsize=2)
+        #: Seconds the writer thread spent on seats and on reminder rows (the database's share).
+        self.seconds = {"db_seats": 0.0, "db_reminders": 0.0}
+        self.batches: queue.Queue[tuple[list[str], list[tuple[int, int]], list[str], list[str]] | None] = \
+            queue.Queue(maxsize=2)
         self.thread = threading.Thread(target=self._run, name="fill-seat-writer", daemon=True)
         self.thread.start()
 
@@ -661,7 +669,7 @@ class _SeatStreamer:
         self.next_at = self.sent + STREAM_BATCH
         if batch and self.error is None:
             self.batches.put((_seat_lines(batch, self.stamp), [(p.occurrence_id, p.volunteer_id) for p in batch],
-                              self.dues.lines(batch)))
+                              self.dues.lines(batch), self.dues.channel_lines(batch)))
 
     def close(self, placements: list[Placement]) -> dict[tuple[int, int], int]:
         """Hand over the rest, wait for the writes, and return (occurrence, volunteer) -> new id."""
@@ -685,18 +693,23 @@ class _SeatStreamer:
             if self.error is not None:
                 continue  # drain: the transaction is failed; close() raises
             try:
-                seat_lines, keys, due_lines = batch
+                seat_lines, keys, due_lines, channel_lines = batch
+                started = time.perf_counter()
                 found = _pg_copy_batch(self.connection, seat_lines, keys)
+                seated = time.perf_counter()
                 # Reminder rows in the same transaction, right after their seats (a batch ends at an
                 # occurrence boundary, so each occurrence's dues travel with all its seats).
-                _pg_batch_reminders(self.connection, found.values(), due_lines, self.dues.channel, self.stamp)
+                _pg_batch_reminders(self.connection, found.values(), due_lines, channel_lines, self.dues.channel,
+                                    self.stamp)
+                self.seconds["db_seats"] += seated - started
+                self.seconds["db_reminders"] += time.perf_counter() - seated
                 self.found.update(found)
             except BaseException as exc:  # re-raised by close() in the planning thread
                 self.error = exc
 
 
-REMINDER_COLUMNS = ("assignment_id", "kind", "channel", "due_at", "status", "attempts", "idempotency_key",
-                    "payload", "created_at", "updated_at")
+REMINDER_COLUMNS = ("assignment_id", "kind", "channel", "due_at", "status", "attempts", "payload", "created_at",
+                    "updated_at")
 
 
 class _Dues:
@@ -704,12 +717,14 @@ class _Dues:
     ``reminders.sync_assignment_reminders`` times them (out of quiet hours; a moment past goes out now)."""
 
     def __init__(self, session: Session, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
-                 now: datetime) -> None:
+                 vols: dict[int, _Vol], now: datetime) -> None:
         self.quiet = parse_quiet_hours(session.info.get(QUIET_HOURS_KEY, DEFAULT_QUIET_HOURS))
         self.services = services
         self.occurrences = {occ[0]: (occ[1], occ[2]) for occ in occurrences}
         self.now = now
         self.channel = str(session.info.get("roster.default_channel") or DEFAULT_CHANNEL)
+        #: Volunteers with a channel of their own (``reminders.channel_for``); the rest get ``channel``.
+        self.preferred = {vid: vol.channel for vid, vol in vols.items() if vol.channel}
         # A city has few distinct start times per zone: time each (start, offset, zone) once.
         self._timed: dict[tuple[datetime, int, str], datetime] = {}
 
@@ -739,6 +754,13 @@ class _Dues:
         return lines
 
 
+    def channel_lines(self, placements: Sequence[Placement]) -> list[str]:
+        """COPY text lines (volunteer_id, channel) for those of these seats' volunteers with a channel of their own."""
+        preferred = self.preferred
+        return [f"{vid}\t{_copy_value(preferred[vid])}" for vid in {p.volunteer_id for p in placements}
+                if vid in preferred]
+
+
 def _id_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted ids as inclusive (first, last) runs of consecutive values."""
     runs: list[tuple[int, int]] = []
@@ -750,12 +772,12 @@ def _id_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _pg_batch_reminders(connection: Any, ids: Iterable[int], due_lines: list[str], channel: str,
-                        stamp: datetime) -> None:
+def _pg_batch_reminders(connection: Any, ids: Iterable[int], due_lines: list[str], channel_lines: list[str],
+                        channel: str, stamp: datetime) -> None:
     """Reminder rows made by the database from seats just written: only the (occurrence, kind, due)
-    rows go over the wire (one per filled occurrence and offset, not per seat), and the idempotency
-    key is ``reminders.idempotency_key`` computed in SQL (sha256 hex, 40 characters). The seats are
-    named by id ranges: ids drawn from the sequence are this fill's alone."""
+    rows go over the wire (one per filled occurrence and offset, not per seat), with the
+    (volunteer, channel) rows of volunteers who chose a channel; everyone else gets ``channel``.
+    The seats are named by id ranges: ids drawn from the sequence are this fill's alone."""
     runs = _id_runs(ids)
     if not runs:
         return
@@ -765,17 +787,24 @@ def _pg_batch_reminders(connection: Any, ids: Iterable[int], due_lines: list[str
                        "(occurrence_id integer, kind varchar(32), due_at timestamp) ON COMMIT DROP")
         cursor.execute("TRUNCATE fill_due")
         cursor.copy_expert("COPY fill_due (occurrence_id, kind, due_at) FROM STDIN",
-                           io.StringIO("".join(f"{line}\n" for line in due_lines)), size=1 << 16)
+                           io.StringIO("".join(f"{line}\n" for line in due_lines)), size=COPY_CHUNK)
         cursor.execute("ANALYZE fill_due")
+        if channel_lines:
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS fill_channel "
+                           "(volunteer_id integer, channel varchar(16)) ON COMMIT DROP")
+            cursor.execute("TRUNCATE fill_channel")
+            cursor.copy_expert("COPY fill_channel (volunteer_id, channel) FROM STDIN",
+                               io.StringIO("".join(f"{line}\n" for line in channel_lines)), size=COPY_CHUNK)
+            cursor.execute("ANALYZE fill_channel")
+            chosen = ("coalesce(c.channel, %(channel)s)",
+                      "LEFT JOIN fill_channel c ON c.volunteer_id = a.volunteer_id ")
+        else:
+            chosen = ("%(channel)s", "")
         statement = (
             f"INSERT INTO reminder ({', '.join(REMINDER_COLUMNS)}) "
-            "SELECT a.id, d.kind, c.channel, d.due_at, 'pending', 0, "
-            "left(encode(sha256(convert_to('roster:' || a.id || ':' || d.kind || ':' || c.channel, 'UTF8')), "
-            "'hex'), 40), '{}', %(stamp)s, %(stamp)s "
+            f"SELECT a.id, d.kind, {chosen[0]}, d.due_at, 'pending', 0, '{{}}', %(stamp)s, %(stamp)s "
             "FROM assignment a JOIN fill_due d ON d.occurrence_id = a.occurrence_id "
-            "JOIN volunteer v ON v.id = a.volunteer_id "
-            "CROSS JOIN LATERAL (SELECT coalesce(nullif(v.preferred_channel, ''), %(channel)s) AS channel) c "
-            "WHERE a.id BETWEEN %(lo)s AND %(hi)s ORDER BY a.id, d.kind")
+            f"{chosen[1]}WHERE a.id BETWEEN %(lo)s AND %(hi)s ORDER BY a.id, d.kind")
         # One run as a rule (one nextval series); a few if another writer drew ids meanwhile.
         for lo, hi in runs:
             cursor.execute(statement, {"lo": lo, "hi": hi, "stamp": stamp, "channel": channel})
@@ -791,8 +820,7 @@ def _generic_insert_reminders(session: Session, kept: list[Placement], dues: _Du
         assert aid is not None
         channel = vols[p.volunteer_id].channel or dues.channel
         for kind, due in dues.of(p.occurrence_id):
-            rows.append((aid, kind, channel, due, "pending", 0, idempotency_key(aid, kind, channel), "{}",
-                         stamp, stamp))
+            rows.append((aid, kind, channel, due, "pending", 0, "{}", stamp, stamp))
     _generic_insert(session, Reminder.__table__, REMINDER_COLUMNS, rows)  # type: ignore[arg-type]
 
 
@@ -862,7 +890,7 @@ def _pg_copy_batch(connection: Any, lines: list[str], keys: list[tuple[int, int]
         data = "".join([f"{aid}\t{line}\n" for aid, line in zip(ids, lines, strict=True)])
         cursor.execute("SAVEPOINT fill_seats")
         try:
-            cursor.copy_expert(f"COPY assignment ({all_columns}) FROM STDIN", io.StringIO(data), size=1 << 16)
+            cursor.copy_expert(f"COPY assignment ({all_columns}) FROM STDIN", io.StringIO(data), size=COPY_CHUNK)
         except psycopg2.IntegrityError:
             cursor.execute("ROLLBACK TO SAVEPOINT fill_seats")
         else:
@@ -870,7 +898,7 @@ def _pg_copy_batch(connection: Any, lines: list[str], keys: list[tuple[int, int]
             return dict(zip(keys, ids, strict=True))
         cursor.execute("RELEASE SAVEPOINT fill_seats")
         cursor.execute("CREATE TEMP TABLE fill_assignment (LIKE assignment INCLUDING DEFAULTS) ON COMMIT DROP")
-        cursor.copy_expert(f"COPY fill_assignment ({all_columns}) FROM STDIN", io.StringIO(data), size=1 << 16)
+        cursor.copy_expert(f"COPY fill_assignment ({all_columns}) FROM STDIN", io.StringIO(data), size=COPY_CHUNK)
         cursor.execute(f"INSERT INTO assignment ({all_columns}) SELECT {all_columns} FROM fill_assignment "
                        "ON CONFLICT DO NOTHING RETURNING id, occurrence_id, volunteer_id")
         found = {(occ, vol): aid for aid, occ, vol in cursor.fetchall()}

@@ -7,7 +7,6 @@ One row per (assignment, kind, channel); the dispatcher claims due rows, sends t
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -102,12 +101,6 @@ def channel_for(assignment: Assignment) -> str:
     return str(default or DEFAULT_CHANNEL)
 
 
-def idempotency_key(assignment_id: int, kind: str, channel: str) -> str:
-    """Stable across retries: a channel that takes a key drops a repeat of the same message."""
-    raw = f"roster:{assignment_id}:{kind}:{channel}".encode()
-    return hashlib.sha256(raw).hexdigest()[:40]
-
-
 def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetime,
             payload: dict[str, Any] | None = None) -> Reminder:
     channel = channel_for(assignment)
@@ -132,7 +125,7 @@ def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetim
         return existing
     reminder = Reminder(
         assignment_id=assignment.id, kind=kind, channel=channel, due_at=due_at, status="pending",
-        idempotency_key=idempotency_key(assignment.id, kind, channel), payload=payload or {},
+        payload=payload or {},
         attempts=0, created_at=now, updated_at=now,
     )
     session.add(reminder)

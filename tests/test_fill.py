@@ -203,7 +203,7 @@ def test_fill_reminders_are_timed_keyed_and_routed_like_a_coordinators_assignmen
         session: Session, town: dict) -> None:
     """The bulk path (SQL on PostgreSQL) owes the same rows ``sync_assignment_reminders`` would:
     due out of quiet hours, the volunteer's channel or the default, the same idempotency key."""
-    from scheduler.reminders import idempotency_key
+    from scheduler.models import idempotency_key
 
     early = datetime(2026, 12, 8, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai: 2 h before is in quiet hours
     svc = f.service(session, roles=["辅导员:2:tutor"])

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 03:51:21.327860
+Create Date: 2026-11-28 05:21:14.426238
 """
 
 from __future__ import annotations
@@ -341,7 +341,6 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("lease_until", scheduler.db.UTCDateTime(), nullable=True),
         sa.Column("claimed_by", sa.String(length=120), nullable=True),
-        sa.Column("idempotency_key", sa.String(length=64), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("sent_at", scheduler.db.UTCDateTime(), nullable=True),
@@ -353,7 +352,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["assignment_id"], ["assignment.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("assignment_id", "kind", "channel"),
-        sa.UniqueConstraint("idempotency_key"),
     )
     with op.batch_alter_table("reminder", schema=None) as batch_op:
         batch_op.create_index("ix_reminder_due", ["status", "due_at"], unique=False)
