@@ -73,10 +73,11 @@ def dispatch_reminders(max_batches: int = 50) -> dict[str, Any]:
 @app.task(name="roster.publish_feeds")
 def publish_feeds(include_district: bool = False) -> dict[str, Any]:
     """Rebuild and write the dirty feeds; the district feed only when asked (its slower interval)."""
-    from calendars.publish import publish_dirty
+    from calendars.publish import freeze_grown_caches, publish_dirty
 
     settings = _settings()
     result = run_in_transaction(_engine(), lambda s: publish_dirty(s, settings, include_district=include_district))
+    freeze_grown_caches()  # after a big publish: the collector stops walking the caches
     return {"result": result.as_dict()}
 
 

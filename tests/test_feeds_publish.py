@@ -16,7 +16,7 @@ import recurring_ical_events
 from sqlalchemy import Engine, select
 
 from calendars.dirty import mark_all_dirty, mark_feeds_for_event
-from calendars.publish import EVENT_CACHE, publish_dirty, write_atomic
+from calendars.publish import EVENT_CACHE, freeze_grown_caches, publish_dirty, write_atomic
 from calendars.rows import ROW_MEMO
 from calendars.site import feed_urls
 from scheduler.db import session_scope
@@ -247,6 +247,27 @@ def test_warm_caches_after_a_seat_change_give_the_bytes_of_a_cold_publish(
     cold_bytes = {p.relative_to(cold_settings.feed_dir): p.read_bytes()
                   for p in cold_settings.feed_dir.rglob("*.ics")}
     assert warm_bytes == cold_bytes
+
+
+def test_grown_caches_are_frozen_once_then_only_after_growing_again(
+        engine: Engine, city: City, tmp_path: Path) -> None:
+    """The worker freezes its caches after a publish that filled them (the collector stops walking
+    them), not after every publish."""
+    import gc
+
+    EVENT_CACHE.clear()
+    ROW_MEMO.clear()
+    freeze_grown_caches(threshold=10**9)  # resets the mark to the empty caches
+    publish(engine, make_settings(tmp_path), all_feeds=True)
+    grown = len(EVENT_CACHE) + len(ROW_MEMO.entries)
+    assert grown > 10
+    try:
+        assert not freeze_grown_caches(threshold=grown + 1)
+        assert freeze_grown_caches(threshold=grown)
+        assert gc.get_freeze_count() > 0
+        assert not freeze_grown_caches(threshold=1)  # nothing new since
+    finally:
+        gc.unfreeze()
 
 
 def test_uids_stable_and_sequence_increases_when_an_occurrence_is_moved(
