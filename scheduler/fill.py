@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from scheduler.db import utcnow
+from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
 from scheduler.models import (
     SEATED_STATUSES,
@@ -400,6 +400,8 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
     if not dry_run and result.placements:
         _write(session, result, services, occurrences, vols, now, inserted)
     lap("write")
+    if not dry_run and analyze_after_bulk_write(session, ["assignment", "reminder"], len(result.placements)):
+        lap("analyze")
     return result
 
 
@@ -581,10 +583,11 @@ def _write(session: Session, result: FillResult, services: dict[int, Any], occur
         inserted = _pg_copy_assignments(session, columns, _seat_lines(placements, stamp),
                                         [(p.occurrence_id, p.volunteer_id) for p in placements])
     else:
+        stamp_text = _sqlite_value(stamp)  # rows in storage form: a million seats, one conversion
         inserted = _generic_insert_assignments(session, columns, [
-            (p.occurrence_id, p.role_id, p.volunteer_id, "invited", p.seat_no, False, _explanation_json(p.choice),
-             0, stamp, stamp)
-            for p in placements])
+            (p.occurrence_id, p.role_id, p.volunteer_id, "invited", p.seat_no, 0, _explanation_json(p.choice),
+             0, stamp_text, stamp_text)
+            for p in placements], storage_form=True)
     kept: list[Placement] = []
     for p in placements:
         aid = inserted.get((p.occurrence_id, p.volunteer_id))
@@ -614,7 +617,7 @@ def _write(session: Session, result: FillResult, services: dict[int, Any], occur
                                 dues.lines(kept), dues.channel_lines(kept), dues.channel, stamp)
     else:
         _generic_insert(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
-        _generic_insert_reminders(session, kept, dues, vols, stamp)
+        _generic_insert_reminders(session, kept, dues, vols, _sqlite_value(stamp))
 
 
 SEAT_COLUMNS = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no", "forced", "explanation",
@@ -813,15 +816,21 @@ def _pg_batch_reminders(connection: Any, ids: Iterable[int], due_lines: list[str
 
 
 def _generic_insert_reminders(session: Session, kept: list[Placement], dues: _Dues, vols: dict[int, _Vol],
-                              stamp: datetime) -> None:
+                              stamp_text: str) -> None:
+    """SQLite: the rows built in storage form (a due time is formatted once per distinct value)."""
     rows = []
+    texts: dict[datetime, str] = {}
     for p in kept:
         aid = p.assignment_id
         assert aid is not None
         channel = vols[p.volunteer_id].channel or dues.channel
         for kind, due in dues.of(p.occurrence_id):
-            rows.append((aid, kind, channel, due, "pending", 0, "{}", stamp, stamp))
-    _generic_insert(session, Reminder.__table__, REMINDER_COLUMNS, rows)  # type: ignore[arg-type]
+            due_text = texts.get(due)
+            if due_text is None:
+                due_text = texts[due] = _sqlite_value(due)
+            rows.append((aid, kind, channel, due_text, "pending", 0, "{}", stamp_text, stamp_text))
+    _generic_insert(session, Reminder.__table__, REMINDER_COLUMNS, rows,  # type: ignore[arg-type]
+                    storage_form=True)
 
 
 def _copy_value(value: Any) -> str:
@@ -908,14 +917,14 @@ def _pg_copy_batch(connection: Any, lines: list[str], keys: list[tuple[int, int]
         cursor.close()
 
 
-def _generic_insert_assignments(session: Session, columns: Sequence[str],
-                                rows: list[tuple[Any, ...]]) -> dict[tuple[int, int], int]:
+def _generic_insert_assignments(session: Session, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                                storage_form: bool = False) -> dict[tuple[int, int], int]:
     """SQLite: the fill's transaction holds the write lock (BEGIN IMMEDIATE) from its first read,
     so nothing changed since we loaded; ids are allocated above the current maximum."""
     table: Table = Assignment.__table__  # type: ignore[assignment]
     start = (session.scalar(select(func.max(Assignment.id))) or 0) + 1
     rows_with_ids = [(start + i, *row) for i, row in enumerate(rows)]
-    _generic_insert(session, table, ("id", *columns), rows_with_ids, prefix="OR IGNORE")
+    _generic_insert(session, table, ("id", *columns), rows_with_ids, prefix="OR IGNORE", storage_form=storage_form)
     lo, hi = start, start + len(rows)
     found = session.execute(select(Assignment.id, Assignment.occurrence_id, Assignment.volunteer_id)
                             .where(Assignment.id >= lo, Assignment.id < hi))
@@ -923,16 +932,19 @@ def _generic_insert_assignments(session: Session, columns: Sequence[str],
 
 
 def _generic_insert(session: Session, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                    prefix: str | None = None) -> None:
+                    prefix: str | None = None, storage_form: bool = False) -> None:
+    """Insert through the driver, bypassing SQLAlchemy's type processors. Values are naive UTC
+    datetimes, booleans and JSON text, converted here; with ``storage_form`` they are already what
+    SQLite stores (datetime text, 0/1), which spares a function call per value (a third of a
+    city-sized fill's write on SQLite)."""
     if not rows:
         return
-    # Values are already in storage form (naive UTC, JSON text): bypass the type processors.
     placeholders = ", ".join("?" for _ in columns)
     verb = f"INSERT {prefix} INTO" if prefix else "INSERT INTO"
     sql = f"{verb} {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
     raw = session.connection().connection.cursor()
     try:
-        raw.executemany(sql, [tuple(_sqlite_value(x) for x in row) for row in rows])
+        raw.executemany(sql, rows if storage_form else [tuple(_sqlite_value(x) for x in row) for row in rows])
     finally:
         raw.close()
 

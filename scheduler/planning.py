@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from scheduler.db import utcnow
+from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
 from scheduler.events import record_event
 from scheduler.holidays import HolidayCalendar
@@ -434,6 +434,7 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
     connection = session.connection()
     _insert_occurrences(connection, inserts, now_naive)
     result.created = len(inserts)
+    analyze_after_bulk_write(session, ["occurrence"], len(inserts))
     if updates:
         statement = (
             update(_occ).where(_occ.c.id == bindparam("oid"))

@@ -335,3 +335,30 @@ def _wait_until_blocked(engine: Engine) -> None:
                 return
             time.sleep(0.02)
     raise AssertionError("the second planner never started waiting")
+
+
+
+def test_a_bulk_plan_refreshes_the_planner_statistics_on_postgresql(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan that adds many rows ANALYZEs the table in its transaction (query plans follow the
+    statistics, and autovacuum may be off); SQLite, which gathers none, is left alone."""
+    from sqlalchemy import text
+
+    from scheduler import db
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def estimated_rows() -> float:  # -1 until the table is first analysed
+        return float(session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'occurrence'")))
+
+    f.org(session)
+    f.service(session, rrule="FREQ=DAILY", start_date=date(2026, 12, 1))
+    monkeypatch.setattr(db, "ANALYZE_AFTER_ROWS", 10)
+    if postgres:
+        assert estimated_rows() == -1
+    result = planning.plan(session, date(2026, 12, 7), 4, now=datetime(2026, 12, 6, tzinfo=UTC))
+    assert result.created >= 10
+    if postgres:
+        assert estimated_rows() == result.created
+    assert db.analyze_after_bulk_write(session, ["occurrence"], 9) is False  # below the threshold
+    assert db.analyze_after_bulk_write(session, ["occurrence"], 10) is postgres
