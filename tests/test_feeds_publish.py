@@ -13,7 +13,7 @@ from pathlib import Path
 import icalendar
 import pytest
 import recurring_ical_events
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from calendars.dirty import mark_all_dirty, mark_feeds_for_event
 from calendars.publish import EVENT_CACHE, freeze_grown_caches, publish_dirty, write_atomic
@@ -247,6 +247,31 @@ def test_warm_caches_after_a_seat_change_give_the_bytes_of_a_cold_publish(
     cold_bytes = {p.relative_to(cold_settings.feed_dir): p.read_bytes()
                   for p in cold_settings.feed_dir.rglob("*.ics")}
     assert warm_bytes == cold_bytes
+
+
+def test_a_feed_seats_by_occurrence_id_or_by_join_give_the_same_rows(
+        engine: Engine, city: City, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seats are read by occurrence id for an ordinary feed, by a join for one past SEAT_IDS_MAX."""
+    from calendars import rows as R
+
+    settings = make_settings(tmp_path)
+    window = R.feed_window(NOW, settings.tz, settings.horizon_weeks)
+    with session_scope(engine) as s:
+        community_ids = [c.id for c in R.load_communities(s)]
+        branch_ids = [b.id for b in R.load_branches(s)]
+
+        def rows() -> dict[int, object]:
+            loaded = R.load_public_events(s, window, branch_ids, community_ids, memo=R.RowMemo())
+            return {p.row.occurrence_id: p for p in loaded}
+
+        by_id = rows()
+        monkeypatch.setattr(R, "SEAT_IDS_MAX", 0)
+        by_join = rows()
+    assert by_id == by_join
+    with session_scope(engine) as s:  # and the seats matter here: some are taken in the test city
+        counts = dict(s.execute(select(Occurrence.id, func.sum(Role.count))
+                                .join(Role, Role.service_id == Occurrence.service_id).group_by(Occurrence.id)).all())
+    assert any(sum(n for _, n in p.row.open_seats) < counts[oid] for oid, p in by_id.items())
 
 
 def test_grown_caches_are_frozen_once_then_only_after_growing_again(
