@@ -572,6 +572,7 @@ def _write(session: Session, result: FillResult, services: dict[int, Any], occur
     their events (one per batch of seats, ids only)."""
     placements = result.placements
     stamp = now.astimezone(UTC).replace(tzinfo=None)
+    stamp_text = _sqlite_value(stamp)  # SQLite rows are built in storage form: one conversion, not millions
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
     columns = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no", "forced", "explanation",
                "sequence", "created_at", "updated_at")
@@ -583,7 +584,6 @@ def _write(session: Session, result: FillResult, services: dict[int, Any], occur
         inserted = _pg_copy_assignments(session, columns, _seat_lines(placements, stamp),
                                         [(p.occurrence_id, p.volunteer_id) for p in placements])
     else:
-        stamp_text = _sqlite_value(stamp)  # rows in storage form: a million seats, one conversion
         inserted = _generic_insert_assignments(session, columns, [
             (p.occurrence_id, p.role_id, p.volunteer_id, "invited", p.seat_no, 0, _explanation_json(p.choice),
              0, stamp_text, stamp_text)
@@ -617,7 +617,7 @@ def _write(session: Session, result: FillResult, services: dict[int, Any], occur
                                 dues.lines(kept), dues.channel_lines(kept), dues.channel, stamp)
     else:
         _generic_insert(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
-        _generic_insert_reminders(session, kept, dues, vols, _sqlite_value(stamp))
+        _generic_insert_reminders(session, kept, dues, vols, stamp_text)
 
 
 SEAT_COLUMNS = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no", "forced", "explanation",

@@ -342,16 +342,7 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
     if existing is not None and existing.status in OPEN_SEATED:
         return _change_role(session, existing, role, force, note, explanation, now)
 
-    assignment = existing or Assignment(occurrence_id=occurrence.id, volunteer_id=volunteer.id, created_at=now)
-    assignment.occurrence = occurrence
-    assignment.volunteer = volunteer
-    assignment.role_id = role.id
-    assignment.forced = force
-    assignment.force_note = note if force else None
-    assignment.reason = None
-    assignment.explanation = explanation
-    assignment.sequence = (assignment.sequence or 0) + (1 if existing is not None else 0)
-    assignment.updated_at = now
+    assignment = _ready_row(existing, volunteer, occurrence, role, force, note, explanation, now)
     try:
         _seat(session, assignment, role, "invited")
     except CapacityFull:
@@ -493,6 +484,15 @@ def _place(session: Session, volunteer: Volunteer, occurrence: Occurrence, role:
     if row is not None and row.status in SEATED_STATUSES:
         raise Conflict(f"volunteer #{volunteer.id} already serves at occurrence #{occurrence.id} "
                        f"(assignment #{row.id})")
+    row = _ready_row(row, volunteer, occurrence, role, forced, note, explanation, now)
+    _seat(session, row, role, status, prefer)
+    return row
+
+
+def _ready_row(row: Assignment | None, volunteer: Volunteer, occurrence: Occurrence, role: Role, forced: bool,
+               note: str | None, explanation: dict[str, Any], now: datetime) -> Assignment:
+    """The volunteer's row at the occurrence, ready to seat in ``role``: a new one, or their earlier
+    (declined, cancelled, waitlisted) one with its sequence bumped."""
     if row is None:
         row = Assignment(occurrence_id=occurrence.id, volunteer_id=volunteer.id, created_at=now, sequence=0)
     else:
@@ -505,7 +505,6 @@ def _place(session: Session, volunteer: Volunteer, occurrence: Occurrence, role:
     row.reason = None
     row.explanation = explanation
     row.updated_at = now
-    _seat(session, row, role, status, prefer)
     return row
 
 
