@@ -40,6 +40,8 @@ class AppContext:
     """What every command needs, built lazily: settings, then an engine on first use."""
 
     json_output: bool = False
+    #: Set by the commands that build the schema themselves (init, demo); others refuse a missing database.
+    creates_schema: bool = False
     _settings: Settings | None = None
     _engine: Engine | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -57,6 +59,10 @@ class AppContext:
         if self._engine is None:
             from scheduler.db import engine_for, set_session_defaults
 
+            path = self.settings.sqlite_path()
+            if path is not None and not self.creates_schema and not path.exists():
+                # Never leave an empty database (and its folder) behind a command that cannot use it.
+                raise_not_initialised(self.settings)
             self.settings.ensure_dirs()
             self._engine = engine_for(self.settings.database_url)
             set_session_defaults(self._engine, self.settings.session_info())
@@ -77,6 +83,23 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def raise_not_initialised(settings: Settings) -> None:
+    from scheduler.errors import RosterError
+    from scheduler.settings import redacted_url
+
+    raise RosterError(f"the database {redacted_url(settings.database_url)} is not set up: run `roster init` first "
+                      "(`roster where` shows which database and folders are in use; ROSTER_HOME moves them)")
+
+
+def is_missing_schema(exc: BaseException) -> bool:
+    """A query on a database that was never migrated (SQLite's "no such table", PostgreSQL's 42P01)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    return "no such table" in str(exc.orig) or getattr(exc.orig, "pgcode", None) == "42P01"
 
 
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -145,7 +168,12 @@ class RootGroup(RosterGroup):
         from scheduler.errors import RosterError
 
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except Exception as exc:
+                if is_missing_schema(exc):
+                    raise_not_initialised(ctx.ensure_object(AppContext).settings)
+                raise
         except RosterError as exc:
             click.echo(f"error: {exc.message}", err=True)
             ctx.exit(exc.exit_code)
@@ -210,8 +238,26 @@ def init(app: AppContext) -> None:
     from scheduler.migrate import current_revision, upgrade
     from scheduler.settings import redacted_url
 
+    app.creates_schema = True
     upgrade(app.engine)
     click.echo(f"database ready at revision {current_revision(app.engine)}: {redacted_url(app.settings.database_url)}")
+
+
+@cli.command()
+@json_option
+@pass_app
+def where(app: AppContext) -> None:
+    """Show which database, broker and feed folder this command line uses.
+
+    The embedded default lives in the per-user data folder (on Linux ~/.local/share/roster);
+    ROSTER_HOME moves it, ROSTER_DATABASE_URL and ROSTER_FEED_DIR override each part.
+    Passwords in URLs are hidden.
+    """
+    data = app.settings.where()
+    path = app.settings.sqlite_path()
+    if path is not None:
+        data["database_file"] = str(path.resolve()) + ("" if path.exists() else " (missing: run `roster init`)")
+    emit_record(app, data)
 
 
 @cli.group()
@@ -641,11 +687,12 @@ def demo(app: AppContext, today: Any, no_workers: bool) -> None:
     """Load the Longcheng demo and run one cycle (plan, fill, publish, remind).
 
     The cycle runs through a real Celery worker on ROSTER_BROKER_URL (by default the embedded
-    SQLite broker, var/broker.db): the demo starts it, sends it each job, and stops it; the
+    SQLite broker, broker.db beside the database; see `roster where`): the demo starts it, sends it each job, and stops it; the
     reminders it sends on the console channel are shown.
     """
     from scheduler.demo import run_demo
 
+    app.creates_schema = True  # the demo migrates the database itself
     if no_workers:
         for line in run_demo(app.engine, app.settings, today=today):
             click.echo(line)
@@ -1180,20 +1227,24 @@ def feeds() -> None:
 @json_option
 @pass_app
 def feeds_publish(app: AppContext, all_feeds: bool, no_district: bool) -> None:
-    """Rebuild the dirty feeds and write the changed files atomically.
+    """Relay pending changes, rebuild the dirty feeds, write the changed files.
+
+    Changes waiting in the outbox (a cancel, a move, an assignment made with no worker running)
+    are relayed first, so the feeds show them at once. Files are written atomically.
 
     Example: roster feeds publish --all
     """
-    from calendars.publish import publish_dirty
+    from calendars.publish import relay_and_publish
 
     settings = app.settings
-    result = app.run(lambda s: publish_dirty(s, settings, include_district=not no_district, all_feeds=all_feeds))
+    result = app.run(lambda s: relay_and_publish(s, settings, include_district=not no_district,
+                                                 all_feeds=all_feeds))
     if app.json_output:
         emit_json(result.as_dict())
         return
     click.echo(
-        f"feeds: {result.written} written, {result.unchanged} unchanged, {result.deleted} deleted "
-        f"in {result.duration * 1000:.0f} ms ({settings.feed_dir})"
+        f"feeds: {result.relayed} change(s) relayed; {result.written} written, {result.unchanged} unchanged, "
+        f"{result.deleted} deleted in {result.duration * 1000:.0f} ms ({settings.feed_dir})"
     )
 
 
@@ -1246,7 +1297,7 @@ def run_workers(app: AppContext, concurrency: int, loglevel: str) -> None:
     """Run the workers and beat in one process (embedded default broker).
 
     Uses ROSTER_BROKER_URL: by default Celery's SQLAlchemy transport on
-    var/broker.db (no Redis needed); a redis:// URL runs the same code on Redis.
+    broker.db in the data folder (`roster where`; no Redis needed); a redis:// URL runs the same code on Redis.
     Stop with Ctrl-C.
     """
     app.settings.ensure_dirs()

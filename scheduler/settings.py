@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.errors import InvalidInput
 
-#: Every variable the settings read, with its default (``{var}`` is the local var/ folder).
+#: Every variable the settings read, with its default (``{var}`` is ROSTER_HOME; its own default,
+#: left empty here, is the platform's per-user data folder: see ``default_home``).
 VARIABLES: dict[str, str] = {
-    "ROSTER_HOME": "var",
+    "ROSTER_HOME": "",
     "ROSTER_DATABASE_URL": "sqlite:///{var}/roster.db",
     "ROSTER_BROKER_URL": "sqla+sqlite:///{var}/broker.db",
     "ROSTER_FEED_DIR": "{var}/feeds",
@@ -40,6 +41,15 @@ VARIABLES: dict[str, str] = {
     "ROSTER_DISPATCH_BATCH": "200",
     "ROSTER_REMINDER_LEASE": "300",
 }
+
+
+def default_home() -> Path:
+    """The embedded default's folder: the platform's per-user data folder (``~/.local/share/roster``
+    on Linux, ``~/Library/Application Support/roster`` on macOS, ``%LOCALAPPDATA%\\roster`` on
+    Windows), so that the data does not depend on the folder a command is run from."""
+    from platformdirs import user_data_path
+
+    return user_data_path("roster", appauthor=False)
 
 
 def redacted_url(url: str) -> str:
@@ -87,7 +97,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); bad values name the variable."""
         env = os.environ if environ is None else environ
-        home = env.get("ROSTER_HOME") or VARIABLES["ROSTER_HOME"]
+        home = env.get("ROSTER_HOME") or str(default_home())
 
         def get(name: str) -> str:
             value = env.get(name)
@@ -152,6 +162,19 @@ class Settings:
     def session_info(self) -> dict[str, str]:
         """What operations read from ``session.info`` (see ``scheduler.db.set_session_defaults``)."""
         return {"roster.quiet_hours": self.quiet_hours, "roster.default_channel": self.reminder_channel}
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a ``sqlite:///`` URL (None for an in-memory or server database)."""
+        if "sqlite:///" not in self.database_url:
+            return None
+        path = self.database_url.split("sqlite:///", 1)[1].split("?", 1)[0]
+        return Path(path) if path and path != ":memory:" else None
+
+    def where(self) -> dict[str, str]:
+        """Which data this process uses, safe to print (passwords hidden)."""
+        return {"home": str(self.home), "database": redacted_url(self.database_url),
+                "broker": redacted_url(self.broker_url), "feed_dir": str(self.feed_dir),
+                "public_base_url": self.public_base_url}
 
     def ensure_dirs(self) -> None:
         """Create the local folders the embedded default writes into."""
