@@ -73,10 +73,12 @@ class PublishResult:
     #: Keys of the feeds rebuilt (written or unchanged), sorted.
     keys: list[str] = field(default_factory=list, repr=False)
     index_written: bool = False
+    #: Outbox events relayed first (``relay_and_publish``).
+    relayed: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "written": self.written, "unchanged": self.unchanged, "deleted": self.deleted,
+            "relayed": self.relayed, "written": self.written, "unchanged": self.unchanged, "deleted": self.deleted,
             "duration_ms": round(self.duration * 1000, 1), "feeds": len(self.keys),
             "index_written": self.index_written,
         }
@@ -296,6 +298,24 @@ def publish_dirty(
     if all_feeds or feeds_added or not (root / "index.html").exists():
         result.index_written = _publish_index(session, settings, root)
     result.duration = time.perf_counter() - started
+    return result
+
+
+def relay_and_publish(
+    session: Session, settings: Settings, now: datetime | None = None, include_district: bool = True,
+    all_feeds: bool = False,
+) -> PublishResult:
+    """Relay the outbox (the relay beat's idempotent work), then publish what is dirty.
+
+    A change made from the CLI waits in the outbox until a relay marks its feeds dirty; with no
+    worker running, publishing without relaying first would leave a cancelled or moved shift in
+    the volunteers' calendars.
+    """
+    from scheduler.relay import relay_pending
+
+    relayed = relay_pending(session, now=now)
+    result = publish_dirty(session, settings, now=now, include_district=include_district, all_feeds=all_feeds)
+    result.relayed = relayed
     return result
 
 

@@ -35,6 +35,20 @@ def relay_events(session: Session, limit: int = 500, now: datetime | None = None
     return len(events)
 
 
+def relay_pending(session: Session, batch: int = 500, now: datetime | None = None) -> int:
+    """Relay every event waiting in the outbox, in batches of ``batch``; return how many.
+
+    What a coordinator's own ``roster feeds publish`` runs first, so that a change made with no
+    worker running reaches the feeds at once (the same idempotent work as the relay beat).
+    """
+    total = 0
+    while True:
+        count = relay_events(session, limit=batch, now=now)
+        total += count
+        if count < batch:
+            return total
+
+
 def unrelayed_count(session: Session) -> int:
     """Events still waiting for the relay (a health figure)."""
     return int(session.scalar(select(func.count()).select_from(Event).where(Event.relayed_at.is_(None))) or 0)
