@@ -20,13 +20,25 @@ demo: $(STAMP)
 	$(BIN)/roster demo
 
 # Tools the tests drive from outside Python: ical.js (an independent iCalendar parser, run by
-# Node.js) and Debian's nginx (the production config is checked with `nginx -t` and served).
+# Node.js), Debian's nginx (the production config is checked with `nginx -t` and served),
+# ruby-icalendar (a strict iCalendar parser), chromium + chromedriver, zbar-tools and the Noto
+# CJK fonts (the subscribe page is rendered and every QR code on it decoded).
+# apt-get is retried: another apt run may hold its lock for a while.
+APT_PACKAGES := ruby ruby-icalendar chromium chromium-driver zbar-tools fonts-noto-cjk
 test-tools:
 	@if [ -f tests/js/package.json ] && [ ! -d tests/js/node_modules ]; then \
 		npm --prefix tests/js ci --no-audit --no-fund --silent || npm --prefix tests/js install --no-audit --no-fund --silent; fi
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) \
 		|| echo "warning: could not install nginx" >&2; }
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		for attempt in 1 2 3 4 5 6; do \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null && break; \
+			echo "apt busy or failing (attempt $$attempt), retrying" >&2; sleep 10; \
+		done; \
+		for p in $$missing; do dpkg -s $$p >/dev/null 2>&1 || echo "warning: could not install $$p" >&2; done; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

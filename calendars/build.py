@@ -17,7 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from icalendar import Timezone
 
 PRODID = "-//Longcheng Subdistrict//Roster Volunteer Feeds 1.0//ZH"
 REFRESH = "PT6H"
@@ -285,12 +289,31 @@ def timezones_used(rows: Iterable[FeedRow]) -> list[str]:
 # --------------------------------------------------------------------------- the fast serializer
 
 
+def vtimezone(tzid: str) -> Timezone:
+    """The VTIMEZONE of one zone over a fixed span, so it is identical on every publish (rule 10).
+
+    icalendar's generator adds ``COMMENT:This timezone only works from ...``; RFC 5545 3.6.5 allows
+    no COMMENT in a VTIMEZONE, and strict parsers reject the whole feed for it: it goes. Its RDATE
+    lists are written one date a line (RDATE may repeat, 3.8.5.2): ruby-icalendar's zone store
+    fails on a comma list.
+    """
+    from icalendar import Timezone, vDDDLists
+
+    component = Timezone.from_tzid(tzid, first_date=TZ_FIRST, last_date=TZ_LAST)
+    component.pop("COMMENT", None)
+    for observance in component.subcomponents:
+        rdates = observance.pop("RDATE", None)
+        if rdates is None:
+            continue
+        lists = rdates if isinstance(rdates, list) else [rdates]
+        observance["RDATE"] = [vDDDLists([d.dt]) for one in lists for d in one.dts]
+    return component
+
+
 @lru_cache(maxsize=64)
 def vtimezone_bytes(tzid: str) -> bytes:
-    """The VTIMEZONE of one zone over a fixed span, so it is identical on every publish (rule 10)."""
-    from icalendar import Timezone
-
-    return Timezone.from_tzid(tzid, first_date=TZ_FIRST, last_date=TZ_LAST).to_ical()
+    """The serialized :func:`vtimezone` (cached: it never changes)."""
+    return vtimezone(tzid).to_ical()
 
 
 def _text_line(name: str, value: str) -> bytes:
@@ -434,7 +457,7 @@ def build_feed(meta: FeedMeta, rows: Sequence[FeedRow], domain: str, cache: Even
 
 def build_feed_icalendar(meta: FeedMeta, rows: Sequence[FeedRow], domain: str) -> bytes:
     """The same feed built with icalendar ``Event`` objects and ``to_ical()`` (reference, baseline)."""
-    from icalendar import Alarm, Calendar, Event, Timezone, vDDDTypes, vDuration, vText
+    from icalendar import Alarm, Calendar, Event, vDDDTypes, vDuration, vText
 
     if not meta.private and any(isinstance(r, ShiftRow) for r in rows):
         raise ValueError("a public feed cannot list a volunteer's shifts")
@@ -451,7 +474,7 @@ def build_feed_icalendar(meta: FeedMeta, rows: Sequence[FeedRow], domain: str) -
     cal.add("refresh-interval", vDuration(timedelta(hours=6)), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vText(REFRESH))
     for tzid in timezones_used(ordered):
-        cal.add_component(Timezone.from_tzid(tzid, first_date=TZ_FIRST, last_date=TZ_LAST))
+        cal.add_component(vtimezone(tzid))
     for row in ordered:
         event = Event()
         event.add("uid", event_uid(row, domain))

@@ -32,7 +32,7 @@ DOMAIN = "feeds.test"
 JS_DIR = Path(__file__).parent / "js"
 SECRET_NAMES = ("王秘密", "李隐私")
 SECRET_PHONES = ("13912345678", "13887654321")
-SECRET_ID = "44030719800101123X"
+SECRET_ID = "440307198001011238"  # a well-formed number (its check digit matches)
 
 
 def make_settings(tmp_path: Path) -> Settings:
@@ -310,7 +310,8 @@ def test_uids_stable_and_sequence_increases_when_an_occurrence_is_moved(
         occurrence.start_at += timedelta(hours=1)
         occurrence.end_at += timedelta(hours=1)
         occurrence.sequence += 1
-        occurrence.updated_at = NOW
+        # The rows' stamps come from the clock that wrote them: the move is stamped after the first publish's.
+        occurrence.updated_at = first.decoded("DTSTAMP") + timedelta(minutes=1)
         event = record_event(s, "occurrence.moved", occurrence_id=occurrence.id, service_id=occurrence.service_id)
         s.flush()
         marked = mark_feeds_for_event(s, event)
@@ -449,6 +450,44 @@ def test_independent_parser_ical_js_sees_exactly_the_database_occurrences(
     private = run_ical_js(settings.feed_dir / f"volunteers/{token_of(engine, city.volunteers['b'])}.ics")
     assert sorted(e["uid"] for e in private["events"]) == sorted(  # type: ignore[union-attr]
         f"shift-{city.assignments[k]}@{DOMAIN}" for k in ("b_classroom1", "b_clinic"))
+
+
+RUBY_DIR = Path(__file__).parent / "ruby"
+
+
+def run_strict_ruby(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """ruby-icalendar in strict mode (Debian's ruby-icalendar): a property out of place fails the file."""
+    ruby = shutil.which("ruby")
+    if ruby is None or subprocess.run([ruby, "-e", "require 'icalendar'"], capture_output=True).returncode:
+        service_missing("ruby with ruby-icalendar is not installed: run `make test-tools`")
+    return subprocess.run([str(ruby), str(RUBY_DIR / "strict_parse.rb"), *map(str, paths)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_strict_parser_ruby_icalendar_accepts_every_feed(engine: Engine, city: City, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    with session_scope(engine) as s:
+        s.add(Closure(scope="district", start_date=date(2026, 12, 24), end_date=date(2026, 12, 25), reason="装修",
+                      created_at=NOW))
+    publish(engine, settings, all_feeds=True)
+    feeds = sorted(settings.feed_dir.rglob("*.ics"))
+    assert len(feeds) == 8  # district, two communities, three branches, two volunteers
+    done = run_strict_ruby(*feeds)
+    assert done.returncode == 0, done.stderr
+    assert f"{settings.feed_dir / 'district.ics'}: " in done.stdout
+
+
+def test_strict_parser_refuses_a_comment_in_a_vtimezone(engine: Engine, city: City, tmp_path: Path) -> None:
+    """RFC 5545 3.6.5 allows no COMMENT in a VTIMEZONE (icalendar's zone generator writes one):
+    the checker above must really be strict, or it proves nothing."""
+    settings = make_settings(tmp_path)
+    publish(engine, settings, all_feeds=True)
+    feed = (settings.feed_dir / "district.ics").read_bytes()
+    assert b"COMMENT" not in feed
+    bad = tmp_path / "bad.ics"
+    bad.write_bytes(feed.replace(b"TZID:Asia/Shanghai\r\n", b"TZID:Asia/Shanghai\r\nCOMMENT:only 2020-2040\r\n", 1))
+    done = run_strict_ruby(bad)
+    assert done.returncode == 1 and "comment" in done.stderr
 
 
 def test_write_atomic_readers_never_see_half_a_file(tmp_path: Path) -> None:
