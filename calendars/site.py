@@ -66,11 +66,23 @@ def index_fingerprint(feeds: list[dict[str, Any]], settings: Settings) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
 
 
+#: Pixels per QR module and the quiet zone in modules (ISO/IEC 18004 asks for 4).
+QR_SCALE = 4
+QR_BORDER = 4
+
+
 def qr_svg(url: str) -> str:
-    """An inline SVG QR code, large enough to scan from a printed poster or another phone's screen."""
+    """An inline SVG QR code, large enough to scan from a printed poster or another phone's screen.
+
+    It keeps its own size (whole pixels per module) and carries a viewBox, so the page's stylesheet
+    may shrink it on a narrow screen (``max-width``) but never crops it: a clipped code does not scan.
+    """
     import segno
 
-    return str(segno.make(url, error="m").svg_inline(scale=4, border=2, title=url))
+    code = segno.make(url, error="m")
+    width, height = code.symbol_size(scale=QR_SCALE, border=QR_BORDER)
+    svg = str(code.svg_inline(scale=QR_SCALE, border=QR_BORDER, title=url, omitsize=True))
+    return svg.replace("<svg ", f'<svg width="{width}" height="{height}" ', 1)
 
 
 _STYLE = """
@@ -78,7 +90,7 @@ body{font-family:-apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei
 padding:1rem;max-width:46rem;margin:auto;line-height:1.6;color:#222;font-size:17px}
 h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
 .feed{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;padding:.8rem 0;border-bottom:1px solid #eee}
-.feed svg{width:132px;height:132px;flex:none}.feed .t{flex:1;min-width:12rem}
+.feed svg{flex:none;max-width:100%;height:auto;background:#fff}.feed .t{flex:1;min-width:12rem}
 a.b{display:inline-block;margin:.25rem .5rem .25rem 0;padding:.45rem .9rem;border-radius:.4rem;
 background:#c62f2f;color:#fff;text-decoration:none}a.b.s{background:#555}
 .u{font-size:.8rem;color:#666;word-break:break-all}.note{background:#f6f6f6;padding:.6rem 1rem;border-radius:.4rem}
