@@ -378,7 +378,8 @@ def _service_options(required: bool) -> Callable[[Callable[..., Any]], Callable[
             click.option("--description", help="Public description."),
             click.option("--reminders", help="Minutes before the shift, comma separated (default 1440,120)."),
             click.option("--role", "roles", multiple=True, help="NAME:COUNT[:SKILL], repeatable, "
-                                                                "e.g. --role 医生:2:doctor."),
+                                                                "e.g. --role 医生:2:doctor (SKILL in Chinese or "
+                                                                "English, from `roster skills`)."),
         ]
         for option in reversed(options):
             func = option(func)
@@ -499,9 +500,11 @@ def _volunteer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--chat-id", help="WeCom/DingTalk user id."),
         click.option("--id-number", help="Citizen ID (only ever exported masked)."),
         click.option("--branch", "branch_slug", help="Home branch slug."),
-        click.option("--skill", "skills", multiple=True, help="Skill or qualification, repeatable (doctor, "
-                                                              "nurse, tutor...)."),
-        click.option("--availability", help="Weekly windows, e.g. 'mon-fri 16:00-19:00; sat 09:00-12:00'."),
+        click.option("--skill", "skills", multiple=True, help="Skill or qualification in Chinese or English, "
+                                                              "repeatable (医生/doctor, 护士/nurse, 辅导员/tutor; "
+                                                              "`roster skills` lists them)."),
+        click.option("--availability", help="Weekly windows, as in the CSV: '周一至周五 16:00-19:00' or "
+                                            "'mon-fri 16:00-19:00; sat 09:00-12:00'. None: any time."),
         click.option("--blackout", multiple=True, help="Unavailable date or range (2026-10-01..2026-10-07), "
                                                        "repeatable."),
         click.option("--monthly-cap", type=int, help="Most hours a month (0: no cap)."),
@@ -1176,9 +1179,17 @@ def schedule(app: AppContext, week: Any, branch_slug: str | None, community_slug
 def volunteer_import(app: AppContext, path: str) -> None:
     """Import volunteers from a CSV file (Excel: UTF-8 with BOM or GBK).
 
+    \b
     Headers in Chinese or English: 姓名/name, 手机/phone, 邮箱/email, 支部/branch, 技能/skills,
-    可服务时间/availability, 不可服务日期/blackout, 每月上限/monthly_cap, 身份证号/id_number.
-    A known phone number updates that volunteer; any bad row rejects the whole file.
+    可服务时间/availability, 不可服务日期/blackout, 每月上限/monthly_cap, 身份证号/id_number,
+    提醒方式/channel. Other columns are ignored, with a warning naming them.
+    \b
+    A known phone number updates that volunteer; a blank cell leaves the stored value alone.
+    A blank 可服务时间 means no weekly windows: a new volunteer is available at any time
+    (blackout dates, the monthly cap and overlaps still apply). Windows look like
+    周一至周五 16:00-19:00 or mon-fri 16:00-19:00; sat 09:00-12:00.
+    Skills in Chinese or English (医生 = doctor; `roster skills` lists them); an unknown one
+    is an error. Any bad row rejects the whole file (exit 4), listing every problem.
     """
     from pathlib import Path
 
@@ -1186,12 +1197,29 @@ def volunteer_import(app: AppContext, path: str) -> None:
 
     raw = Path(path).read_bytes()
     summary = app.run(lambda s: import_volunteers(s, raw))
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     if app.json_output:
         emit_json(summary)
         return
     for row in summary["rows"]:
         click.echo(f"line {row['line']}: {row['action']} volunteer #{row['id']} {row['name']}")
     click.echo(f"{summary['created']} created, {summary['updated']} updated")
+
+
+@cli.command("skills")
+@json_option
+@pass_app
+def skills_command(app: AppContext) -> None:
+    """List the skills a volunteer or a role can name, in Chinese and English.
+
+    Either name may be typed (医生 or doctor); the English name is stored.
+    """
+    from scheduler.skills import skills_as_dicts
+
+    data = skills_as_dicts()
+    emit(app, data, ("skill", "中文", "also accepted"),
+         [(d["name"], d["chinese"], ", ".join(d["aliases"])) for d in data])
 
 
 @volunteer.command("export")

@@ -70,6 +70,7 @@ from scheduler.rosters import (
     span_key,
     zone,
 )
+from scheduler.skills import canonical_or_same
 
 TRAILING_DAYS = 28
 NO_SHOW_DAYS = 90
@@ -329,7 +330,7 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
                 continue
             vols[vid] = _Vol(
                 id=vid, name=name, branch=home, community=community_id,
-                skills=frozenset(str(s).lower() for s in skills or ()), availability=availability or {},
+                skills=frozenset(canonical_or_same(s) for s in skills or ()), availability=availability or {},
                 blackout=frozenset(blackout or ()), cap_minutes=(cap or 0) * 60,
                 channel=channel or "")
     lap("load_volunteers")
@@ -434,7 +435,7 @@ def _plan(planner: _Planner, occurrences: list[tuple[Any, ...]], services: dict[
         if streamer is not None and len(placements) >= streamer.next_at:
             streamer.feed(placements)
         for role_id, _, role_name, count, skill in roles[service_id]:
-            skill = skill.lower() if skill else None
+            skill = canonical_or_same(skill) if skill else None  # one vocabulary: 医生 = doctor
             taken = planner.taken.get((occ_id, role_id), ())
             result.seats += count
             result.already_taken += len(taken)

@@ -31,6 +31,7 @@ from scheduler.errors import CapacityFull, CheckRefused, Conflict, InvalidInput,
 from scheduler.events import record_event
 from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Role, Volunteer
 from scheduler.reminders import notify, sync_assignment_reminders
+from scheduler.skills import canonical_or_same
 from scheduler.volunteers import get_volunteer
 
 #: Seated statuses a coordinator can still change (attended / no_show belong to attendance).
@@ -166,8 +167,8 @@ def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence
     reasons: list[str] = []
     tz = zone(occurrence.service.timezone)
     local_start, local_end = local_span(occurrence.start_at, occurrence.end_at, tz)
-    skills = [str(s).lower() for s in volunteer.skills or []]
-    if role.skill and role.skill.lower() not in skills:
+    skills = [canonical_or_same(s) for s in volunteer.skills or []]  # 医生 = doctor, even in older rows
+    if role.skill and canonical_or_same(role.skill) not in skills:
         reasons.append(f"skill: role {role.name} needs {role.skill!r}; volunteer #{volunteer.id} has "
                        f"{', '.join(skills) or 'no skills'}")
     key = span_key(local_start, local_end)

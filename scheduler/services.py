@@ -15,6 +15,7 @@ from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
 from scheduler.models import HOLIDAY_POLICIES, SERVICE_KINDS, VISIBILITIES, Role, Service
 from scheduler.organisations import get_branch, get_community
+from scheduler.skills import canonical_skill
 
 
 @dataclass
@@ -98,7 +99,9 @@ def _apply(session: Session, service: Service, spec: ServiceSpec) -> set[str]:
             raise InvalidInput("reminders", "offsets are minutes before the shift, between 1 and 20160")
         put("reminder_offsets", offsets)
     if spec.roles:
-        parsed = [v.role_spec(r) for r in spec.roles]
+        # A role's required skill is one of the vocabulary's (医生 and doctor are one skill), stored in English.
+        parsed = [(name, count, canonical_skill(skill, "role") if skill else None)
+                  for name, count, skill in (v.role_spec(r) for r in spec.roles)]
         names = [name for name, _, _ in parsed]
         if len(set(names)) != len(names):
             raise InvalidInput("role", "each role name may appear once")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from scheduler import validation as v
 from scheduler.errors import InvalidInput
 from scheduler.models import Branch, Volunteer
+from scheduler.skills import canonical_skills
 from scheduler.validation import neutralise
 from scheduler.volunteers import (
     VolunteerSpec,
@@ -31,6 +32,8 @@ from scheduler.volunteers import (
     edit_volunteer,
     list_volunteers,
     mask_id_number,
+    normalise_availability,
+    parse_availability,
 )
 
 #: Column → the header spellings accepted (compared without spaces, case-insensitively).
@@ -52,7 +55,6 @@ MAX_ERRORS_SHOWN = 200
 _ALIASES = {alias.replace(" ", "").lower(): column for column, aliases in HEADERS.items() for alias in aliases}
 _SPLIT = re.compile(r"[,，;；、|/\s]+")
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
-_CN_DAYS = {"一": "mon", "二": "tue", "三": "wed", "四": "thu", "五": "fri", "六": "sat", "日": "sun", "天": "sun"}
 
 
 @dataclass
@@ -96,29 +98,6 @@ def _cell(value: str) -> str:
     if value.startswith("'") and value[1:2] in ("=", "+", "-", "@"):
         value = value[1:]
     return value
-
-
-def _availability(value: str) -> str:
-    """Accept 周一至周五 16:00-19:00 as well as mon-fri 16:00-19:00; a bare window after a comma
-    (``sat 08:00-12:00,14:00-18:00``, as exported) belongs to the days before it."""
-    text = value.replace("：", ":").replace("－", "-").replace("—", "-").replace("～", "-").replace("~", "-")
-    text = re.sub(r"(?:周|星期|礼拜)([一二三四五六日天])", lambda m: _CN_DAYS[m.group(1)], text)
-    text = re.sub(r"(mon|tue|wed|thu|fri|sat|sun)\s*[至到]\s*", r"\1-", text, flags=re.I)
-    text = re.sub(r"(mon|tue|wed|thu|fri|sat|sun)\s*(\d)", r"\1 \2", text, flags=re.I)
-    text = re.sub(r"(\d)\s*-\s*(\d)", r"\1-\2", text)
-    chunks: list[str] = []
-    days = ""
-    for chunk in re.split(r"[;；,，]", text):
-        chunk = chunk.strip()
-        if not chunk:
-            continue
-        match = re.match(r"^([a-z]{3}(?:-[a-z]{3})?)\s", chunk, re.I)
-        if match:
-            days = match.group(1)
-        elif days and re.match(r"^\d", chunk):
-            chunk = f"{days} {chunk}"
-        chunks.append(chunk)
-    return "; ".join(chunks)
 
 
 def _one_date(value: str) -> date:
@@ -188,12 +167,11 @@ def _parse_row(cells: dict[str, str], branches: dict[str, str]) -> tuple[Volunte
         spec.branch = slug
 
     def skills(value: str) -> None:
-        spec.skills = [s.lower() for s in _SPLIT.split(value) if s]
+        spec.skills = canonical_skills(s for s in _SPLIT.split(value) if s)
 
     def availability(value: str) -> None:
-        normalised = _availability(value)
-        v.availability(normalised)
-        spec.availability = normalised
+        parse_availability(value)  # report a bad window on its line, before anything is written
+        spec.availability = normalise_availability(value)
 
     def blackout(value: str) -> None:
         spec.blackout = _blackout(value)
@@ -250,6 +228,11 @@ def import_volunteers(session: Session, raw: bytes) -> dict[str, Any]:
     known = {phone for (phone,) in session.execute(select(Volunteer.phone))}
 
     errors: list[RowError] = []
+    warnings: list[str] = []
+    if ignored:
+        warnings.append(f"ignored unknown column(s): {', '.join(ignored)} (known: "
+                        f"{', '.join(aliases[0] + '/' + column for column, aliases in HEADERS.items())})")
+    long_rows: list[int] = []
     parsed: list[tuple[int, VolunteerSpec]] = []
     seen: dict[str, int] = {}
     line = 1
@@ -259,6 +242,8 @@ def import_volunteers(session: Session, raw: bytes) -> dict[str, Any]:
             if not any(cell.strip() for cell in row):
                 continue
             cells = {col: _cell(value) for col, value in zip(columns, row, strict=False) if col is not None}
+            if any(cell.strip() for cell in row[len(columns):]):
+                long_rows.append(start_line)
             spec, problems = _parse_row(cells, branches)
             if not cells.get("phone"):
                 problems.append(("phone", "is required"))
@@ -274,6 +259,9 @@ def import_volunteers(session: Session, raw: bytes) -> dict[str, Any]:
         errors.append(RowError(line + 1, "file", f"unreadable CSV: {exc}"))
     if errors:
         raise CsvRejected(errors)
+    if long_rows:
+        shown = ", ".join(str(n) for n in long_rows[:20]) + (" ..." if len(long_rows) > 20 else "")
+        warnings.append(f"ignored cells beyond the last header column on line(s) {shown}")
 
     rows: list[dict[str, Any]] = []
     counts = {"created": 0, "updated": 0, "unchanged": 0}
@@ -288,7 +276,7 @@ def import_volunteers(session: Session, raw: bytes) -> dict[str, Any]:
             action = "created"
         counts[action] += 1
         rows.append({"line": start_line, "action": action, "id": volunteer.id, "name": volunteer.name})
-    return {**counts, "rows": rows, "ignored_columns": ignored}
+    return {**counts, "rows": rows, "ignored_columns": ignored, "warnings": warnings}
 
 
 # --------------------------------------------------------------------------- export

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +16,7 @@ from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
 from scheduler.models import Volunteer
 from scheduler.organisations import get_branch
+from scheduler.skills import canonical_or_same, canonical_skills
 
 CHANNELS = ("console", "email", "wecom", "dingtalk", "sms")
 
@@ -64,10 +66,9 @@ def _apply(session: Session, volunteer: Volunteer, spec: VolunteerSpec) -> set[s
     if spec.branch is not None:
         put("home_branch_id", get_branch(session, spec.branch).id if spec.branch else None)
     if spec.skills is not None:
-        skills = sorted({v.text(s, "skills", 64).lower() for s in spec.skills if s.strip()})
-        put("skills", skills)
+        put("skills", canonical_skills(v.text(s, "skills", 64) for s in spec.skills if s.strip()))
     if spec.availability is not None:
-        put("availability", v.availability(spec.availability))
+        put("availability", parse_availability(spec.availability))
     if spec.blackout is not None:
         days: set[str] = set()
         for item in spec.blackout:
@@ -92,6 +93,44 @@ def _apply(session: Session, volunteer: Volunteer, spec: VolunteerSpec) -> set[s
             raise InvalidInput("channel", f"{spec.channel!r} is not one of {', '.join(CHANNELS)}")
         put("preferred_channel", spec.channel)
     return changed
+
+
+_CN_DAYS = {"一": "mon", "二": "tue", "三": "wed", "四": "thu", "五": "fri", "六": "sat", "日": "sun", "天": "sun"}
+
+
+def normalise_availability(value: str) -> str:
+    """Weekly windows as typed in Chinese or English, in the stored text form.
+
+    Accepts 周一至周五 16:00-19:00 (星期六, 礼拜天, full-width colons and dashes, ～) as well as
+    mon-fri 16:00-19:00; a bare window after a comma (``sat 08:00-12:00,14:00-18:00``, as exported)
+    belongs to the days before it. Empty text stays empty: no windows, which means any time.
+    """
+    text = value.replace("：", ":").replace("－", "-").replace("—", "-").replace("～", "-").replace("~", "-")
+    text = re.sub(r"(?:周|星期|礼拜)([一二三四五六日天])", lambda m: _CN_DAYS[m.group(1)], text)
+    text = re.sub(r"(mon|tue|wed|thu|fri|sat|sun)\s*[至到]\s*", r"\1-", text, flags=re.I)
+    text = re.sub(r"(mon|tue|wed|thu|fri|sat|sun)\s*(\d)", r"\1 \2", text, flags=re.I)
+    text = re.sub(r"(\d)\s*-\s*(\d)", r"\1-\2", text)
+    chunks: list[str] = []
+    days = ""
+    for chunk in re.split(r"[;；,，]", text):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        match = re.match(r"^([a-z]{3}(?:-[a-z]{3})?)\s", chunk, re.I)
+        if match:
+            days = match.group(1)
+        elif days and re.match(r"^\d", chunk):
+            chunk = f"{days} {chunk}"
+        chunks.append(chunk)
+    return "; ".join(chunks)
+
+
+def parse_availability(value: str) -> dict[str, list[str]]:
+    """The one parser of availability for the CLI and the CSV import: {"1": ["16:00-19:00"], ...}.
+
+    An empty value gives no windows, which the checks read as available at any time.
+    """
+    return v.availability(normalise_availability(value))
 
 
 def add_volunteer(session: Session, spec: VolunteerSpec) -> Volunteer:
@@ -164,7 +203,8 @@ def list_volunteers(
         query = query.where(or_(Volunteer.name.contains(search), Volunteer.phone.contains(search)))
     volunteers = list(session.scalars(query))
     if skill:
-        volunteers = [vol for vol in volunteers if skill.lower() in vol.skills]
+        wanted = canonical_or_same(skill)  # 医生 finds doctors
+        volunteers = [vol for vol in volunteers if wanted in {canonical_or_same(s) for s in vol.skills}]
     return volunteers
 
 
