@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 EXIT_CODES_HELP = """\b
 Exit codes:
-  0 ok            1 generic failure      2 usage error
+  0 ok            1 generic failure      2 usage error (also an id out of range)
   3 not found     4 invalid input (the message names the field)
   5 conflict      6 capacity full        7 a check refused (--force overrides)
   8 database busy (another writer holds the lock; try again)
@@ -64,7 +64,7 @@ class AppContext:
                 # Never leave an empty database (and its folder) behind a command that cannot use it.
                 raise_not_initialised(self.settings)
             self.settings.ensure_dirs()
-            self._engine = engine_for(self.settings.database_url)
+            self._engine = engine_for(self.settings.database_url, self.settings.lock_timeout)
             set_session_defaults(self._engine, self.settings.session_info())
         return self._engine
 
@@ -76,10 +76,16 @@ class AppContext:
             yield session
 
     def run(self, work: Callable[[Session], T]) -> T:
-        """One transaction; retried if SQLite stays locked past its busy timeout."""
+        """One writing transaction; a lock wait ends after ROSTER_LOCK_TIMEOUT (then exit 8)."""
         from scheduler.db import run_in_transaction
 
         return run_in_transaction(self.engine, work)
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """One read-only transaction: takes no write lock, so it never waits for a writer."""
+        from scheduler.db import run_read
+
+        return run_read(self.engine, work)
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
@@ -217,15 +223,71 @@ def main() -> None:
 # --------------------------------------------------------------------------- option helpers
 
 
+#: Dates a command accepts (the domain's validation.FIRST_DATE..LAST_DATE, kept here so that
+#: parsing an option imports no SQLAlchemy).
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+#: The largest row id: a signed 64-bit integer (PostgreSQL bigint, SQLite INTEGER).
+MAX_ID = 2**63 - 1
+
+
 def date_option_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """An ISO date in 1900-2100 (a usage error otherwise: exit 2)."""
     from datetime import date
 
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date like 2026-03-01") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise click.BadParameter(f"{value} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return day
+
+
+def _whole_number(value: str) -> int | None:
+    """``42`` or ``#42`` (digits of any script) as an int; None when it is not a whole number."""
+    raw = value.strip().lstrip("#").strip()
+    if not raw or not raw.isdigit():
+        return None
+    try:
+        return int(raw)
+    except ValueError:  # str.isdigit() is true for superscripts, which int() refuses
+        return None
+
+
+class RecordIdType(click.ParamType):
+    """Every integer id a command takes: 1..2**63-1, ``#`` allowed; anything else is a usage error (exit 2).
+
+    Checked before the database is asked, so that SQLite and PostgreSQL answer alike.
+    """
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        number = value if isinstance(value, int) else _whole_number(str(value))
+        if number is None:
+            self.fail(f"{value!r} is not an id (a whole number such as 42)", param, ctx)
+        if not 1 <= number <= MAX_ID:
+            self.fail(f"{value} is not an id: ids run from 1 to {MAX_ID}", param, ctx)
+        return number
+
+
+class RecordRefType(click.ParamType):
+    """An id or another reference (a volunteer's phone): a bare number beyond the id range is a usage error."""
+
+    name = "ref"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        number = _whole_number(text)
+        if number is not None and number > MAX_ID:
+            self.fail(f"{text} is neither an id (1 to {MAX_ID}) nor a phone number", param, ctx)
+        return text
+
+
+RECORD_ID = RecordIdType()
+RECORD_REF = RecordRefType()
 
 
 # --------------------------------------------------------------------------- foundation
@@ -290,7 +352,7 @@ def community_list(app: AppContext) -> None:
     def work(s: Session) -> list[dict[str, Any]]:
         return [dict(community_as_dict(c), branches=len(c.branches)) for c in list_communities(s)]
 
-    data = app.run(work)
+    data = app.read(work)
     emit(app, data, ("slug", "name", "centre", "branches"),
          [(d["slug"], d["name"], d["centre_name"], d["branches"]) for d in data])
 
@@ -323,7 +385,7 @@ def branch_list(app: AppContext, community_slug: str | None) -> None:
     """List estate branches."""
     from scheduler.organisations import branch_as_dict, list_branches
 
-    data = app.run(lambda s: [branch_as_dict(b) for b in list_branches(s, community_slug)])
+    data = app.read(lambda s: [branch_as_dict(b) for b in list_branches(s, community_slug)])
     emit(app, data, ("slug", "name", "community"), [(d["slug"], d["name"], d["community"]) for d in data])
 
 
@@ -348,7 +410,7 @@ def branch_show(app: AppContext, slug: str) -> None:
         )
         return data
 
-    emit_record(app, app.run(work))
+    emit_record(app, app.read(work))
 
 
 # services ------------------------------------------------------------------
@@ -447,7 +509,7 @@ def service_list(app: AppContext, branch_slug: str | None, community_slug: str |
     """List services."""
     from scheduler.services import list_services, service_as_dict
 
-    data = app.run(lambda s: [service_as_dict(x) for x in list_services(s, branch_slug, community_slug)])
+    data = app.read(lambda s: [service_as_dict(x) for x in list_services(s, branch_slug, community_slug)])
     emit(app, data, ("slug", "title", "owner", "when", "time", "policy", "visibility"),
          [(d["slug"], d["title"], d["branch"] or d["community"], d["recurrence"], d["start_time"],
            d["holiday_policy"], d["visibility"]) for d in data])
@@ -461,32 +523,40 @@ def service_show(app: AppContext, slug: str) -> None:
     """Show one service with its roles."""
     from scheduler.services import get_service, service_as_dict
 
-    emit_record(app, app.run(lambda s: service_as_dict(get_service(s, slug))))
+    emit_record(app, app.read(lambda s: service_as_dict(get_service(s, slug))))
 
 
 @service.command("edit")
 @click.argument("slug")
 @_service_options(required=False)
+@click.option("--today", callback=date_option_callback, help="Re-plan from this date (default: today).")
 @json_option
 @pass_app
-def service_edit(app: AppContext, slug: str, **kw: Any) -> None:
-    """Change a service; changes to when it runs re-plan its occurrences."""
+def service_edit(app: AppContext, slug: str, today: Any, **kw: Any) -> None:
+    """Change a service; changes to when it runs re-plan its occurrences.
+
+    The output names the fields that changed and, after a re-plan, what it did.
+    """
     from scheduler.planning import replan_after_edit
     from scheduler.services import edit_service, service_as_dict
 
     spec = _spec_from_options(kw)
 
-    def work(s: Session) -> tuple[dict[str, Any], list[str]]:
+    def work(s: Session) -> tuple[dict[str, Any], list[str], dict[str, Any] | None]:
         svc, changed = edit_service(s, slug, spec)
+        replanned = None
         if changed:
-            replan_after_edit(s, svc, changed, horizon_weeks=app.settings.horizon_weeks)
-        return service_as_dict(svc), sorted(changed)
+            result = replan_after_edit(s, svc, changed, today=today, horizon_weeks=app.settings.horizon_weeks)
+            replanned = result.as_dict() if result is not None else None
+        return service_as_dict(svc), sorted(changed), replanned
 
-    data, changed = app.run(work)
+    data, changed, replanned = app.run(work)
     if app.json_output:
-        emit_json(dict(data, changed=changed))
-    else:
-        click.echo(f"service {slug}: " + (f"changed {', '.join(changed)}" if changed else "nothing changed"))
+        emit_json(dict(data, changed=changed, plan=replanned))
+        return
+    click.echo(f"service {slug}: " + (f"changed {', '.join(changed)}" if changed else "nothing changed"))
+    if replanned is not None:
+        click.echo(_plan_line("re-planned ", replanned) + f"; {replanned['notified']} volunteer(s) notified")
 
 
 # volunteers -----------------------------------------------------------------
@@ -531,7 +601,11 @@ def _volunteer_spec(kw: dict[str, Any], editing: bool) -> Any:
 
 @cli.group()
 def volunteer() -> None:
-    """Add, list, show, edit and deactivate volunteers (志愿者)."""
+    """Add, list, show, edit and deactivate volunteers (志愿者).
+
+    A VOLUNTEER is named by id (12 or #12), phone number, or name where the name is unique;
+    a name several volunteers share is refused (exit 4) with their ids.
+    """
 
 
 @volunteer.command("add")
@@ -559,7 +633,7 @@ def volunteer_list(app: AppContext, branch_slug: str | None, skill: str | None, 
     """List volunteers (phone numbers masked)."""
     from scheduler.volunteers import list_volunteers, volunteer_as_dict
 
-    data = app.run(lambda s: [volunteer_as_dict(x) for x in list_volunteers(s, branch_slug, skill,
+    data = app.read(lambda s: [volunteer_as_dict(x) for x in list_volunteers(s, branch_slug, skill,
                                                                              include_inactive, search)])
     emit(app, data, ("id", "name", "phone", "branch", "skills", "active"),
          [(d["id"], d["name"], d["phone"], d["branch"], ",".join(d["skills"]), "yes" if d["active"] else "no")
@@ -567,23 +641,39 @@ def volunteer_list(app: AppContext, branch_slug: str | None, skill: str | None, 
 
 
 @volunteer.command("show")
-@click.argument("ref")
+@click.argument("ref", type=RECORD_REF)
 @json_option
 @pass_app
 def volunteer_show(app: AppContext, ref: str) -> None:
-    """Show a volunteer by id or phone number."""
-    from scheduler.volunteers import get_volunteer, volunteer_as_dict
+    """Show a volunteer (id, phone or unique name) and their coming shifts with assignment ids."""
+    from scheduler.volunteers import coming_shifts, get_volunteer, volunteer_as_dict
 
-    emit_record(app, app.run(lambda s: volunteer_as_dict(get_volunteer(s, ref))))
+    def work(s: Session) -> dict[str, Any]:
+        vol = get_volunteer(s, ref)
+        return dict(volunteer_as_dict(vol), shifts=coming_shifts(s, vol))
+
+    data = app.read(work)
+    if app.json_output:
+        emit_json(data)
+        return
+    shifts = data.pop("shifts")
+    emit_record(app, data)
+    if not shifts:
+        click.echo("no coming shifts")
+        return
+    emit_table(("assignment", "occ", "date", "time", "service", "role", "status"),
+               [(f"#{d['assignment_id']}", d["occurrence_id"], f"{d['date']} {d['weekday']}", d["time"], d["title"],
+                 d["role"], d["status"] if d["status"] != "waitlisted" else f"waitlist {d['waitlist_pos']}")
+                for d in shifts], title="coming shifts")
 
 
 @volunteer.command("edit")
-@click.argument("ref")
+@click.argument("ref", type=RECORD_REF)
 @_volunteer_options
 @json_option
 @pass_app
 def volunteer_edit(app: AppContext, ref: str, **kw: Any) -> None:
-    """Change a volunteer (by id or phone number)."""
+    """Change a volunteer (by id, phone number or unique name)."""
     from scheduler.volunteers import edit_volunteer, volunteer_as_dict
 
     spec = _volunteer_spec(kw, editing=True)
@@ -600,7 +690,7 @@ def volunteer_edit(app: AppContext, ref: str, **kw: Any) -> None:
 
 
 @volunteer.command("deactivate")
-@click.argument("ref")
+@click.argument("ref", type=RECORD_REF)
 @pass_app
 def volunteer_deactivate(app: AppContext, ref: str) -> None:
     """Deactivate a volunteer: no new shifts; the record and hours stay."""
@@ -611,7 +701,7 @@ def volunteer_deactivate(app: AppContext, ref: str) -> None:
 
 
 @volunteer.command("rotate-token")
-@click.argument("ref")
+@click.argument("ref", type=RECORD_REF)
 @pass_app
 def volunteer_rotate_token(app: AppContext, ref: str) -> None:
     """Give a volunteer a new private feed URL; the old one stops working at the next publish."""
@@ -622,8 +712,41 @@ def volunteer_rotate_token(app: AppContext, ref: str) -> None:
         return vol.id, vol.feed_token
 
     vid, token = app.run(work)
-    base = app.settings.public_base_url
-    click.echo(f"volunteer #{vid}: new private feed {base}/volunteers/{token}.ics")
+    click.echo(f"volunteer #{vid}: new private feed {_private_feed_url(app, vid, token)}")
+
+
+def _private_feed_url(app: AppContext, volunteer_id: int, token: str) -> str:
+    """A volunteer's private feed link, laid out by the publisher's own path helper."""
+    from calendars.dirty import volunteer_key
+    from calendars.publish import feed_path
+
+    return f"{app.settings.public_base_url}/{feed_path(volunteer_key(volunteer_id), token)}"
+
+
+@volunteer.command("feed-url")
+@click.argument("ref", metavar="VOLUNTEER", type=RECORD_REF)
+@json_option
+@pass_app
+def volunteer_feed_url(app: AppContext, ref: str) -> None:
+    """Print a volunteer's current private feed link, without rotating it.
+
+    The link is private (anyone holding it sees the shifts): send it to the volunteer only.
+    `roster volunteer rotate-token` replaces it when it has leaked.
+    """
+    from calendars.site import webcal_url
+    from scheduler.volunteers import get_volunteer
+
+    def work(s: Session) -> tuple[int, str, str]:
+        vol = get_volunteer(s, ref)
+        return vol.id, vol.name, vol.feed_token
+
+    vid, name, token = app.read(work)
+    url = _private_feed_url(app, vid, token)
+    if app.json_output:
+        emit_json({"volunteer_id": vid, "name": name, "https": url, "webcal": webcal_url(url)})
+        return
+    click.echo(f"volunteer #{vid} {name}: {url}")
+    click.echo(f"  subscribe: {webcal_url(url)}")
 
 
 # coordinators ---------------------------------------------------------------
@@ -662,13 +785,13 @@ def coordinator_list(app: AppContext) -> None:
     """List coordinators."""
     from scheduler.coordinators import coordinator_as_dict, list_coordinators
 
-    data = app.run(lambda s: [coordinator_as_dict(s, c) for c in list_coordinators(s)])
+    data = app.read(lambda s: [coordinator_as_dict(s, c) for c in list_coordinators(s)])
     emit(app, data, ("id", "name", "scope", "channel", "email", "phone"),
          [(d["id"], d["name"], d["scope"], d["channel"], d["email"], d["phone"]) for d in data])
 
 
 @coordinator.command("remove")
-@click.argument("coordinator_id", type=int)
+@click.argument("coordinator_id", type=RECORD_ID)
 @pass_app
 def coordinator_remove(app: AppContext, coordinator_id: int) -> None:
     """Remove a coordinator (they get no more digests)."""
@@ -720,9 +843,13 @@ def _provisional_note(count: int, dates: list[str]) -> str:
 
 
 def _plan_line(prefix: str, data: dict[str, Any]) -> str:
-    return (f"{prefix}{data['first']}..{data['last']}: {data['created']} created, {data['updated']} updated, "
+    line = (f"{prefix}{data['first']}..{data['last']}: {data['created']} created, {data['updated']} updated, "
             f"{data['removed']} removed, {data['cancelled']} cancelled, {data['unchanged']} unchanged, "
             f"{data['pinned']} pinned")
+    for skip in data.get("skipped", []):
+        # A service whose stored row cannot be planned is named; the others were planned.
+        line += f"\nwarning: service {skip['service']} skipped (not planned): {skip['problem']}"
+    return line
 
 
 @cli.command("plan")
@@ -771,7 +898,7 @@ def holidays_status(app: AppContext, today: Any) -> None:
     from scheduler.planning import local_today
 
     day = today or local_today(app.settings.timezone)
-    data = app.run(lambda s: holiday_status(s, day, app.settings.horizon_weeks))
+    data = app.read(lambda s: holiday_status(s, day, app.settings.horizon_weeks))
     if app.json_output:
         emit_json(data)
         return
@@ -870,13 +997,13 @@ def closure_list(app: AppContext, scope: str | None) -> None:
     """List closures."""
     from scheduler.closures import closure_as_dict, list_closures
 
-    data = app.run(lambda s: [closure_as_dict(s, c) for c in list_closures(s, scope)])
+    data = app.read(lambda s: [closure_as_dict(s, c) for c in list_closures(s, scope)])
     emit(app, data, ("id", "scope", "target", "from", "to", "reason"),
          [(d["id"], d["scope"], d["target"] or "", d["from"], d["to"], d["reason"]) for d in data])
 
 
 @closure.command("remove")
-@click.argument("closure_id", type=int)
+@click.argument("closure_id", type=RECORD_ID)
 @click.option("--today", callback=date_option_callback, help="Re-plan from this date (default: today).")
 @json_option
 @pass_app
@@ -923,7 +1050,7 @@ def occurrence_list(app: AppContext, service_slug: str | None, branch_slug: str 
         found = list_occurrences(s, service_slug, branch_slug, community_slug, start, end, open_only, limit=limit)
         return occurrences_as_dicts(s, found)
 
-    data = app.run(work)
+    data = app.read(work)
     rows = []
     for d in data:
         state = d["status"] if d["status"] != "scheduled" else ("moved" if d["moved"] else "")
@@ -937,8 +1064,8 @@ def occurrence_list(app: AppContext, service_slug: str | None, branch_slug: str 
 
 
 @occurrence.command("cancel")
-@click.argument("occurrence_id", type=int)
-@click.option("--reason", required=True, help="Told to assigned volunteers, e.g. 台风停课.")
+@click.argument("occurrence_id", type=RECORD_ID)
+@click.option("--reason", required=True, help="Told to assigned volunteers (private message), e.g. 台风停课.")
 @json_option
 @pass_app
 def occurrence_cancel(app: AppContext, occurrence_id: int, reason: str) -> None:
@@ -953,35 +1080,51 @@ def occurrence_cancel(app: AppContext, occurrence_id: int, reason: str) -> None:
 
 
 @occurrence.command("move")
-@click.argument("occurrence_id", type=int)
+@click.argument("occurrence_id", type=RECORD_ID)
 @click.option("--to", "new_start", required=True, help="New local start 'YYYY-MM-DD HH:MM' (service's zone).")
 @click.option("--duration", help="New length: minutes, 2h, 1h30m (default: unchanged).")
+@click.option("--reason", help="Told to assigned volunteers (in their private message), e.g. 场地调整.")
 @json_option
 @pass_app
-def occurrence_move(app: AppContext, occurrence_id: int, new_start: str, duration: str | None) -> None:
+def occurrence_move(app: AppContext, occurrence_id: int, new_start: str, duration: str | None,
+                    reason: str | None) -> None:
     """Move one occurrence to a new time; assigned volunteers are told.
 
-    \b
-    Example: roster occurrence move 42 --to "2026-10-10 09:30"
-    """
-    from scheduler.occurrences import move_occurrence, occurrence_as_dict
+    Warns (the move still happens) about assigned volunteers the new time does not suit.
 
-    data = app.run(lambda s: occurrence_as_dict(move_occurrence(s, occurrence_id, new_start, duration)))
+    \b
+    Example: roster occurrence move 42 --to "2026-10-10 09:30" --reason 场地调整
+    """
+    from scheduler.occurrences import move_occurrence, move_warnings, occurrence_as_dict
+
+    def work(s: Session) -> dict[str, Any]:
+        moved = move_occurrence(s, occurrence_id, new_start, duration, reason=reason)
+        return dict(occurrence_as_dict(moved), warnings=move_warnings(s, moved))
+
+    data = app.run(work)
     if app.json_output:
         emit_json(data)
-    else:
-        click.echo(f"occurrence #{data['id']} {data['title']} moved to {data['start'].replace('T', ' ')}"
-                   f"-{data['end'][11:]} {data['timezone']}")
+        return
+    click.echo(f"occurrence #{data['id']} {data['title']} moved to {data['start'].replace('T', ' ')}"
+               f"-{data['end'][11:]} {data['timezone']}")
+    for w in data["warnings"]:
+        click.echo(f"warning: the new time does not suit {w['volunteer']} (volunteer #{w['volunteer_id']}, "
+                   f"assignment #{w['assignment_id']}): {'; '.join(w['reasons'])}", err=True)
 
 
 # --------------------------------------------------------------------------- rosters (issue 4)
 
 
 def _assignment_line(d: dict[str, Any]) -> str:
-    where = f"seat {d['seat_no']}" if d["seat_no"] else f"waitlist position {d['waitlist_pos']}"
+    if d["seat_no"]:
+        where = f", seat {d['seat_no']}"
+    elif d["waitlist_pos"]:
+        where = f", waitlist position {d['waitlist_pos']}"
+    else:  # declined or cancelled: no seat and no place in line
+        where = ""
     forced = " (forced)" if d["forced"] else ""
     return (f"assignment #{d['id']}: volunteer #{d['volunteer_id']} as {d['role']} at occurrence "
-            f"#{d['occurrence_id']} ({d['service']} {d['start'][:16].replace('T', ' ')}), {d['status']}, "
+            f"#{d['occurrence_id']} ({d['service']} {d['start'][:16].replace('T', ' ')}), {d['status']}"
             f"{where}{forced}")
 
 
@@ -994,15 +1137,15 @@ def _emit_assignments(app: AppContext, data: list[dict[str, Any]]) -> None:
 
 
 @cli.command()
-@click.argument("volunteer_ref", metavar="VOLUNTEER")
-@click.argument("occurrence_id", metavar="OCCURRENCE")
+@click.argument("volunteer_ref", metavar="VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="OCCURRENCE", type=RECORD_ID)
 @click.option("--role", "role_name", help="Role name (may be left out when the service has one role).")
 @click.option("--force", is_flag=True, help="Override the soft checks (recorded); never the capacity.")
 @click.option("--note", help="Why the checks were overridden (kept with the assignment).")
 @click.option("--waitlist", is_flag=True, help="When the role is full, put the volunteer on its waitlist.")
 @json_option
 @pass_app
-def assign(app: AppContext, volunteer_ref: str, occurrence_id: str, role_name: str | None, force: bool,
+def assign(app: AppContext, volunteer_ref: str, occurrence_id: int, role_name: str | None, force: bool,
            note: str | None, waitlist: bool) -> None:
     """Assign a volunteer (id or phone) to an occurrence.
 
@@ -1019,12 +1162,12 @@ def assign(app: AppContext, volunteer_ref: str, occurrence_id: str, role_name: s
 
 
 @cli.command()
-@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER")
-@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False)
+@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False, type=RECORD_ID)
 @click.option("--reason", help="Why (kept with the assignment).")
 @json_option
 @pass_app
-def unassign(app: AppContext, ref: str, occurrence_id: str | None, reason: str | None) -> None:
+def unassign(app: AppContext, ref: str, occurrence_id: int | None, reason: str | None) -> None:
     """Take a volunteer off a shift; the first waitlisted volunteer moves up.
 
     Give an assignment id, or a volunteer (id or phone) and an occurrence id.
@@ -1037,11 +1180,11 @@ def unassign(app: AppContext, ref: str, occurrence_id: str | None, reason: str |
 
 
 @cli.command()
-@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER")
-@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False)
+@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False, type=RECORD_ID)
 @json_option
 @pass_app
-def confirm(app: AppContext, ref: str, occurrence_id: str | None) -> None:
+def confirm(app: AppContext, ref: str, occurrence_id: int | None) -> None:
     """Record that the volunteer confirmed an invited shift."""
     from scheduler.rosters import assignment_as_dict
     from scheduler.rosters import confirm as do_confirm
@@ -1050,28 +1193,45 @@ def confirm(app: AppContext, ref: str, occurrence_id: str | None) -> None:
 
 
 @cli.command()
-@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER")
-@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False)
-@click.option("--reason", required=True, help="Why the volunteer cannot come.")
+@click.argument("ref", metavar="ASSIGNMENT|VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="[OCCURRENCE]", required=False, type=RECORD_ID)
+@click.option("--reason", help="Why the volunteer cannot come (optional; kept with the assignment).")
 @json_option
 @pass_app
-def decline(app: AppContext, ref: str, occurrence_id: str | None, reason: str) -> None:
-    """Record that the volunteer declined a shift; the seat goes to the waitlist."""
-    from scheduler.rosters import assignment_as_dict
-    from scheduler.rosters import decline as do_decline
+def decline(app: AppContext, ref: str, occurrence_id: int | None, reason: str | None) -> None:
+    """Record that the volunteer declined a shift; the seat goes to the waitlist.
 
-    _emit_assignments(app, [app.run(lambda s: assignment_as_dict(do_decline(s, ref, reason, occurrence_id)))])
+    The output names who moved up from the waitlist into the freed seat.
+    """
+    from scheduler.rosters import assignment_as_dict, decline_shift
+
+    def work(s: Session) -> dict[str, Any]:
+        result = decline_shift(s, ref, reason, occurrence_id)
+        return dict(assignment_as_dict(result.declined), freed_seat=result.seat_no, promoted=[
+            dict(assignment_as_dict(entry, with_name=True), from_waitlist_pos=position)
+            for entry, position in result.promoted])
+
+    data = app.run(work)
+    if app.json_output:
+        emit_json(data)
+        return
+    click.echo(_assignment_line(data))
+    for p in data["promoted"]:
+        click.echo(f"moved up from waitlist position {p['from_waitlist_pos']}: {p['volunteer']} "
+                   f"(volunteer #{p['volunteer_id']}), now seat {p['seat_no']} (assignment #{p['id']})")
+    if data["freed_seat"] and not data["promoted"]:
+        click.echo(f"seat {data['freed_seat']} is open again (nobody on the waitlist could take it)")
 
 
 @cli.command()
-@click.argument("ref", metavar="ASSIGNMENT")
-@click.argument("other", metavar="[OTHER_ASSIGNMENT]", required=False)
-@click.option("--to", "to_volunteer", help="Hand the shift to this volunteer (id or phone) instead.")
+@click.argument("ref", metavar="ASSIGNMENT", type=RECORD_ID)
+@click.argument("other", metavar="[OTHER_ASSIGNMENT]", required=False, type=RECORD_ID)
+@click.option("--to", "to_volunteer", type=RECORD_REF, help="Hand the shift to this volunteer (id or phone) instead.")
 @click.option("--force", is_flag=True, help="Override the soft checks (recorded).")
 @click.option("--note", help="Why the checks were overridden.")
 @json_option
 @pass_app
-def swap(app: AppContext, ref: str, other: str | None, to_volunteer: str | None, force: bool,
+def swap(app: AppContext, ref: int, other: int | None, to_volunteer: str | None, force: bool,
          note: str | None) -> None:
     """Two volunteers trade shifts, or one hands a shift to another.
 
@@ -1087,26 +1247,43 @@ def swap(app: AppContext, ref: str, other: str | None, to_volunteer: str | None,
         s, ref, other, to_volunteer, force=force, note=note)]))
 
 
+#: Days ``fill`` covers when --from/--to are left out: the coming four weeks, today included.
+FILL_DEFAULT_DAYS = 28
+
+
 @cli.command()
-@click.option("--from", "first", required=True, callback=date_option_callback, help="First date (YYYY-MM-DD).")
-@click.option("--to", "last", required=True, callback=date_option_callback, help="Last date (inclusive).")
+@click.option("--from", "first", callback=date_option_callback,
+              help="First date (YYYY-MM-DD; default today).")
+@click.option("--to", "last", callback=date_option_callback,
+              help="Last date, inclusive (default: four weeks from the first date, 27 days after it).")
+@click.option("--today", callback=date_option_callback, help="Pretend today is this date (default: today).")
 @click.option("--branch", "branch_slug", help="Only this branch's services.")
 @click.option("--community", "community_slug", help="Only this community's services.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @json_option
 @pass_app
-def fill(app: AppContext, first: Any, last: Any, branch_slug: str | None, community_slug: str | None,
+def fill(app: AppContext, first: Any, last: Any, today: Any, branch_slug: str | None, community_slug: str | None,
          dry_run: bool) -> None:
     """Fill open seats fairly: own branch first, then the community, least loaded first.
 
+    Without --from/--to it fills the coming four weeks (today and the 27 days after).
+
     \b
     Example:
+      roster fill --dry-run
       roster fill --from 2026-03-02 --to 2026-03-29 --community ailian --dry-run
     """
+    from datetime import timedelta
+
     from scheduler.fill import fill as do_fill
+    from scheduler.planning import local_today
 
     if branch_slug and community_slug:
         raise click.BadParameter("give --branch or --community, not both", param_hint="--branch")
+    if first is None:
+        first = today or local_today(app.settings.timezone)
+    if last is None:
+        last = first + timedelta(days=FILL_DEFAULT_DAYS - 1)
     result = app.run(lambda s: do_fill(s, first, last, branch=branch_slug, community=community_slug,
                                        dry_run=dry_run))
     data = result.as_dict()
@@ -1125,17 +1302,19 @@ def fill(app: AppContext, first: Any, last: Any, branch_slug: str | None, commun
     verb = "would fill" if dry_run else "filled"
     click.echo(f"{verb} {data['filled']} seats in {data['occurrences']} occurrences "
                f"({first} to {last}); {data['left_open']} left open")
+    if data["notified"]:
+        click.echo(f"{data['notified']} volunteer(s) will be told of their new shifts (one message each)")
 
 
 @cli.command()
-@click.argument("assignment_id", metavar="ASSIGNMENT")
+@click.argument("assignment_id", metavar="ASSIGNMENT", type=RECORD_ID)
 @json_option
 @pass_app
-def why(app: AppContext, assignment_id: str) -> None:
+def why(app: AppContext, assignment_id: int) -> None:
     """Explain how an assignment was chosen: the candidates and why this one won."""
     from scheduler.fill import why as do_why
 
-    data = app.run(lambda s: do_why(s, assignment_id))
+    data = app.read(lambda s: do_why(s, assignment_id))
     if app.json_output:
         emit_json(data)
         return
@@ -1150,21 +1329,27 @@ def why(app: AppContext, assignment_id: str) -> None:
 @json_option
 @pass_app
 def schedule(app: AppContext, week: Any, branch_slug: str | None, community_slug: str | None) -> None:
-    """Print a week's roster: per occurrence, the roles, who is on, seats open."""
+    """Print a week's roster: per occurrence, the roles, who is on, seats open.
+
+    Each person shows their assignment id (#501), which unassign, confirm, decline and swap take;
+    a cancelled occurrence lists nobody.
+    """
     from scheduler.schedule import week_schedule
 
-    data = app.run(lambda s: week_schedule(s, week, branch=branch_slug, community=community_slug))
+    data = app.read(lambda s: week_schedule(s, week, branch=branch_slug, community=community_slug))
     if app.json_output:
         emit_json(data)
         return
     rows = []
     for occ in data["occurrences"]:
         for role in occ["roles"]:
-            on = ", ".join(f"{p['name']}{'' if p['status'] == 'confirmed' else '(' + p['status'] + ')'}"
-                           for p in role["on"])
-            waiting = len(role["waitlist"])
-            rows.append((occ["id"], occ["date"], occ["time"], occ["title"] + ("【已取消】" if occ["status"] ==
-                         "cancelled" else ""), role["name"], on, role["open"], waiting or ""))
+            on = ", ".join(f"#{p['assignment_id']} {p['name']}"
+                           f"{'' if p['status'] == 'confirmed' else '(' + p['status'] + ')'}" for p in role["on"])
+            waiting = ", ".join(f"#{p['assignment_id']} {p['name']}" for p in role["waitlist"])
+            cancelled = occ["status"] == "cancelled"
+            rows.append((occ["id"], f"{occ['date']} {occ['weekday']}", occ["time"],
+                         occ["title"] + ("【已取消】" if cancelled else ""), role["name"],
+                         "(cancelled)" if cancelled else on, role["open"], waiting))
     title = f"week {data['first']} to {data['last']}"
     if not rows:
         click.echo(f"{title}: nothing scheduled")
@@ -1231,7 +1416,7 @@ def volunteer_export(app: AppContext, path: str | None, branch_slug: str | None,
     """Export volunteers as CSV for Excel (UTF-8 with BOM; ID numbers masked)."""
     from scheduler.volunteer_csv import export_volunteers
 
-    data = app.run(lambda s: export_volunteers(s, branch=branch_slug, include_inactive=include_inactive))
+    data = app.read(lambda s: export_volunteers(s, branch=branch_slug, include_inactive=include_inactive))
     if path:
         from pathlib import Path
 
@@ -1284,7 +1469,7 @@ def feeds_urls(app: AppContext) -> None:
     from calendars.site import feed_urls
 
     settings = app.settings
-    urls = app.run(lambda s: feed_urls(s, settings))
+    urls = app.read(lambda s: feed_urls(s, settings))
     emit(app, urls, ("feed", "name", "https", "webcal"),
          [(u["key"], u["name"], u["https"], u["webcal"]) for u in urls])
 
@@ -1326,21 +1511,25 @@ def run_workers(app: AppContext, concurrency: int, loglevel: str) -> None:
 
     Uses ROSTER_BROKER_URL: by default Celery's SQLAlchemy transport on
     broker.db in the data folder (`roster where`; no Redis needed); a redis:// URL runs the same code on Redis.
-    Stop with Ctrl-C.
+    A worker that dies unexpectedly is restarted. Stop with Ctrl-C.
     """
     app.settings.ensure_dirs()
-    from tasks.app import app as celery_app
     from tasks.app import create_app, prepare_broker
+    from tasks.supervise import supervise
 
     try:
         # A throwaway app: the worker's own must not carry a connection across beat's fork.
         prepare_broker(create_app(app.settings))
     except Exception as exc:  # an unreachable broker: say so, without a traceback
         raise click.ClickException(f"cannot reach the broker: {type(exc).__name__}: {exc}") from exc
-    celery_app.worker_main([
-        "worker", "--beat", "--pool=threads", f"--concurrency={concurrency}", f"--loglevel={loglevel.upper()}",
+    worker = [
+        sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "--beat", "--pool=threads",
+        f"--concurrency={concurrency}", f"--loglevel={loglevel.upper()}",
         f"--schedule={app.settings.home / 'celerybeat-schedule'}", "--without-gossip", "--without-mingle",
-    ])
+    ]
+    code = supervise(worker, say=lambda line: click.echo(line, err=True))
+    if code:
+        sys.exit(code)
 
 
 @cli.group()
@@ -1386,14 +1575,14 @@ def reminders_list(app: AppContext, failed_only: bool, status: str | None, limit
     """List reminders, most recently due first (--failed: permanent failures)."""
     from scheduler.reminders import list_reminders, reminder_as_dict
 
-    data = app.run(lambda s: [reminder_as_dict(r) for r in list_reminders(s, status, failed_only, limit)])
+    data = app.read(lambda s: [reminder_as_dict(r) for r in list_reminders(s, status, failed_only, limit)])
     emit(app, data, ("id", "status", "kind", "channel", "due", "service", "volunteer", "tries", "error"),
          [(d["id"], d["status"], d["kind"], d["channel"], d["due_at"][:16], d["service"], d["volunteer_id"],
            d["attempts"], d["last_error"] or "") for d in data])
 
 
 @reminders.command("retry")
-@click.argument("reminder_id", type=int)
+@click.argument("reminder_id", type=RECORD_ID)
 @pass_app
 def reminders_retry(app: AppContext, reminder_id: int) -> None:
     """Send a failed or stale reminder again at the next dispatch."""
@@ -1427,14 +1616,14 @@ def _attendance_line(data: dict[str, Any]) -> str:
 
 
 @cli.command()
-@click.argument("volunteer_ref", metavar="VOLUNTEER")
-@click.argument("occurrence_id", metavar="OCCURRENCE")
+@click.argument("volunteer_ref", metavar="VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="OCCURRENCE", type=RECORD_ID)
 @click.option("--at", help="Local time in the service's zone, e.g. '2026-12-07 16:30' or '16:30' "
                            "(default now; seconds are dropped).")
 @click.option("--by", default="", help="Who records it (default: your login name).")
 @json_option
 @pass_app
-def checkin(app: AppContext, volunteer_ref: str, occurrence_id: str, at: str | None, by: str) -> None:
+def checkin(app: AppContext, volunteer_ref: str, occurrence_id: int, at: str | None, by: str) -> None:
     """Check a volunteer in (签到) at an occurrence.
 
     \b
@@ -1449,13 +1638,13 @@ def checkin(app: AppContext, volunteer_ref: str, occurrence_id: str, at: str | N
 
 
 @cli.command()
-@click.argument("volunteer_ref", metavar="VOLUNTEER")
-@click.argument("occurrence_id", metavar="OCCURRENCE")
+@click.argument("volunteer_ref", metavar="VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="OCCURRENCE", type=RECORD_ID)
 @click.option("--at", help="Local time in the service's zone (default now; seconds are dropped).")
 @click.option("--by", default="", help="Who records it (default: your login name).")
 @json_option
 @pass_app
-def checkout(app: AppContext, volunteer_ref: str, occurrence_id: str, at: str | None, by: str) -> None:
+def checkout(app: AppContext, volunteer_ref: str, occurrence_id: int, at: str | None, by: str) -> None:
     """Check a volunteer out (签退); normal records are approved at once.
 
     More than 8 hours in a day, or a 4th check-in/out pair at one occurrence in a day, waits for
@@ -1476,11 +1665,11 @@ def checkout(app: AppContext, volunteer_ref: str, occurrence_id: str, at: str | 
 
 
 @cli.command()
-@click.argument("volunteer_ref", metavar="VOLUNTEER")
-@click.argument("occurrence_id", metavar="OCCURRENCE")
+@click.argument("volunteer_ref", metavar="VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="OCCURRENCE", type=RECORD_ID)
 @click.option("--by", default="", help="Who marks it (default: your login name).")
 @pass_app
-def noshow(app: AppContext, volunteer_ref: str, occurrence_id: str, by: str) -> None:
+def noshow(app: AppContext, volunteer_ref: str, occurrence_id: int, by: str) -> None:
     """Mark an invited or confirmed volunteer as a no-show (未到), after the occurrence started.
 
     Auto-fill reads this history. Example: roster noshow 13800138000 42
@@ -1502,14 +1691,14 @@ def attendance() -> None:
 
 @attendance.command("list")
 @click.option("--pending", is_flag=True, help="Only records waiting for a coordinator's approval.")
-@click.option("--occurrence", "occurrence_id", help="Only this occurrence.")
-@click.option("--volunteer", "volunteer_ref", help="Only this volunteer (id or phone).")
+@click.option("--occurrence", "occurrence_id", type=RECORD_ID, help="Only this occurrence.")
+@click.option("--volunteer", "volunteer_ref", type=RECORD_REF, help="Only this volunteer (id or phone).")
 @click.option("--from", "date_from", callback=date_option_callback, help="From this local date (YYYY-MM-DD).")
 @click.option("--to", "date_to", callback=date_option_callback, help="To this local date, inclusive.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True, help="Most rows.")
 @json_option
 @pass_app
-def attendance_list(app: AppContext, pending: bool, occurrence_id: str | None, volunteer_ref: str | None,
+def attendance_list(app: AppContext, pending: bool, occurrence_id: int | None, volunteer_ref: str | None,
                     date_from: Any, date_to: Any, limit: int) -> None:
     """List attendance records, newest first; times local to each service."""
     from scheduler.attendance import attendance_as_dict, list_attendance
@@ -1521,21 +1710,21 @@ def attendance_list(app: AppContext, pending: bool, occurrence_id: str | None, v
                                   since=since, until=until, limit=limit)
         return [attendance_as_dict(s, r) for r in records]
 
-    data = app.run(work)
+    data = app.read(work)
     emit(app, data, ("id", "volunteer", "service", "occ", "check in", "check out", "min", "hours", "status", "why"),
          [(d["id"], d["volunteer"], d["service"], d["occurrence_id"], d["check_in"], d["check_out"][-5:],
            d["minutes"], d["hours"], d["status_label"], "; ".join(d["review_reasons"])) for d in data])
 
 
 @attendance.command("show")
-@click.argument("attendance_id", metavar="ID")
+@click.argument("attendance_id", metavar="ID", type=RECORD_ID)
 @json_option
 @pass_app
-def attendance_show(app: AppContext, attendance_id: str) -> None:
+def attendance_show(app: AppContext, attendance_id: int) -> None:
     """Show one record with its trail of corrections and decisions."""
     from scheduler.attendance import attendance_as_dict, get_attendance
 
-    data = app.run(lambda s: attendance_as_dict(s, get_attendance(s, attendance_id), with_trail=True))
+    data = app.read(lambda s: attendance_as_dict(s, get_attendance(s, attendance_id), with_trail=True))
     if app.json_output:
         emit_json(data)
         return
@@ -1547,14 +1736,14 @@ def attendance_show(app: AppContext, attendance_id: str) -> None:
 
 
 @attendance.command("correct")
-@click.argument("attendance_id", metavar="ID")
+@click.argument("attendance_id", metavar="ID", type=RECORD_ID)
 @click.option("--field", required=True, type=click.Choice(["check_in", "check_out"]), help="What to change.")
 @click.option("--value", required=True, help="Local time, e.g. '2026-12-07 16:30' or '16:30'.")
 @click.option("--reason", required=True, help="Why (kept in the trail).")
 @click.option("--by", required=True, help="Who corrects it (kept in the trail).")
 @json_option
 @pass_app
-def attendance_correct(app: AppContext, attendance_id: str, field: str, value: str, reason: str, by: str) -> None:
+def attendance_correct(app: AppContext, attendance_id: int, field: str, value: str, reason: str, by: str) -> None:
     """Correct a check-in or check-out time; the trail keeps who, when and why.
 
     Example: roster attendance correct 7 --field check_out --value 18:30 --reason 忘记签退 --by 李书记
@@ -1566,11 +1755,11 @@ def attendance_correct(app: AppContext, attendance_id: str, field: str, value: s
 
 
 @attendance.command("approve")
-@click.argument("attendance_id", metavar="ID")
+@click.argument("attendance_id", metavar="ID", type=RECORD_ID)
 @click.option("--by", required=True, help="The approving coordinator.")
 @json_option
 @pass_app
-def attendance_approve(app: AppContext, attendance_id: str, by: str) -> None:
+def attendance_approve(app: AppContext, attendance_id: int, by: str) -> None:
     """Approve a record that waits for a coordinator; its hours then count."""
     from scheduler.attendance import approve, attendance_as_dict
 
@@ -1579,12 +1768,12 @@ def attendance_approve(app: AppContext, attendance_id: str, by: str) -> None:
 
 
 @attendance.command("reject")
-@click.argument("attendance_id", metavar="ID")
+@click.argument("attendance_id", metavar="ID", type=RECORD_ID)
 @click.option("--by", required=True, help="The rejecting coordinator.")
 @click.option("--reason", required=True, help="Why (kept in the trail).")
 @json_option
 @pass_app
-def attendance_reject(app: AppContext, attendance_id: str, by: str, reason: str) -> None:
+def attendance_reject(app: AppContext, attendance_id: int, by: str, reason: str) -> None:
     """Reject a record: its hours stop counting (an open one is a mistaken check-in)."""
     from scheduler.attendance import attendance_as_dict, reject
 
@@ -1612,7 +1801,7 @@ def hours_report_command(app: AppContext, dimension: str, date_from: Any, date_t
     """
     from scheduler.hours import hours_report
 
-    data = app.run(lambda s: hours_report(s, dimension, date_from, date_to, app.settings.tz))
+    data = app.read(lambda s: hours_report(s, dimension, date_from, date_to, app.settings.tz))
     if dimension == "volunteer":
         columns: tuple[str, ...] = ("id", "volunteer", "home branch", "records", "hours", "all-time hours", "star",
                                     "to next star")
@@ -1655,7 +1844,7 @@ def hours_export(app: AppContext, file: str, date_from: Any, date_to: Any, fmt: 
     fmt = fmt or ("xlsx" if file.lower().endswith(".xlsx") else "csv")
     if fmt == "xlsx" and file == "-":
         raise click.UsageError("an xlsx export needs a FILE name", ctx=click.get_current_context())
-    rows = app.run(lambda s: export_rows(s, date_from, date_to, app.settings.tz, include_unapproved))
+    rows = app.read(lambda s: export_rows(s, date_from, date_to, app.settings.tz, include_unapproved))
     payload = export_xlsx(rows) if fmt == "xlsx" else export_csv(rows)
     if file == "-":
         # click.get_binary_stream is deprecated (Click 9 drops it); the text stream's buffer is the same.

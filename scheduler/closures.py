@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler import privacy
 from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import InvalidInput, NotFound
@@ -52,9 +53,9 @@ def _owner(session: Session, scope: str, ref: str | None) -> dict[str, int | Non
 
 
 def _replan(session: Session, closure: Closure, today: date | None, horizon_weeks: int,
-            now: datetime | None) -> PlanResult:
+            now: datetime | None, cancel_reason: str | None = None) -> PlanResult:
     ids = services_in_scope(session, closure.scope, closure.community_id, closure.branch_id, closure.service_id)
-    return plan(session, today or local_today(now=now), horizon_weeks, ids, now=now)
+    return plan(session, today or local_today(now=now), horizon_weeks, ids, now=now, cancel_reason=cancel_reason)
 
 
 def add_closure(session: Session, scope: str, ref: str | None, start: date, end: date, reason: str,
@@ -62,6 +63,7 @@ def add_closure(session: Session, scope: str, ref: str | None, start: date, end:
                 now: datetime | None = None) -> ClosureChange:
     """Close a scope from ``start`` to ``end`` (inclusive) and re-plan what it touches."""
     owner = _owner(session, scope, ref)
+    privacy.refuse_personal_data(session, {"reason": reason})  # public feeds show it word for word
     if end < start:
         raise InvalidInput("to", f"{end.isoformat()} is before {start.isoformat()}")
     if (end - start).days >= MAX_CLOSURE_DAYS:
@@ -72,7 +74,8 @@ def add_closure(session: Session, scope: str, ref: str | None, start: date, end:
     session.flush()
     record_event(session, "closure.added", closure_id=closure.id, scope=scope, start=start.isoformat(),
                  end=end.isoformat())
-    result = _replan(session, closure, today, horizon_weeks, now)
+    # Volunteers of a cancelled occurrence are told the closure's reason (in their private message).
+    result = _replan(session, closure, today, horizon_weeks, now, cancel_reason=f"停课/闭馆：{closure.reason}")
     return ClosureChange(closure_as_dict(session, closure), result)
 
 

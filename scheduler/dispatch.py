@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -136,7 +136,34 @@ def _facts(occurrence: Occurrence, service: Service, role: Role, payload: dict[s
         service_title=service.title, start_at=occurrence.start_at, end_at=occurrence.end_at,
         timezone=service.timezone, venue=service.venue, role=role.name,
         occurrence_cancelled=occurrence.status == "cancelled", old_start_at=old_start,
+        reason=str(payload.get("reason") or ""),
     )
+
+
+def _assigned_shifts(session: Session, payloads: list[dict[str, Any]], now: datetime) -> dict[int, ShiftFacts]:
+    """The shifts an "assigned" notice names (``payload["assignment_ids"]``) that the volunteer still
+    holds and that have not ended, by assignment id (one query for the batch)."""
+    ids = sorted({int(aid) for payload in payloads for aid in payload.get("assignment_ids") or ()})
+    found: dict[int, ShiftFacts] = {}
+    for start in range(0, len(ids), 5000):
+        for aid, status, occurrence, service, role in session.execute(
+                select(Assignment.id, Assignment.status, Occurrence, Service, Role)
+                .join(Occurrence, Assignment.occurrence_id == Occurrence.id)
+                .join(Service, Occurrence.service_id == Service.id)
+                .join(Role, Assignment.role_id == Role.id)
+                .where(Assignment.id.in_(ids[start:start + 5000]))):
+            if status in EXPECTING and occurrence.status == "scheduled" and occurrence.end_at > now:
+                found[aid] = _facts(occurrence, service, role, {})
+    return found
+
+
+def _assigned_facts(payload: dict[str, Any], shifts: dict[int, ShiftFacts]) -> ShiftFacts | None:
+    """One fact set for an "assigned" notice: its first live shift, the others in ``also``."""
+    live = sorted((shifts[int(aid)] for aid in payload.get("assignment_ids") or () if int(aid) in shifts),
+                  key=lambda facts: facts.start_at)
+    if not live:
+        return None
+    return replace(live[0], also=tuple(live[1:]))
 
 
 def _release(ids: list[int], due_at: datetime, now: datetime, refund: bool = True) -> Any:
@@ -165,9 +192,17 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
     stale: list[int] = []
     deferred: dict[datetime, list[int]] = {}
     outgoing: list[Outgoing] = []
+    shifts = _assigned_shifts(session, [row[4] or {} for row in rows if change_of(row[2]) == "assigned"], now)
     for (rid, aid, kind, channel, payload, a_status, occurrence, service, role, vid, email, phone) in rows:
         change = change_of(kind)
-        if change is None:
+        facts = None
+        if change == "assigned":
+            # Told once for all of a volunteer's new shifts: those still held and not over.
+            facts = _assigned_facts(payload or {}, shifts)
+            if facts is None:
+                cancelled.append(rid)
+                continue
+        elif change is None:
             # A before-shift reminder is owed only while the volunteer still expects the shift.
             if a_status not in EXPECTING or occurrence.status != "scheduled":
                 cancelled.append(rid)
@@ -184,13 +219,13 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
                 _, window_end = quiet.window_around(local)
                 # Deferred to the end of quiet hours only if that still precedes the shift;
                 # otherwise the message goes now rather than after the shift has begun.
-                if window_end < occurrence.start_at:
+                if window_end < (facts.start_at if facts is not None else occurrence.start_at):
                     deferred.setdefault(window_end.astimezone(now.tzinfo), []).append(rid)
                     continue
         outgoing.append(Outgoing(
             reminder_id=rid, idempotency_key=idempotency_key(aid, kind, channel), kind=kind, channel=channel,
             volunteer_id=vid,
-            facts=_facts(occurrence, service, role, payload or {}), email=email, phone=phone,
+            facts=facts or _facts(occurrence, service, role, payload or {}), email=email, phone=phone,
         ))
     if cancelled:
         session.execute(update(Reminder).where(Reminder.id.in_(cancelled))

@@ -117,6 +117,8 @@ class FillResult:
     placements: list[Placement] = field(default_factory=list)
     open_seats: list[OpenSeats] = field(default_factory=list)
     lost_races: int = 0
+    #: Volunteers owed an "assigned" notice (one each, however many seats they got).
+    notified: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -132,6 +134,7 @@ class FillResult:
             "first": self.first.isoformat(), "last": self.last.isoformat(), "dry_run": self.dry_run,
             "occurrences": self.occurrences, "seats": self.seats, "already_taken": self.already_taken,
             "filled": self.filled, "left_open": self.left_open, "lost_races": self.lost_races,
+            "notified": self.notified,
             "placements": [
                 {"occurrence_id": p.occurrence_id, "service": p.service, "start": p.start, "role": p.role,
                  "seat_no": p.seat_no, "volunteer_id": p.volunteer_id, "volunteer": p.volunteer, "tier": p.tier,
@@ -481,17 +484,29 @@ def _plan(planner: _Planner, occurrences: list[tuple[Any, ...]], services: dict[
                         if len(passed_over) < 3 and why_not != "already on this occurrence":
                             passed_over.append((vid, why_not))
                         continue
-                    # The next three in line (as ranked when the pool was ordered), then the two of them
-                    # not from the branch this tier skips.
-                    following = [heappop(heap) for _ in range(min(3, len(heap)))]
+                    # The next two in line who could have taken the seat (as ranked when the pool was
+                    # ordered); the ineligible ones met on the way are kept apart with their reason, so
+                    # `why` never offers a candidate who was ruled out. A few looks at most.
+                    following = [heappop(heap) for _ in range(min(RUNNER_LOOKAHEAD, len(heap)))]
                     for nxt in following:
                         heappush(heap, nxt)
-                    runners = tuple(nxt[3] for nxt in following
-                                    if skip_branch is None or vols[nxt[3]].branch != skip_branch)[:2]
+                    runners: list[int] = []
+                    ruled_out: list[tuple[int, str]] = []
+                    for nxt in following:
+                        other = vols[nxt[3]]
+                        if skip_branch is not None and other.branch == skip_branch:
+                            continue
+                        reason = _ineligible(other, here, days, totals, minutes, start, end)
+                        if reason is None:
+                            runners.append(other.id)
+                            if len(runners) == 2:
+                                break
+                        elif len(ruled_out) < 3:
+                            ruled_out.append((other.id, reason))
                     placements.append(Placement(
                         occ_id, slug, start_text, role_name, role_id, free.pop(0), vid, vol.name, tier,
                         (tier, keys[vid], len(pool), dict(rejected), tuple(passed_over),
-                         tuple(keys[r] for r in runners))))
+                         tuple(keys[r] for r in runners), tuple(ruled_out))))
                     here.add(vid)
                     vol.load += minutes
                     if start > vol.last:
@@ -512,10 +527,30 @@ def _plan(planner: _Planner, occurrences: list[tuple[Any, ...]], services: dict[
                     planner, community_id, skill, span, local_start, rejected)))
 
 
+#: How many candidates after the winner are looked at to find the two next in line.
+RUNNER_LOOKAHEAD = 6
+
+
+def _ineligible(vol: _Vol, here: set[int], days: frozenset[str], totals: dict[int, int], minutes: int,
+                start: int, end: int) -> str | None:
+    """Why a candidate of the pool could not take this seat (the checks of ``_plan``'s loop), or None."""
+    if vol.id in here:
+        return "already on this occurrence"
+    if vol.blackout and not days.isdisjoint(vol.blackout):
+        return "blackout"
+    if vol.cap_minutes and totals.get(vol.id, 0) + minutes > vol.cap_minutes:
+        return "monthly cap"
+    for s, e in vol.busy or ():
+        if s < end and e > start:
+            return "overlap"
+    return None
+
+
 def explanation_of(raw: tuple[Any, ...]) -> dict[str, Any]:
     """The stored form of a fill choice: tier, the winner's score, the pool, who was passed over and why,
-    and the next in line. A score is [no-shows, minutes served or rostered, last served (epoch s)]."""
-    tier, key, pool, rejected, passed_over, runners = raw
+    the next in line (eligible only) and the ineligible ones ranked among them, with their reason.
+    A score is [no-shows, minutes served or rostered, last served (epoch s)]."""
+    tier, key, pool, rejected, passed_over, runners, ruled_out = raw
     data: dict[str, Any] = {"method": "fill", "tier": tier, "score": list(key[:3]), "pool": pool}
     if rejected:
         data["rejected"] = rejected
@@ -523,13 +558,15 @@ def explanation_of(raw: tuple[Any, ...]) -> dict[str, Any]:
         data["passed_over"] = [list(item) for item in passed_over]
     if runners:
         data["runners_up"] = [[r[3], r[0], r[1], r[2]] for r in runners]
+    if ruled_out:
+        data["ineligible_next"] = [list(item) for item in ruled_out]
     return data
 
 
 def _explanation_json(raw: tuple[Any, ...]) -> str:
     """``explanation_of(raw)`` as compact ASCII JSON, formatted directly: the same text the json
     module writes (a test holds them equal), at a fraction of the cost for a million rows."""
-    tier, key, pool, rejected, passed_over, runners = raw
+    tier, key, pool, rejected, passed_over, runners, ruled_out = raw
     parts = [f'{{"method":"fill","tier":{_js(tier)},"score":[{key[0]},{key[1]},{key[2]}],"pool":{pool}']
     if rejected:
         parts.append(',"rejected":{' + ",".join(f"{_js(why_not)}:{n}" for why_not, n in rejected.items()) + "}")
@@ -537,6 +574,9 @@ def _explanation_json(raw: tuple[Any, ...]) -> str:
         parts.append(',"passed_over":[' + ",".join(f"[{vid},{_js(why_not)}]" for vid, why_not in passed_over) + "]")
     if runners:
         parts.append(',"runners_up":[' + ",".join(f"[{r[3]},{r[0]},{r[1]},{r[2]}]" for r in runners) + "]")
+    if ruled_out:
+        parts.append(',"ineligible_next":[' + ",".join(f"[{vid},{_js(why_not)}]" for vid, why_not in ruled_out)
+                     + "]")
     parts.append("}")
     return "".join(parts)
 
@@ -619,6 +659,29 @@ def _write(session: Session, result: FillResult, services: dict[int, Any], occur
     else:
         _generic_insert(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
         _generic_insert_reminders(session, kept, dues, vols, stamp_text)
+    notices = _assigned_notices(kept, dues, stamp if dialect == "postgresql" else stamp_text)
+    if dialect == "postgresql":
+        _pg_copy(session, "reminder", REMINDER_COLUMNS, notices)
+    else:
+        _generic_insert(session, Reminder.__table__, REMINDER_COLUMNS, notices,  # type: ignore[arg-type]
+                        storage_form=True)
+    result.notified = len(notices)
+
+
+def _assigned_notices(kept: Sequence[Placement], dues: _Dues, stamp: Any) -> list[tuple[Any, ...]]:
+    """One "assigned" notice row per volunteer, naming all their new shifts (not one per seat),
+    anchored on their first new assignment; due now (the dispatcher keeps quiet hours)."""
+    shifts: dict[int, list[int]] = defaultdict(list)
+    for p in kept:
+        shifts[p.volunteer_id].append(p.assignment_id)  # type: ignore[arg-type]
+    preferred, channel = dues.preferred, dues.channel
+    rows = []
+    for vid, ids in shifts.items():
+        ids.sort()
+        payload = '{"assignment_ids":[' + ",".join(map(str, ids)) + '],"change":"assigned"}'
+        rows.append((ids[0], "assigned:fill", preferred.get(vid, channel), stamp, "pending", 0, payload, stamp,
+                     stamp))
+    return rows
 
 
 SEAT_COLUMNS = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no", "forced", "explanation",
@@ -984,6 +1047,8 @@ def why(session: Session, assignment_id: str | int) -> dict[str, Any]:
             lines.append(f"candidates ruled out ({count_reason}): {count}")
         for vid, *score in explanation.get("runners_up", []):
             lines.append(f"next in line #{vid}: {_score_text(score)}")
+        for vid, why_not in explanation.get("ineligible_next", []):
+            lines.append(f"ranked next but not eligible #{vid}: {why_not}")
     elif method in ("manual", "swap", "handover"):
         lines.append({"manual": "assigned by a coordinator", "swap": "took this shift in a swap",
                       "handover": "took over this shift from another volunteer"}[method])

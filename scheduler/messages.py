@@ -3,6 +3,8 @@
 Two audiences. A personal message (console, email, SMS) goes to one volunteer. A group message
 (WeCom and DingTalk robots post into a group chat) carries no volunteer name or phone and nothing
 about beneficiaries: only the public facts of the shift, worded for "the volunteers on this shift".
+The coordinator's reason for a move or cancellation goes into personal messages only (it may name
+a person: "王医生生病"); an auto-fill's many new shifts for one volunteer make one "assigned" notice.
 Pure functions: data in, text out, no clock.
 """
 
@@ -21,7 +23,10 @@ CHANGE_WORDS = {
     "role_changed": "岗位调整",
     "unassigned": "排班取消",
     "promoted": "候补转正",
+    "assigned": "新排班",
 }
+#: Changes whose notice carries the coordinator's reason (``--reason``): a private message only.
+REASONED = ("moved", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class ShiftFacts:
     occurrence_cancelled: bool = False
     #: For a "moved" notice: where the shift was before (aware UTC), when known.
     old_start_at: datetime | None = None
+    #: The coordinator's reason for a move or cancellation (personal messages only: it may name people).
+    reason: str = ""
+    #: For an "assigned" notice: the volunteer's other new shifts, told in the same message.
+    also: tuple[ShiftFacts, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,9 +107,28 @@ def personal_message(kind: str, facts: ShiftFacts) -> MessageText:
         lead = f"您在志愿服务「{title}」中的岗位已调整，最新安排："
     elif change == "unassigned":
         lead = f"您在志愿服务「{title}」本场的排班已取消，无需到岗。原定安排："
+    elif change == "assigned":
+        return _assigned_message(facts)
     else:
         lead = f"好消息！您已从候补转为志愿服务「{title}」的正式排班："
-    return MessageText(subject, f"您好！{lead}\n{_details(facts)}")
+    body = f"您好！{lead}\n{_details(facts)}"
+    if change in REASONED and facts.reason:
+        body += f"\n原因：{facts.reason}"
+    return MessageText(subject, body)
+
+
+def _assigned_message(facts: ShiftFacts) -> MessageText:
+    """One notice for all of a volunteer's new shifts (an auto-fill may give several at once)."""
+    shifts = (facts, *facts.also)
+    if len(shifts) == 1:
+        subject = f"【排班通知·新排班】{facts.service_title}"
+        body = f"您好！您已被安排参加志愿服务「{facts.service_title}」：\n{_details(facts)}"
+    else:
+        subject = f"【排班通知·新排班】共{len(shifts)}场"
+        parts = [f"您好！您已被安排参加以下{len(shifts)}场志愿服务："]
+        parts += [f"{n}. 「{shift.service_title}」\n{_details(shift)}" for n, shift in enumerate(shifts, 1)]
+        body = "\n".join(parts)
+    return MessageText(subject, body + "\n如不能参加，请尽早告知协调人。感谢您的付出！")
 
 
 def group_message(kind: str, facts: ShiftFacts) -> str:

@@ -1,7 +1,9 @@
 """Reminders are rows, not timers: created and cancelled in the same transaction as the roster change.
 
 Kinds: ``before:<minutes>`` (24 h and 2 h by default, per service), change notices
-``moved:<seq>``, ``cancelled:<seq>``, ``role_changed:<seq>``, ``unassigned:<seq>`` and ``promoted``.
+``moved:<seq>``, ``cancelled:<seq>``, ``role_changed:<seq>``, ``unassigned:<seq>``, ``promoted`` and
+``assigned:...`` (one per volunteer per assign or fill, listing its new shifts in
+``payload["assignment_ids"]``). A move's or cancellation's ``payload["reason"]`` is the coordinator's.
 One row per (assignment, kind, channel); the dispatcher claims due rows, sends them once, marks them.
 """
 
@@ -177,12 +179,18 @@ def sync_assignment_reminders(session: Session, assignment: Assignment, now: dat
 
 def notify(session: Session, assignment: Assignment, change: str, now: datetime | None = None,
            detail: dict[str, Any] | None = None) -> Reminder:
-    """Owe the volunteer a change notice (moved, cancelled, role_changed, unassigned, promoted)."""
+    """Owe the volunteer a change notice (moved, cancelled, role_changed, unassigned, promoted, assigned)."""
     now = now or utcnow()
     occurrence = assignment.occurrence
     kind = "promoted" if change == "promoted" else f"{change}:{occurrence.sequence}:{assignment.sequence}"
     payload = {"change": change, **(detail or {})}
     return _upsert(session, assignment, kind[:32], now, payload)
+
+
+def notify_assigned(session: Session, assignment: Assignment, now: datetime | None = None) -> Reminder:
+    """Owe the volunteer an "assigned" notice for this new shift (auto-fill writes its own in bulk,
+    one per volunteer for all their new shifts)."""
+    return notify(session, assignment, "assigned", now, {"assignment_ids": [assignment.id]})
 
 
 def occurrence_changed(session: Session, occurrence: Occurrence, change: str,

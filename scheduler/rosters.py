@@ -16,6 +16,7 @@ transaction.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -30,7 +31,7 @@ from scheduler.db import utcnow
 from scheduler.errors import CapacityFull, CheckRefused, Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
 from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Role, Volunteer
-from scheduler.reminders import notify, sync_assignment_reminders
+from scheduler.reminders import notify, notify_assigned, sync_assignment_reminders
 from scheduler.skills import canonical_or_same
 from scheduler.volunteers import get_volunteer
 
@@ -353,6 +354,7 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
         _event(session, "assignment.created", assignment, waitlist_pos=assignment.waitlist_pos)
         return assignment
     _event(session, "assignment.created", assignment, forced=assignment.forced)
+    notify_assigned(session, assignment, now)
     sync_assignment_reminders(session, assignment, now)
     return assignment
 
@@ -424,21 +426,41 @@ def confirm(session: Session, ref: str | int, occurrence_id: str | int | None = 
     return assignment
 
 
-def decline(session: Session, ref: str | int, reason: str, occurrence_id: str | int | None = None,
+def decline(session: Session, ref: str | int, reason: str | None = None, occurrence_id: str | int | None = None,
             now: datetime | None = None) -> Assignment:
-    """The volunteer declines (with a reason); the seat goes to the first waitlisted."""
+    """The volunteer declines (a reason is optional); the seat goes to the first waitlisted."""
+    return decline_shift(session, ref, reason, occurrence_id, now).declined
+
+
+@dataclass
+class Declined:
+    """A declined shift and who moved up into its seat: (assignment, former waitlist position)."""
+
+    declined: Assignment
+    seat_no: int | None
+    promoted: list[tuple[Assignment, int]] = field(default_factory=list)
+
+
+def decline_shift(session: Session, ref: str | int, reason: str | None = None,
+                  occurrence_id: str | int | None = None, now: datetime | None = None) -> Declined:
+    """``decline``, telling also which seat was freed and who moved up from the waitlist."""
     now = now or utcnow()
-    reason = v.text(reason or "", "reason", 300)
+    reason = v.text(reason or "", "reason", 300, required=False) or None
     assignment = find_assignment(session, ref, occurrence_id)
     if assignment.status not in (*OPEN_SEATED, "waitlisted"):
         raise Conflict(f"assignment #{assignment.id} is {assignment.status}; it cannot be declined")
     was_seated = assignment.status in SEATED_STATUSES
+    result = Declined(assignment, assignment.seat_no)
     _release(session, assignment, "declined", now, reason)
     _event(session, "assignment.changed", assignment)
     sync_assignment_reminders(session, assignment, now)
     if was_seated:
-        promote_waitlist(session, assignment.occurrence, assignment.role, now)
-    return assignment
+        positions = dict(session.execute(select(Assignment.id, Assignment.waitlist_pos).where(
+            Assignment.occurrence_id == assignment.occurrence_id, Assignment.role_id == assignment.role_id,
+            Assignment.status == "waitlisted")).all())  # type: ignore[arg-type]
+        result.promoted = [(entry, positions.get(entry.id) or 0)
+                           for entry in promote_waitlist(session, assignment.occurrence, assignment.role, now)]
+    return result
 
 
 def promote_waitlist(session: Session, occurrence: Occurrence, role: Role,
@@ -558,6 +580,7 @@ def swap(session: Session, ref: str | int, other: str | int | None = None, to_vo
     for person, (occurrence, role, seat, status) in zip(people[::-1], spots, strict=True):
         row = _place(session, person, occurrence, role, status, seat, forced, note, explanation, now)
         _event(session, "assignment.created", row, swap=True, forced=forced)
+        notify_assigned(session, row, now)
         sync_assignment_reminders(session, row, now)
         result.append(row)
     return result
@@ -585,6 +608,7 @@ def _hand_over(session: Session, assignment: Assignment, taker: Volunteer, force
     explanation = {"method": "handover", "from_assignment": assignment.id, "overridden": reasons}
     row = _place(session, taker, occurrence, role, "invited", seat, bool(reasons and force), note, explanation, now)
     _event(session, "assignment.created", row, swap=True, forced=row.forced)
+    notify_assigned(session, row, now)
     sync_assignment_reminders(session, row, now)
     return row
 

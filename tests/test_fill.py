@@ -143,7 +143,7 @@ def test_fill_writes_events_reminders_and_an_explanation(session: Session, town:
     assert event.payload["volunteer_ids"] == sorted([winner.id, runner.id])
     assert set(event.payload) == {"assignment_ids", "occurrence_ids", "volunteer_ids", "status", "via"}
     reminders = {r.kind: r for r in session.scalars(select(Reminder).where(Reminder.assignment_id == aid))}
-    assert set(reminders) == {"before:1440", "before:120"}
+    assert set(reminders) == {"before:1440", "before:120", "assigned:fill"}
     assert reminders["before:120"].due_at == MONDAY - timedelta(minutes=120)
     explained = why(session, aid)
     assert explained["explanation"]["tier"] == "branch"
@@ -217,7 +217,8 @@ def test_fill_reminders_are_timed_keyed_and_routed_like_a_coordinators_assignmen
 
     def owed(aid: int) -> dict[str, tuple[str, datetime, str]]:
         return {r.kind: (r.channel, r.due_at, r.idempotency_key)
-                for r in session.scalars(select(Reminder).where(Reminder.assignment_id == aid))}
+                for r in session.scalars(select(Reminder).where(Reminder.assignment_id == aid,
+                                                                Reminder.kind.startswith("before:")))}
 
     expected_due = {kind: due for kind, (_, due, _) in owed(manual.id).items()}
     assert expected_due["before:120"] == datetime(2026, 12, 7, 23, 30, tzinfo=UTC)  # 07:30, end of quiet hours
@@ -254,9 +255,10 @@ def test_stored_explanation_text_is_the_json_of_the_explanation() -> None:
     from scheduler.fill import _explanation_json, explanation_of
 
     raws = [
-        ("branch", (0, 0, 0, 7), 3, {}, (), ()),
+        ("branch", (0, 0, 0, 7), 3, {}, (), (), ()),
         ("community", (1, 240, 1_772_000_000, 9), 41, {"monthly cap": 3, "overlap": 1, 'odd "quote"\\': 2},
-         ((5, "monthly cap"), (6, "overlap")), ((0, 120, 1_771_000_000, 11), (2, 360, 0, 12))),
+         ((5, "monthly cap"), (6, "overlap")), ((0, 120, 1_771_000_000, 11), (2, 360, 0, 12)),
+         ((13, "blackout"), (14, "monthly cap"))),
     ]
     for raw in raws:
         text = _explanation_json(raw)
@@ -280,5 +282,8 @@ def test_seats_streamed_in_many_batches_each_get_their_reminders(
     assert result.filled == 8 and result.lost_races == 0
     ids = sorted(p.assignment_id or 0 for p in result.placements)
     assert ids == sorted(session.scalars(select(Assignment.id).where(Assignment.seat_no.is_not(None))))
-    per_seat = dict(session.execute(select(Reminder.assignment_id, func.count()).group_by(Reminder.assignment_id)).all())
+    per_seat = dict(session.execute(select(Reminder.assignment_id, func.count())
+                                    .where(Reminder.kind.startswith("before:")).group_by(Reminder.assignment_id)).all())
     assert per_seat == {aid: 2 for aid in ids}
+    notices = session.scalars(select(Reminder).where(Reminder.kind.startswith("assigned"))).all()
+    assert len(notices) == 3  # one per volunteer, not one per seat

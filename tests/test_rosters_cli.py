@@ -75,7 +75,6 @@ def test_waitlist_confirm_decline_and_swap_from_the_command_line(clinic) -> None
     waiting = invoke("assign", "13800000001", occ, "--role", "引导员", "--waitlist")
     assert waiting.exit_code == 0 and "waitlisted, waitlist position 1" in waiting.output
     assert invoke("confirm", str(first["id"])).output.count("confirmed") == 1
-    assert invoke("decline", str(first["id"])).exit_code == 2  # --reason is required
     declined = invoke("decline", str(first["id"]), "--reason", "临时加班")
     assert declined.exit_code == 0 and "declined" in declined.output
     assert _seated(clinic["url"]) == 2  # the waitlisted doctor moved up
@@ -86,6 +85,21 @@ def test_waitlist_confirm_decline_and_swap_from_the_command_line(clinic) -> None
     handed = invoke("swap", str(guides["on"][0]["assignment_id"]), "--to", "13800000002")
     assert handed.exit_code == 0 and "invited" in handed.output
     assert invoke("swap", "1").exit_code == 4
+
+
+def test_decline_needs_no_reason_and_names_who_moved_up_never_position_none(clinic) -> None:  # type: ignore[no-untyped-def]
+    invoke, occ = clinic["invoke"], clinic["occ"]
+    first = json.loads(invoke("assign", "13800000002", occ, "--role", "引导员", "--json").stdout)
+    invoke("assign", "13800000003", occ, "--role", "引导员")
+    invoke("assign", "13800000001", occ, "--role", "引导员", "--waitlist")
+    declined = invoke("decline", str(first["id"]))
+    assert declined.exit_code == 0, declined.output
+    assert "None" not in declined.output
+    assert f"assignment #{first['id']}: volunteer #{first['volunteer_id']}" in declined.output
+    assert "declined\n" in declined.output
+    assert "moved up from waitlist position 1: 张医生" in declined.output and "now seat 1" in declined.output
+    again = json.loads(invoke("decline", "13800000003", occ, "--json").stdout)
+    assert again["status"] == "declined" and again["promoted"] == [] and again["freed_seat"] == 2
 
 
 def test_fill_dry_run_prints_the_plan_and_why_explains(clinic) -> None:  # type: ignore[no-untyped-def]
