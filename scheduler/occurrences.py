@@ -133,9 +133,16 @@ def cancel_occurrence(session: Session, occurrence_id: int, reason: str,
 
 
 def move_occurrence(session: Session, occurrence_id: int, new_start: str | datetime,
-                    duration: str | int | None = None, now: datetime | None = None) -> Occurrence:
-    """Move one occurrence to a new local start (and optionally length); identity is kept, it is pinned."""
+                    duration: str | int | None = None, now: datetime | None = None,
+                    reason: str | None = None) -> Occurrence:
+    """Move one occurrence to a new local start (and optionally length); identity is kept, it is pinned.
+
+    Seated volunteers are told, with ``reason`` when given; ``move_warnings`` says whom the new time
+    no longer suits.
+    """
     now = now or utcnow()
+    if reason is not None:
+        reason = v.text(reason, "reason", 200, required=False) or None
     occurrence = get_occurrence(session, occurrence_id)
     if occurrence.status == "cancelled":
         raise Conflict(f"occurrence #{occurrence_id} is cancelled; it cannot be moved")
@@ -159,10 +166,33 @@ def move_occurrence(session: Session, occurrence_id: int, new_start: str | datet
     record_event(session, "occurrence.moved", occurrence_id=occurrence.id, service_id=occurrence.service_id,
                  sequence=occurrence.sequence, previous_start=previous.isoformat(), start=start.isoformat(),
                  end=end.isoformat())
-    reminders.occurrence_changed(session, occurrence, "moved",
-                                 {"from": _local(previous, service).strftime("%Y-%m-%d %H:%M"),
-                                  "to": start_local.strftime("%Y-%m-%d %H:%M")}, now=now)
+    detail = {"from": _local(previous, service).strftime("%Y-%m-%d %H:%M"),
+              "to": start_local.strftime("%Y-%m-%d %H:%M"), "old_start": previous.isoformat()}
+    if reason:
+        detail["reason"] = reason
+    reminders.occurrence_changed(session, occurrence, "moved", detail, now=now)
     return occurrence
+
+
+#: The soft checks a new time can break for someone already seated (skill and cap do not move).
+_MOVE_CHECKS = ("availability:", "blackout:", "overlap:")
+
+
+def move_warnings(session: Session, occurrence: Occurrence) -> list[dict[str, Any]]:
+    """Seated volunteers whose availability, blackout dates or other shifts the occurrence's
+    current time breaks: the move stands, the coordinator is told whom to call."""
+    from scheduler.rosters import check_reasons
+
+    warnings = []
+    for assignment in session.scalars(
+            select(Assignment).where(Assignment.occurrence_id == occurrence.id,
+                                     Assignment.status.in_(("invited", "confirmed"))).order_by(Assignment.id)):
+        reasons = [r for r in check_reasons(session, assignment.volunteer, occurrence, assignment.role)
+                   if r.startswith(_MOVE_CHECKS)]
+        if reasons:
+            warnings.append({"assignment_id": assignment.id, "volunteer_id": assignment.volunteer_id,
+                             "volunteer": assignment.volunteer.name, "reasons": reasons})
+    return warnings
 
 
 def occurrence_as_dict(occurrence: Occurrence, seated: dict[int, int] | None = None) -> dict[str, Any]:
@@ -214,6 +244,7 @@ def occurrences_as_dicts(session: Session, occurrences: list[Occurrence]) -> lis
 
 
 __all__ = [
-    "cancel_occurrence", "get_occurrence", "list_occurrences", "move_occurrence", "occurrence_as_dict",
+    "cancel_occurrence", "get_occurrence", "list_occurrences", "move_occurrence", "move_warnings",
+    "occurrence_as_dict",
     "occurrences_as_dicts", "open_seats", "parse_local_start", "seated_counts",
 ]

@@ -330,11 +330,13 @@ def _seated_occurrence_ids(session: Session, occurrence_ids: list[int]) -> set[i
 
 
 def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEEKS,
-         service_ids: list[int] | None = None, now: datetime | None = None) -> PlanResult:
+         service_ids: list[int] | None = None, now: datetime | None = None,
+         cancel_reason: str | None = None) -> PlanResult:
     """Materialise occurrences for local dates ``today .. today + horizon_weeks`` (idempotent).
 
     ``service_ids`` limits the run to those services (None: every service). A second run with
-    nothing changed writes no row.
+    nothing changed writes no row. ``cancel_reason`` (a closure's) is what volunteers of a
+    cancelled occurrence are told, instead of the generic re-planning words.
     """
     started = _time.perf_counter()
     first, last = window(today, horizon_weeks)
@@ -459,14 +461,14 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
         if occurrence is None:
             continue
         occurrence.status = "cancelled"
-        occurrence.cancel_reason = REPLAN_CANCEL_REASON
+        occurrence.cancel_reason = cancel_reason or REPLAN_CANCEL_REASON
         occurrence.sequence += 1
         occurrence.updated_at = now_aware
         session.flush()
         record_event(session, "occurrence.cancelled", occurrence_id=oid, service_id=occurrence.service_id,
                      reason="replanned", sequence=occurrence.sequence)
         result.notified += reminders.occurrence_changed(
-            session, occurrence, "cancelled", {"reason": REPLAN_CANCEL_REASON}, now=now_aware)
+            session, occurrence, "cancelled", {"reason": cancel_reason or REPLAN_CANCEL_REASON}, now=now_aware)
         result.events += 1
     result.cancelled = len(seated)
     for oid in end_changed:
