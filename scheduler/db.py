@@ -6,6 +6,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,7 +20,17 @@ from scheduler.errors import DatabaseBusy
 
 T = TypeVar("T")
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Seconds a transaction waits for another's lock before ``DatabaseBusy`` (``ROSTER_LOCK_TIMEOUT``): SQLite's
+#: busy timeout and ``run_in_transaction``'s retries together, PostgreSQL's ``lock_timeout``. Only lock
+#: waits are bounded: a long statement (a city-wide fill) runs as long as it needs.
+DEFAULT_LOCK_TIMEOUT = 5.0
+#: Execution option that marks a read-only session (``read_scope``).
+READ_ONLY_OPTION = "roster_read_only"
+#: PostgreSQL's SQLSTATE for a lock wait that ran out (``lock_timeout``).
+PG_LOCK_NOT_AVAILABLE = "55P03"
+
+#: The instant (``time.monotonic()``) by which the running ``run_in_transaction`` must have its lock.
+_deadline: ContextVar[float | None] = ContextVar("roster_lock_deadline", default=None)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -48,7 +59,7 @@ def utcnow() -> datetime:
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     # WAL lets the CLI read while a worker writes; busy_timeout makes writers wait instead of failing.
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout = {connection_record.info['roster.busy_ms']}")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
@@ -58,17 +69,68 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+def _remaining_ms(default_ms: int) -> int:
+    deadline = _deadline.get()
+    if deadline is None:
+        return default_ms
+    return max(int((deadline - time.monotonic()) * 1000), 1)
+
+
 def _sqlite_begin(conn: Any) -> None:
+    info = conn.info
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        # A read takes no write lock: WAL gives it a snapshot however long a writer holds the lock.
+        # query_only turns an accidental write into an error instead of a lock upgrade.
+        if not info.get("roster.query_only"):
+            conn.exec_driver_sql("PRAGMA query_only = 1")
+            info["roster.query_only"] = True
+        conn.exec_driver_sql("BEGIN")
+        return
     # pysqlite's deferred BEGIN upgrades to a write lock mid-transaction, which deadlocks two
     # writers (one gets SQLITE_BUSY at once, whatever busy_timeout says). BEGIN IMMEDIATE takes
-    # the write lock up front so the second writer waits its turn.
+    # the write lock up front so the second writer waits its turn, no longer than what is left
+    # of its run_in_transaction's budget.
+    if info.get("roster.query_only"):
+        conn.exec_driver_sql("PRAGMA query_only = 0")
+        info["roster.query_only"] = False
+    busy_ms = _remaining_ms(info["roster.busy_ms"])
+    if info.get("roster.busy_set", info["roster.busy_ms"]) != busy_ms:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
+        info["roster.busy_set"] = busy_ms
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout, foreign keys and immediate transactions."""
+def _sqlite_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+    # A pooled connection leaves a read as a writable connection (raw cursors find it so).
+    if connection_record.info.get("roster.query_only"):
+        dbapi_connection.execute("PRAGMA query_only = 0")
+        connection_record.info["roster.query_only"] = False
+
+
+def _pg_begin(conn: Any) -> None:
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
+#: Each engine's lock budget in seconds (``make_engine``'s ``lock_timeout``).
+_LOCK_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+_READ_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, **kwargs: Any) -> Engine:
+    """Create an engine whose lock waits end after ``lock_timeout`` seconds (then ``DatabaseBusy``).
+
+    SQLite gets WAL, a busy timeout, foreign keys and immediate transactions for writers; PostgreSQL
+    gets ``lock_timeout`` on every connection.
+    """
+    busy_ms = max(int(lock_timeout * 1000), 1)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": lock_timeout}, **kwargs)
+
+        @event.listens_for(engine, "connect", insert=True)
+        def _busy_budget(dbapi_connection: Any, connection_record: Any) -> None:
+            connection_record.info["roster.busy_ms"] = busy_ms
+
         event.listen(engine, "connect", _sqlite_pragmas)
 
         @event.listens_for(engine, "connect")
@@ -76,8 +138,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             dbapi_connection.isolation_level = None
 
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+        event.listen(engine, "checkin", _sqlite_checkin)
+    else:
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        if url.startswith("postgresql"):
+            # libpq's startup options: the setting holds for the session, whatever the transactions do.
+            options = connect_args.get("options", "")
+            connect_args["options"] = f"{options} -c lock_timeout={busy_ms}".strip()
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+        if url.startswith("postgresql"):
+            event.listen(engine, "begin", _pg_begin)
+    _LOCK_TIMEOUTS[engine] = lock_timeout
+    return engine
+
+
+def lock_timeout_of(engine: Engine) -> float:
+    """Seconds ``engine``'s transactions wait for a lock."""
+    return _LOCK_TIMEOUTS.get(engine, DEFAULT_LOCK_TIMEOUT)
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -90,11 +167,11 @@ def set_session_defaults(engine: Engine, info: dict[str, Any]) -> None:
     _SESSION_DEFAULTS[engine] = dict(info)
 
 
-def engine_for(url: str) -> Engine:
-    """One engine per URL per process."""
+def engine_for(url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
+    """One engine per URL per process (the first call's ``lock_timeout`` holds)."""
     engine = _ENGINES.get(url)
     if engine is None:
-        engine = _ENGINES[url] = make_engine(url)
+        engine = _ENGINES[url] = make_engine(url, lock_timeout=lock_timeout)
     return engine
 
 
@@ -104,9 +181,25 @@ def dispose_engines() -> None:
     _ENGINES.clear()
 
 
+def is_lock_wait(exc: OperationalError) -> bool:
+    """A lock wait that ran out: SQLite's busy timeout, PostgreSQL's ``lock_timeout``."""
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    if code == PG_LOCK_NOT_AVAILABLE:
+        return True
+    message = str(exc.orig)
+    return "database is locked" in message or "database is busy" in message
+
+
+def _busy(engine: Engine) -> DatabaseBusy:
+    seconds = f"{lock_timeout_of(engine):g}"
+    return DatabaseBusy(f"database busy: another process holds a lock (waited {seconds} s, "
+                        "ROSTER_LOCK_TIMEOUT); try again in a moment")
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
+    """One transaction: commit on success, roll back on any error; a lock wait that ran out is
+    ``DatabaseBusy`` (exit 8)."""
     session = sessionmaker(bind=engine, expire_on_commit=False)()
     session.info.update(_SESSION_DEFAULTS.get(engine, {}))
     try:
@@ -114,8 +207,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.commit()
     except OperationalError as exc:
         session.rollback()
-        if "database is locked" in str(exc) or "database is busy" in str(exc):
-            raise DatabaseBusy("database is locked by another writer; try again in a moment") from exc
+        if is_lock_wait(exc):
+            raise _busy(engine) from exc
         raise
     except BaseException:
         session.rollback()
@@ -124,17 +217,56 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
+def read_engine(engine: Engine) -> Engine:
+    """``engine`` for read-only sessions: SQLite's deferred BEGIN (no write lock), PostgreSQL's
+    ``READ ONLY`` transactions; same pool, same events."""
+    reader = _READ_ENGINES.get(engine)
+    if reader is None:
+        reader = _READ_ENGINES[engine] = engine.execution_options(**{READ_ONLY_OPTION: True})
+    return reader
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """One read-only transaction: never takes SQLite's write lock, so a listing never waits for a
+    writer; writing in it is an error. Rolled back at the end (nothing to commit)."""
+    session = sessionmaker(bind=read_engine(engine), expire_on_commit=False)()
+    session.info.update(_SESSION_DEFAULTS.get(engine, {}))
+    try:
+        yield session
+    except OperationalError as exc:
+        if is_lock_wait(exc):
+            raise _busy(engine) from exc
+        raise
+    finally:
+        session.rollback()
+        session.close()
+
+
 def run_in_transaction(engine: Engine, work: Callable[[Session], T], attempts: int = 3) -> T:
-    """Run ``work`` in one transaction, retrying when SQLite stays locked past its busy timeout."""
-    for attempt in range(attempts):
-        try:
-            with session_scope(engine) as session:
-                return work(session)
-        except DatabaseBusy:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    """Run ``work`` in one transaction, retrying a lock SQLite refused at once; every wait, retries
+    included, ends within the engine's lock timeout (then ``DatabaseBusy``)."""
+    deadline = time.monotonic() + lock_timeout_of(engine)
+    token = _deadline.set(deadline)
+    try:
+        for attempt in range(attempts):
+            try:
+                with session_scope(engine) as session:
+                    return work(session)
+            except DatabaseBusy:
+                pause = 0.1 * (attempt + 1)
+                if attempt == attempts - 1 or time.monotonic() + pause >= deadline:
+                    raise
+                time.sleep(pause)
+    finally:
+        _deadline.reset(token)
     raise AssertionError("unreachable")
+
+
+def run_read(engine: Engine, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one read-only transaction (``read_scope``)."""
+    with read_scope(engine) as session:
+        return work(session)
 
 
 #: Rows a bulk write must add before it refreshes the planner's statistics itself.

@@ -40,6 +40,7 @@ VARIABLES: dict[str, str] = {
     "ROSTER_DISPATCH_INTERVAL": "30",
     "ROSTER_DISPATCH_BATCH": "200",
     "ROSTER_REMINDER_LEASE": "300",
+    "ROSTER_LOCK_TIMEOUT": "5",
 }
 
 
@@ -88,6 +89,8 @@ class Settings:
     dispatch_interval: float = 30
     dispatch_batch: int = 200
     reminder_lease: int = 300
+    #: Seconds a transaction waits for another's lock before "database busy" (exit 8).
+    lock_timeout: float = 5
 
     @property
     def tz(self) -> ZoneInfo:
@@ -157,6 +160,7 @@ class Settings:
             dispatch_interval=get_positive("ROSTER_DISPATCH_INTERVAL"),
             dispatch_batch=int(get_positive("ROSTER_DISPATCH_BATCH")),
             reminder_lease=int(get_positive("ROSTER_REMINDER_LEASE")),
+            lock_timeout=get_positive("ROSTER_LOCK_TIMEOUT"),
         )
 
     def session_info(self) -> dict[str, str]:

@@ -55,7 +55,8 @@ def _apply(session: Session, volunteer: Volunteer, spec: VolunteerSpec) -> set[s
         phone = v.phone(spec.phone)
         other = session.scalar(select(Volunteer.id).where(Volunteer.phone == phone))
         if other is not None and other != volunteer.id:
-            raise Conflict(f"phone: {phone} already belongs to volunteer #{other}")
+            # Masked as listings mask it: the message may be read over a coordinator's shoulder or logged.
+            raise Conflict(f"phone: {mask_phone(phone)} already belongs to volunteer #{other}")
         put("phone", phone)
     if spec.email is not None:
         put("email", v.email(spec.email) if spec.email.strip() else None)

@@ -24,7 +24,7 @@ def _settings() -> Settings:
 
 def _engine() -> Engine:
     settings = _settings()
-    engine = engine_for(settings.database_url)
+    engine = engine_for(settings.database_url, settings.lock_timeout)
     set_session_defaults(engine, settings.session_info())
     return engine
 

@@ -181,7 +181,8 @@ def test_duplicate_phone_is_a_conflict(org_cli) -> None:  # type: ignore[no-unty
     assert org_cli("volunteer", "add", "--name", "王芳", "--phone", "13800138000").exit_code == 0
     result = org_cli("volunteer", "add", "--name", "李娜", "--phone", "13800138000")
     assert result.exit_code == 5
-    assert "phone: 13800138000 already belongs to volunteer #1" in result.output
+    assert "phone: 138****8000 already belongs to volunteer #1" in result.output
+    assert "13800138000" not in result.output  # masked as listings mask it
 
 
 def test_unknown_volunteer_reference_is_not_found(org_cli) -> None:  # type: ignore[no-untyped-def]
