@@ -58,7 +58,12 @@ def celery_config(settings: Settings, tuning: WorkerTuning) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A broker restart must not stop a dispatch task between its send and its mark: that would
+        # resend after the lease (a duplicate outside the documented window). The task finishes;
+        # its ack is lost with the connection and Redis redelivers it after the visibility timeout,
+        # which is harmless (idempotent tasks).
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "worker_consumer": "tasks.consumer:BrokerRestartTolerantConsumer",
         "task_ignore_result": True,
         "result_backend": None,
         "task_time_limit": TASK_TIME_LIMIT,

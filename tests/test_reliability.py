@@ -94,12 +94,14 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
 
-    def start(self, name: str, beat: bool = False, pool: str = "threads", concurrency: int = 2
-              ) -> subprocess.Popen[bytes]:
+    def start(self, name: str, beat: bool = False, pool: str = "threads", concurrency: int = 2,
+              as_deployed: bool = False) -> subprocess.Popen[bytes]:
+        """``as_deployed``: with gossip, mingle and heartbeats, as docker-compose.yml runs it."""
         log = self.tmp_path / f"{name}.log"
         argv = [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", f"--pool={pool}",
-                f"--concurrency={concurrency}", f"--hostname={name}@%h", "--loglevel=INFO",
-                "--without-gossip", "--without-mingle", "--without-heartbeat"]
+                f"--concurrency={concurrency}", f"--hostname={name}@%h", "--loglevel=INFO"]
+        if not as_deployed:
+            argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         if beat:
             argv += ["--beat", f"--schedule={self.tmp_path / f'{name}-beat'}"]
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
@@ -313,3 +315,34 @@ def test_the_duplicate_window_after_the_channel_accepted_before_the_mark_is_one_
         counts = hook.by_key()
         assert sorted(counts.values()) == [1, 1, 2], workers.log_text()
         assert hook.count() == 4  # three reminders, one duplicate, each copy with the same key
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_redis_restart_while_a_dispatch_is_sending_sends_no_duplicate_and_the_worker_rides_it_out(
+        workers: Workers, worker_env: dict[str, str], pg_engine: Engine, own_redis: OwnRedis, pool: str) -> None:
+    """A broker restart is not the duplicate window: the dispatch task that had the channel's answer
+    pending keeps running through the connection loss and marks what it sent."""
+    with WebhookSink() as hook:
+        workers.env = dict(worker_env, ROSTER_WECOM_WEBHOOK=hook.url)
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=3, offsets=[120], channel="wecom",
+                     now=utcnow())
+        hook.hold.set()
+        worker = workers.start(f"rider-{pool}", beat=True, pool=pool, as_deployed=True)
+        log = workers.logs[-1]
+        wait_for(lambda: hook.held >= 1, what="a message accepted while its dispatch task runs")
+        own_redis.kill()
+        wait_for(lambda: "Connection to broker lost" in log.read_text(errors="replace"), timeout=20,
+                 what="the worker to notice the broker is gone")
+        own_redis.start()
+        hook.hold.clear()
+        hook.release.set()
+        wait_for(lambda: set(status_of(pg_engine)) == {"sent"}, timeout=40, interval=0.2,
+                 what="every reminder to be sent after Redis came back")
+        assert hook.by_key() == {k: 1 for k in keys(pg_engine)}, workers.log_text()
+        # Still the same worker, consuming again: work created after the restart goes out too.
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="wecom", now=utcnow())
+        wait_for(lambda: set(status_of(pg_engine)) == {"sent"}, timeout=40, interval=0.2,
+                 what="a reminder created after the restart")
+        assert hook.by_key() == {k: 1 for k in keys(pg_engine)}, workers.log_text()
+        assert worker.poll() is None, workers.log_text()
+        assert "Unrecoverable error" not in log.read_text(errors="replace")

@@ -238,3 +238,62 @@ def test_roster_run_sends_due_reminders_on_the_embedded_sqlite_broker(tmp_path: 
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
         engine.dispose()
+
+
+@pytest.mark.slow
+def test_roster_run_restarts_its_worker_when_it_dies_unexpectedly(tmp_path: Path) -> None:
+    env = {**os.environ, "ROSTER_HOME": str(tmp_path / "var"),
+           "ROSTER_DATABASE_URL": f"sqlite:///{tmp_path}/roster.db",
+           "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/var/broker.db",
+           "ROSTER_FEED_DIR": str(tmp_path / "feeds"), "ROSTER_QUIET_HOURS": "off",
+           "ROSTER_DISPATCH_INTERVAL": "0.5", "PYTHONUNBUFFERED": "1"}
+    roster = str(Path(sys.executable).parent / "roster")
+    subprocess.run([roster, "init"], env=env, check=True, capture_output=True)
+    from scheduler.db import make_engine
+
+    engine = make_engine(env["ROSTER_DATABASE_URL"])
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([roster, "run", "--concurrency", "1"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def worker_pids() -> list[int]:
+        path = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    try:
+        [first] = wait_for(worker_pids, timeout=30, what="roster run to start its worker")
+        wait_for(lambda: b" ready." in log.read_bytes(), timeout=60, what="the worker to be ready")
+        os.kill(first, signal.SIGKILL)  # an unexpected death (OOM killer, a crash in the broker library)
+        [second] = wait_for(lambda: [p for p in worker_pids() if p != first], timeout=30,
+                            what="roster run to start a new worker")
+        assert proc.poll() is None
+        create_shift(engine, utcnow() + timedelta(hours=1), volunteers=2, offsets=[120], now=utcnow())
+        wait_for(lambda: {r.status for r in reminders_of(engine)} == {"sent"}, timeout=60,
+                 what="the restarted worker to send the reminders")
+        assert "exited unexpectedly with code -9; restarting it" in log.read_text(errors="replace")
+        os.kill(proc.pid, signal.SIGTERM)  # a stop asked for: passed on, and no restart
+        assert proc.wait(60) == 0, log.read_text(errors="replace")
+        assert not Path(f"/proc/{second}").exists() or b"zombie" in Path(f"/proc/{second}/status").read_bytes()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # an orphaned embedded beat of the killed worker
+        except ProcessLookupError:
+            pass
+        engine.dispose()
+
+
+def test_supervisor_backs_off_while_the_worker_keeps_dying() -> None:
+    from tasks.supervise import restart_pause
+
+    assert [restart_pause(n) for n in (1, 2, 3, 4, 10)] == [1, 2, 4, 8, 30]
+
+
+def test_a_broker_connection_loss_never_cancels_a_running_task() -> None:
+    # Cancelling a dispatch task between its send and its mark resends after the lease: a duplicate.
+    config = celery_config(Settings.from_env({"ROSTER_BROKER_URL": "redis://127.0.0.1:6379/3"}), WorkerTuning())
+    assert config["worker_cancel_long_running_tasks_on_connection_loss"] is False
+    assert config["worker_consumer"] == "tasks.consumer:BrokerRestartTolerantConsumer"
