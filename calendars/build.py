@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -198,6 +198,36 @@ def fold(line: str) -> bytes:
     return b"\r\n ".join(parts) + b"\r\n"
 
 
+def _public_texts(row: PublicEventRow | ClosureRow) -> tuple[str, ...]:
+    if isinstance(row, ClosureRow):
+        return (row.label, row.reason)
+    return (row.title, row.venue, row.contact_role, *(role for role, _ in row.open_seats))
+
+
+def mentions(row: FeedRow, names: frozenset[str]) -> bool:
+    """Whether a public row's free text holds one of these volunteers' names."""
+    if not names or isinstance(row, ShiftRow):
+        return False
+    return any(name in text for text in _public_texts(row) for name in names)
+
+
+def scrubbed(row: FeedRow, names: frozenset[str] = frozenset()) -> FeedRow:
+    """A public row with any phone number, email, ID number or given name in its free text redacted
+    (rule 17). Writers refuse such text; this catches rows written before they did. Private rows
+    are the volunteer's own and pass unchanged."""
+    from scheduler.privacy import personal_data_in, redact
+
+    if isinstance(row, ShiftRow) or not any(personal_data_in(t, names) for t in _public_texts(row)):
+        return row
+    if isinstance(row, ClosureRow):
+        return replace(row, label=redact(row.label, names), reason=redact(row.reason, names))
+    return replace(
+        row, title=redact(row.title, names), venue=redact(row.venue, names),
+        contact_role=redact(row.contact_role, names),
+        open_seats=tuple((redact(role, names), n) for role, n in row.open_seats),
+    )
+
+
 def _utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -320,8 +350,9 @@ def _text_line(name: str, value: str) -> bytes:
     return fold(f"{name}:{escape_text(value)}")
 
 
-def serialize_event(row: FeedRow, domain: str) -> bytes:
-    """One VEVENT as folded CRLF content lines."""
+def serialize_event(row: FeedRow, domain: str, names: frozenset[str] = frozenset()) -> bytes:
+    """One VEVENT as folded CRLF content lines (public free text scrubbed of personal data)."""
+    row = scrubbed(row, names)
     uid = event_uid(row, domain)
     out = [b"BEGIN:VEVENT\r\n", fold(f"UID:{escape_text(uid)}")]
     if isinstance(row, ClosureRow):
@@ -437,15 +468,24 @@ def calendar_header(meta: FeedMeta) -> bytes:
     ])
 
 
-def build_feed(meta: FeedMeta, rows: Sequence[FeedRow], domain: str, cache: EventCache | None = None) -> bytes:
-    """The feed's bytes: same rows in, same bytes out (rule 7), whatever the input order."""
+def build_feed(meta: FeedMeta, rows: Sequence[FeedRow], domain: str, cache: EventCache | None = None,
+               names: frozenset[str] = frozenset()) -> bytes:
+    """The feed's bytes: same rows in, same bytes out (rule 7), whatever the input order.
+
+    ``names``: active volunteers' names found in the rows' free text (the rows loader looks them up):
+    redacted in a public feed. A row that names one is serialized outside the cache, whose entries
+    depend on the row alone.
+    """
     if not meta.private and any(isinstance(r, ShiftRow) for r in rows):
         raise ValueError("a public feed cannot list a volunteer's shifts")
     ordered = sorted(rows, key=sort_key)
     parts = [calendar_header(meta)]
     parts += [vtimezone_bytes(tzid) for tzid in timezones_used(ordered)]
     if cache is None:
-        parts += [serialize_event(row, domain) for row in ordered]
+        parts += [serialize_event(row, domain, names) for row in ordered]
+    elif names:
+        parts += [serialize_event(row, domain, names) if mentions(row, names) else cache.event_bytes(row, domain)
+                  for row in ordered]
     else:
         parts += [cache.event_bytes(row, domain) for row in ordered]
     parts.append(b"END:VCALENDAR\r\n")
@@ -455,13 +495,14 @@ def build_feed(meta: FeedMeta, rows: Sequence[FeedRow], domain: str, cache: Even
 # --------------------------------------------------------------------------- the icalendar reference
 
 
-def build_feed_icalendar(meta: FeedMeta, rows: Sequence[FeedRow], domain: str) -> bytes:
+def build_feed_icalendar(meta: FeedMeta, rows: Sequence[FeedRow], domain: str,
+                         names: frozenset[str] = frozenset()) -> bytes:
     """The same feed built with icalendar ``Event`` objects and ``to_ical()`` (reference, baseline)."""
     from icalendar import Alarm, Calendar, Event, vDDDTypes, vDuration, vText
 
     if not meta.private and any(isinstance(r, ShiftRow) for r in rows):
         raise ValueError("a public feed cannot list a volunteer's shifts")
-    ordered = sorted(rows, key=sort_key)
+    ordered = sorted((scrubbed(row, names) for row in rows), key=sort_key)
     cal = Calendar()
     cal.add("version", "2.0")
     cal.add("prodid", PRODID)

@@ -187,6 +187,8 @@ def publish_dirty(
                 session, window, branch_ids=[b.id for b in branches], community_ids=[c.id for c in communities]
             )
         closures = R.load_closures(session, window)
+        # Volunteers named in public free text: the builder redacts them (rule 17).
+        names = R.volunteer_names_in_texts(session, R.public_texts(events, closures))
         by_branch: dict[int, list[FeedRow]] = defaultdict(list)
         by_community: dict[int, list[FeedRow]] = defaultdict(list)
         everything: list[FeedRow] = []
@@ -221,17 +223,17 @@ def publish_dirty(
                             "缺员岗位和联系岗位（不含个人信息）",
             )
             key = branch_key(b.slug)
-            outputs[key] = (feed_path(key), build_feed(meta, by_branch[b.id], settings.domain, cache))
+            outputs[key] = (feed_path(key), build_feed(meta, by_branch[b.id], settings.domain, cache, names))
         for c in communities:
             meta = FeedMeta(
                 name=f"{c.name} 志愿服务",
                 description=f"{c.name}及其各小区党支部的公开志愿服务日程（不含个人信息）",
             )
             key = community_key(c.slug)
-            outputs[key] = (feed_path(key), build_feed(meta, by_community[c.id], settings.domain, cache))
+            outputs[key] = (feed_path(key), build_feed(meta, by_community[c.id], settings.domain, cache, names))
         if DISTRICT in keys:
             meta = FeedMeta(name="龙城街道 志愿服务", description="全街道的公开志愿服务日程（不含个人信息）")
-            outputs[DISTRICT] = (feed_path(DISTRICT), build_feed(meta, everything, settings.domain, cache))
+            outputs[DISTRICT] = (feed_path(DISTRICT), build_feed(meta, everything, settings.domain, cache, names))
 
     if volunteer_ids:
         if not tokens:

@@ -377,3 +377,70 @@ def volunteer_ids_at(session: Session, occurrence_ids: Iterable[int] = (),
     if not conditions:
         return set()
     return set(session.scalars(select(Assignment.volunteer_id).where(or_(*conditions)).distinct()))
+
+
+#: Longest volunteer name the builder looks for in public text (writers check names of any length).
+NAME_MAX = 8
+#: Up to this many candidate substrings, the database is asked about them; beyond, every active
+#: name of a plausible length is read once and matched here.
+NAME_CANDIDATES_MAX = 5_000
+#: text -> the active volunteers' names found in it, for the texts a process has looked up already
+#: (a worker's incremental publish asks only about new texts). Bounded like the other memos.
+NAME_MEMO: dict[str, frozenset[str]] = {}
+
+
+def volunteer_names_in_texts(session: Session, texts: Iterable[str]) -> frozenset[str]:
+    """Active volunteers' full names (2 to ``NAME_MAX`` characters) that appear in these public texts.
+
+    What the builder redacts (FEEDS.md rule 17). The texts are the feed's few distinct titles, venues,
+    contact roles, role names and closure reasons, not one per occurrence.
+    """
+    new = {t for t in texts if t and t not in NAME_MEMO}
+    if new:
+        from scheduler.privacy import MIN_NAME_LENGTH
+
+        candidates: dict[str, set[str]] = defaultdict(set)  # substring -> texts holding it
+        for text in new:
+            for size in range(MIN_NAME_LENGTH, NAME_MAX + 1):
+                for i in range(len(text) - size + 1):
+                    candidates[text[i:i + size]].add(text)
+        active = and_(Volunteer.active.is_(True), func.length(Volunteer.name) >= MIN_NAME_LENGTH,
+                      func.length(Volunteer.name) <= NAME_MAX)
+        found: set[str] = set()
+        if len(candidates) <= NAME_CANDIDATES_MAX:
+            wanted = sorted(candidates)
+            for i in range(0, len(wanted), 500):
+                found.update(session.scalars(
+                    select(Volunteer.name).where(active, Volunteer.name.in_(wanted[i:i + 500])).distinct()))
+        else:
+            found.update(name for name in session.scalars(select(Volunteer.name).where(active).distinct())
+                         if name in candidates)
+        if len(NAME_MEMO) + len(new) > 200_000:
+            NAME_MEMO.clear()
+        by_text: dict[str, set[str]] = defaultdict(set)
+        for name in found:
+            for text in candidates[name]:
+                by_text[text].add(name)
+        for text in new:
+            NAME_MEMO[text] = frozenset(by_text.get(text, ()))
+    result: set[str] = set()
+    for text in texts:
+        if text:
+            result |= NAME_MEMO.get(text, frozenset())
+    return frozenset(result)
+
+
+def public_texts(events: Iterable[PlacedEvent], closures: Iterable[PlacedClosure]) -> set[str]:
+    """The distinct free texts the public rows show (one set per service, not per occurrence)."""
+    texts: set[str] = set()
+    seen_services: set[int] = set()
+    for placed in events:
+        row = placed.row
+        if row.service_id in seen_services:
+            continue
+        seen_services.add(row.service_id)
+        texts.update((row.title, row.venue, row.contact_role))
+        texts.update(role for role, _ in row.open_seats)
+    for closure in closures:
+        texts.update((closure.row.label, closure.row.reason))
+    return texts

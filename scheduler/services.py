@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler import recurrence
+from scheduler import privacy, recurrence
 from scheduler import validation as v
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
@@ -56,6 +56,11 @@ def _apply(session: Session, service: Service, spec: ServiceSpec) -> set[str]:
             setattr(service, name, value)
             changed.add(name)
 
+    # Public feeds show these texts word for word: no phone, email, ID number or volunteer's name.
+    privacy.refuse_personal_data(session, {
+        "title": spec.title, "venue": spec.venue, "contact_role": spec.contact_role,
+        "description": spec.description, "role": "\n".join(spec.roles),
+    })
     if spec.title is not None:
         put("title", v.text(spec.title, "title", 200))
     if spec.kind is not None:
@@ -72,7 +77,7 @@ def _apply(session: Session, service: Service, spec: ServiceSpec) -> set[str]:
     if spec.timezone is not None:
         put("timezone", v.timezone(spec.timezone))
     if spec.start_date is not None:
-        put("start_date", spec.start_date)
+        put("start_date", v.date_in_range(spec.start_date, "start_date"))
     if spec.start_time is not None:
         put("start_time", v.local_time(spec.start_time, "time"))
     if spec.duration is not None:
@@ -84,7 +89,9 @@ def _apply(session: Session, service: Service, spec: ServiceSpec) -> set[str]:
         start = service.start_date
         if start is None:
             raise InvalidInput("start_date", "a service needs a first date")
-        put("rrule", recurrence.normalise_rrule(rule if rule is not None else service.rrule, start))
+        # The rule must advance and fire soon after the first date, or planning would loop or fail.
+        field_name = "every" if spec.every is not None else ("rrule" if rule is not None else "start_date")
+        put("rrule", recurrence.normalise_rrule(rule if rule is not None else service.rrule, start, field_name))
     if spec.holiday_policy is not None:
         put("holiday_policy", _choice(spec.holiday_policy, HOLIDAY_POLICIES, "holiday_policy"))
     if spec.visibility is not None:
@@ -156,8 +163,7 @@ def add_service(session: Session, slug: str, spec: ServiceSpec) -> Service:
 
 def edit_service(session: Session, slug: str, spec: ServiceSpec) -> tuple[Service, set[str]]:
     service = get_service(session, slug)
-    if spec.start_date is not None:
-        service.start_date = spec.start_date
+    # The start date is applied (and counted as a change) inside _apply, like every other field.
     changed = _apply(session, service, spec)
     if changed:
         session.flush()
