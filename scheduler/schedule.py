@@ -1,6 +1,8 @@
 """The week roster a coordinator prints: per occurrence, its roles, who is on, seats open.
 
-This is the coordinator's own view, so it carries volunteers' names; it never reaches a feed.
+This is the coordinator's own view, so it carries volunteers' names and assignment ids; it never
+reaches a feed. A cancelled occurrence lists nobody: its seats keep their last status (the people
+were told of the cancellation) but nobody is on, invited or waiting for it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from scheduler.db import utcnow
 from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Role, Service, Volunteer
 from scheduler.organisations import get_branch, get_community
 from scheduler.rosters import zone
+from scheduler.volunteers import WEEKDAY_NAMES
 
 DEFAULT_ZONE = "Asia/Shanghai"
 
@@ -67,7 +70,7 @@ def week_schedule(session: Session, week: date | None = None, branch: str | None
         role_rows: list[dict[str, Any]] = []
         occurrence_open = 0
         for role in roles[service.id]:
-            rows = people[(occurrence.id, role.id)]
+            rows = people[(occurrence.id, role.id)] if occurrence.status != "cancelled" else []
             on = [{"assignment_id": a.id, "volunteer_id": a.volunteer_id, "name": name, "status": a.status,
                    "seat_no": a.seat_no, "forced": a.forced} for a, name in rows if a.seat_no is not None]
             waiting = [{"assignment_id": a.id, "volunteer_id": a.volunteer_id, "name": name,
@@ -79,7 +82,7 @@ def week_schedule(session: Session, week: date | None = None, branch: str | None
         total_open += occurrence_open
         occurrences.append({
             "id": occurrence.id, "service": service.slug, "title": service.title, "venue": service.venue,
-            "date": local_start.date().isoformat(),
+            "date": local_start.date().isoformat(), "weekday": WEEKDAY_NAMES[local_start.isoweekday()],
             "time": f"{local_start:%H:%M}-{local_end:%H:%M}", "start": local_start.isoformat(),
             "status": occurrence.status, "provisional": occurrence.provisional, "roles": role_rows,
             "open": occurrence_open,

@@ -5,20 +5,24 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduler import validation as v
+from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
-from scheduler.models import Volunteer
+from scheduler.models import Assignment, Occurrence, Role, Service, Volunteer
 from scheduler.organisations import get_branch
 from scheduler.skills import canonical_or_same, canonical_skills
 
 CHANNELS = ("console", "email", "wecom", "dingtalk", "sms")
+#: ISO weekday → its Chinese name, as coordinators read dates (周三).
+WEEKDAY_NAMES = {1: "周一", 2: "周二", 3: "周三", 4: "周四", 5: "周五", 6: "周六", 7: "周日"}
 
 
 def new_feed_token() -> str:
@@ -148,7 +152,11 @@ def add_volunteer(session: Session, spec: VolunteerSpec) -> Volunteer:
 
 
 def get_volunteer(session: Session, ref: str) -> Volunteer:
-    """A volunteer by id (``12`` or ``#12``) or by phone number."""
+    """A volunteer by id (``12`` or ``#12``), by phone number, or by name where the name is unique.
+
+    A name several volunteers share is refused as invalid input (exit 4) listing their ids, e.g.
+    ``2 volunteers named 王芳: ids 12, 40``; an active volunteer wins over deactivated namesakes.
+    """
     ref = ref.strip()
     volunteer: Volunteer | None = None
     if ref.lstrip("#").isdigit() and len(ref.lstrip("#")) < 11:
@@ -157,11 +165,23 @@ def get_volunteer(session: Session, ref: str) -> Volunteer:
         try:
             phone = v.phone(ref, "volunteer")
         except InvalidInput:
-            raise NotFound("volunteer", f"{ref} (give an id or a phone number)") from None
+            return _volunteer_by_name(session, ref)
         volunteer = session.scalar(select(Volunteer).where(Volunteer.phone == phone))
     if volunteer is None:
         raise NotFound("volunteer", ref)
     return volunteer
+
+
+def _volunteer_by_name(session: Session, ref: str) -> Volunteer:
+    name = v.CONTROL_RE.sub(" ", ref).strip()
+    found = list(session.scalars(select(Volunteer).where(Volunteer.name == name).order_by(Volunteer.id)))
+    candidates = [vol for vol in found if vol.active] or found
+    if not candidates:
+        raise NotFound("volunteer", f"{ref} (give an id, a phone number or a name)")
+    if len(candidates) > 1:
+        raise InvalidInput("volunteer", f"{len(candidates)} volunteers named {name}: ids "
+                                        f"{', '.join(str(vol.id) for vol in candidates)}; give an id or a phone number")
+    return candidates[0]
 
 
 def edit_volunteer(session: Session, ref: str, spec: VolunteerSpec) -> tuple[Volunteer, set[str]]:
@@ -207,6 +227,34 @@ def list_volunteers(
         wanted = canonical_or_same(skill)  # 医生 finds doctors
         volunteers = [vol for vol in volunteers if wanted in {canonical_or_same(s) for s in vol.skills}]
     return volunteers
+
+
+def coming_shifts(session: Session, volunteer: Volunteer, now: datetime | None = None,
+                  limit: int = 50) -> list[dict[str, Any]]:
+    """The volunteer's shifts that have not ended (seated or waitlisted, occurrence not cancelled), soonest
+    first, with the assignment ids a coordinator types (times local to each service)."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(Assignment, Occurrence, Service.slug, Service.title, Service.timezone, Role.name)
+        .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+        .join(Service, Service.id == Occurrence.service_id)
+        .join(Role, Role.id == Assignment.role_id)
+        .where(Assignment.volunteer_id == volunteer.id,
+               Assignment.status.in_(("invited", "confirmed", "waitlisted")),
+               Occurrence.status == "scheduled", Occurrence.end_at > now)
+        .order_by(Occurrence.start_at, Assignment.id).limit(limit)
+    ).all()
+    shifts: list[dict[str, Any]] = []
+    for assignment, occurrence, slug, title, tz_name, role in rows:
+        tz = ZoneInfo(tz_name)
+        start, end = occurrence.start_at.astimezone(tz), occurrence.end_at.astimezone(tz)
+        shifts.append({
+            "assignment_id": assignment.id, "occurrence_id": occurrence.id, "service": slug, "title": title,
+            "role": role, "status": assignment.status, "start": start.isoformat(), "date": start.date().isoformat(),
+            "weekday": WEEKDAY_NAMES[start.isoweekday()], "time": f"{start:%H:%M}-{end:%H:%M}",
+            "seat_no": assignment.seat_no, "waitlist_pos": assignment.waitlist_pos,
+        })
+    return shifts
 
 
 def mask_phone(phone: str) -> str:

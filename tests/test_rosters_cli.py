@@ -129,7 +129,8 @@ def test_schedule_table_aligns_chinese_and_shows_open_seats(clinic) -> None:  # 
     assert "义诊" in table.output and "王芳(invited)" in table.output
     lines = [line for line in table.output.splitlines() if "引导员" in line]
     cells = [c.strip() for c in lines[0].split("│")]
-    assert cells[4:7] == ["引导员", "王芳(invited)", "1"]  # one of two guide seats open
+    assert (cells[4], cells[6]) == ("引导员", "1")  # one of two guide seats open
+    assert cells[5].startswith("#") and cells[5].endswith(" 王芳(invited)")  # with the assignment id
     empty = invoke("schedule", "--week", "2020-01-01")
     assert "nothing scheduled" in empty.output
     assert clinic["start"].tzinfo is UTC and datetime.now(UTC) < clinic["start"]

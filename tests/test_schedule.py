@@ -39,3 +39,45 @@ def test_week_is_monday_to_sunday_in_shanghai_time(session: Session) -> None:
     assert data["open"] == 1 + 0 + 3
     assert week_bounds(date(2026, 12, 13)) == (date(2026, 12, 7), date(2026, 12, 13))
     assert week_schedule(session, date(2026, 12, 10), community="ailian")["occurrences"]
+
+
+def test_schedule_shows_assignment_ids_weekday_and_nobody_on_a_cancelled_occurrence(session: Session) -> None:
+    from scheduler.occurrences import cancel_occurrence
+
+    f.org(session)
+    svc = f.service(session, roles=["辅导员:2:tutor"])
+    wednesday = f.occurrence(session, svc, start=datetime(2026, 12, 9, 8, 30, tzinfo=UTC))
+    thursday = f.occurrence(session, svc, start=datetime(2026, 12, 10, 8, 30, tzinfo=UTC))
+    wang = f.volunteer(session, name="王芳")
+    seat = rosters.assign(session, str(wang.id), wednesday.id, now=NOW)
+    rosters.assign(session, str(wang.id), thursday.id, now=NOW)
+    cancel_occurrence(session, thursday.id, "台风停课", now=NOW)
+
+    wed, thu = week_schedule(session, date(2026, 12, 9))["occurrences"]
+    assert (wed["date"], wed["weekday"], thu["weekday"]) == ("2026-12-09", "周三", "周四")
+    assert [(p["assignment_id"], p["name"]) for p in wed["roles"][0]["on"]] == [(seat.id, "王芳")]
+    assert thu["status"] == "cancelled" and thu["roles"][0]["on"] == [] and thu["roles"][0]["waitlist"] == []
+
+
+def test_schedule_command_prints_assignment_ids_weekdays_and_no_invited_on_cancelled(  # type: ignore[no-untyped-def]
+        invoke, roster_env) -> None:
+    from scheduler.db import make_engine, session_scope
+    from scheduler.occurrences import cancel_occurrence
+
+    engine = make_engine(roster_env["ROSTER_DATABASE_URL"])
+    with session_scope(engine) as s:
+        f.org(s)
+        svc = f.service(s, roles=["辅导员:2:tutor"])
+        wednesday = f.occurrence(s, svc, start=datetime(2026, 12, 9, 8, 30, tzinfo=UTC))
+        thursday = f.occurrence(s, svc, start=datetime(2026, 12, 10, 8, 30, tzinfo=UTC))
+        wang = f.volunteer(s, name="王芳")
+        seat = rosters.assign(s, str(wang.id), wednesday.id, now=NOW).id
+        rosters.assign(s, str(wang.id), thursday.id, now=NOW)
+        cancel_occurrence(s, thursday.id, "台风停课", now=NOW)
+    engine.dispose()
+    out = invoke("schedule", "--week", "2026-12-09").output
+    wed_line = next(line for line in out.splitlines() if "2026-12-09" in line)
+    thu_line = next(line for line in out.splitlines() if "2026-12-10" in line)
+    assert "周三" in wed_line and f"#{seat} 王芳(invited)" in wed_line
+    assert "周四" in thu_line and "【已取消】" in thu_line and "(cancelled)" in thu_line
+    assert "invited" not in thu_line and "王芳" not in thu_line
