@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -19,10 +19,21 @@ def alembic_config(url: str = "") -> Config:
     return config
 
 
+#: pg_advisory_xact_lock key serialising migrations ("ROST" + 1): two ``roster init`` at once take turns.
+MIGRATION_LOCK_KEY = 0x524F5354_01
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database at ``engine`` up to ``revision``."""
+    """Bring the database at ``engine`` up to ``revision``.
+
+    On PostgreSQL the migration runs under a transaction-scoped advisory lock: a second process
+    (two ``roster init``, a migrate container beside a CLI) waits for the first, then finds the
+    schema current instead of failing on a duplicate table. SQLite's write lock already serialises.
+    """
     config = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

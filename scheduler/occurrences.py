@@ -109,6 +109,9 @@ def parse_local_start(value: str | datetime, zone: str, field: str = "to") -> da
         day = v.iso_date(match.group(1), field)
         hhmm = v.local_time(match.group(2), field)
         naive = datetime(day.year, day.month, day.day, int(hhmm[:2]), int(hhmm[3:]))
+    # iso_date keeps typed dates in 1900-2100; a datetime passed in gets the same bound, so that the
+    # zone shift and the end never overflow.
+    v.date_in_range(naive.date(), field)
     return naive.replace(tzinfo=ZoneInfo(zone))
 
 

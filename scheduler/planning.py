@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from scheduler import recurrence, validation
 from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
 from scheduler.events import record_event
@@ -97,6 +98,9 @@ class PlanResult:
     events: int = 0
     notified: int = 0
     seconds: float = 0.0
+    #: Services left unplanned because their stored rule, date, time or zone cannot be planned:
+    #: (service id, slug, problem). The rest are planned; these keep their occurrences untouched.
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def rows_written(self) -> int:
@@ -110,6 +114,8 @@ class PlanResult:
             "provisional": self.provisional,
             "provisional_dates": [d.isoformat() for d in self.provisional_dates],
             "events": self.events, "notified": self.notified,
+            "skipped": [{"service_id": sid, "service": slug, "problem": problem}
+                        for sid, slug, problem in self.skipped],
         }
 
 
@@ -140,6 +146,7 @@ def window(today: date, horizon_weeks: int) -> tuple[date, date]:
     """The inclusive local dates a run plans: today and the following ``horizon_weeks`` weeks less a day."""
     if not 1 <= horizon_weeks <= 104:
         raise InvalidInput("weeks", "the horizon is 1 to 104 weeks")
+    validation.date_in_range(today, "today")
     return today, today + timedelta(weeks=horizon_weeks) - timedelta(days=1)
 
 
@@ -158,6 +165,10 @@ class _Expander:
         key = (rule, start)
         found = self._cache.get(key)
         if found is None:
+            # A row stored before rules were checked (INTERVAL=0 never advances: dateutil would loop
+            # forever) is refused here, in bounded time, before dateutil expands it.
+            validation.date_in_range(start, "start_date")
+            recurrence.check_rule(rule, start)
             try:
                 expanded = rrulestr(rule, dtstart=datetime.combine(start, time(0)))
             except (ValueError, TypeError) as exc:
@@ -375,19 +386,25 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
     vanished: list[int] = []
     counts: dict[int, list[int]] = {}  # service id -> [created, updated, vanished]
     provisional_dates: set[date] = set()
+    skipped: list[tuple[int, str]] = []
 
     for svc in services:
         have = existing.get(svc.id, {})
         wanted: dict[datetime, tuple[datetime, bool]] = {}
         if svc.active:
-            dates = wanted_dates(expander.dates(svc.rrule, svc.start_date, svc.id), svc.holiday_policy, days,
-                                 first, last, closures.for_service(svc))
-            length = timedelta(minutes=svc.duration_minutes)
-            policy_matters = svc.holiday_policy != "always"
-            for d in dates:
-                start = clock.utc(svc.timezone, svc.start_time, d)
-                provisional = policy_matters and d in days.provisional
-                wanted[start] = (start + length, provisional)
+            try:
+                dates = wanted_dates(expander.dates(svc.rrule, svc.start_date, svc.id), svc.holiday_policy, days,
+                                     first, last, closures.for_service(svc))
+                length = timedelta(minutes=svc.duration_minutes)
+                policy_matters = svc.holiday_policy != "always"
+                for d in dates:
+                    start = clock.utc(svc.timezone, svc.start_time, d)
+                    provisional = policy_matters and d in days.provisional
+                    wanted[start] = (start + length, provisional)
+            except _UNPLANNABLE as exc:
+                # One bad row (stored by older code, or edited by hand) must not stop the city's plan.
+                skipped.append((svc.id, _problem(exc)))
+                continue
         created = updated = gone = 0
         for start, (end, provisional) in wanted.items():
             row = have.get(start)
@@ -489,8 +506,23 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
         result.events += len(event_rows)
 
     result.provisional_dates = sorted(provisional_dates)
+    if skipped:
+        rows = session.execute(select(Service.id, Service.slug).where(Service.id.in_([i for i, _ in skipped])))
+        slugs = {sid: slug for sid, slug in rows}
+        result.skipped = [(sid, slugs.get(sid, f"#{sid}"), problem) for sid, problem in skipped]
     result.seconds = _time.perf_counter() - started
     return result
+
+
+#: What a stored service row can raise while it is planned: a refused rule or date, an unknown zone
+#: (ZoneInfoNotFoundError is a KeyError), a malformed time, a date past the calendar's end.
+_UNPLANNABLE = (InvalidInput, ValueError, KeyError, OverflowError, OSError, TypeError)
+
+
+def _problem(exc: BaseException) -> str:
+    if isinstance(exc, InvalidInput):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
 
 
 _INSERT_COLUMNS = ("service_id", "original_start", "start_at", "end_at", "status", "cancel_reason", "pinned",

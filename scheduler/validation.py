@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import String, event, inspect
+from sqlalchemy.orm import Mapper, Session
+
 from scheduler.errors import InvalidInput
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-ID_NUMBER_RE = re.compile(r"^\d{17}[\dXx]$")
+ID_NUMBER_RE = re.compile(r"^[0-9]{17}[0-9X]$")
 #: C0 controls other than TAB, and DEL: never stored from user text (they break feeds and tables).
 CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: Bidirectional overrides, embeddings, isolates and marks (Unicode TR 9): they make a title read
+#: differently from what it is ("Trojan Source"), in a feed, a table or a message.
+BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+#: The dates a coordinator can give: wide enough for any real service, narrow enough that a
+#: horizon or a time zone shift never leaves the range ``datetime`` can hold.
+FIRST_DATE = date(1900, 1, 1)
+LAST_DATE = date(2100, 12, 31)
+#: GB 11643-1999: weights of the first 17 digits and the check character (ISO 7064 MOD 11-2).
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
 
 
 #: Cell starts a spreadsheet evaluates as a formula (OWASP CSV injection), tab and CR included.
@@ -36,8 +50,12 @@ def slug(value: str, field: str = "slug") -> str:
 
 
 def text(value: str, field: str, max_len: int = 200, required: bool = True) -> str:
-    """Strip control characters and surrounding space; enforce presence and length."""
+    """Strip control characters and surrounding space; refuse bidi controls; enforce presence and length."""
     value = CONTROL_RE.sub(" ", value).strip()
+    bidi = BIDI_RE.search(value)
+    if bidi:
+        raise InvalidInput(field, f"contains the invisible direction control U+{ord(bidi.group()):04X}; "
+                                  "remove it (it makes text read differently from what it is)")
     if required and not value:
         raise InvalidInput(field, "must not be empty")
     if len(value) > max_len:
@@ -45,9 +63,19 @@ def text(value: str, field: str, max_len: int = 200, required: bool = True) -> s
     return value
 
 
+def ascii_digits(value: str) -> str:
+    """Full-width and other Unicode decimal digits (NFKC, then ``unicodedata.decimal``) as ASCII digits."""
+    value = unicodedata.normalize("NFKC", value)
+    return "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and unicodedata.decimal(ch, None) is not None
+                   else ch for ch in value)
+
+
 def phone(value: str, field: str = "phone") -> str:
-    """A mainland mobile number, 11 digits; ``+86``, spaces and dashes are accepted and dropped."""
-    cleaned = re.sub(r"[\s-]", "", value)
+    """A mainland mobile number, 11 digits; ``+86``, spaces and dashes are accepted and dropped.
+
+    Digits of any script (full-width, Arabic-Indic...) are stored as ASCII digits.
+    """
+    cleaned = re.sub(r"[\s-]", "", ascii_digits(value))
     if cleaned.startswith("+86"):
         cleaned = cleaned[3:]
     elif cleaned.startswith("0086"):
@@ -65,16 +93,30 @@ def email(value: str, field: str = "email") -> str:
 
 
 def id_number(value: str, field: str = "id_number") -> str:
-    value = value.strip().upper()
+    """An 18-digit citizen ID (GB 11643-1999): a valid birth date and its ISO 7064 MOD 11-2 check character."""
+    value = ascii_digits(value).strip().upper()
     if not ID_NUMBER_RE.match(value):
         raise InvalidInput(field, "an ID number has 17 digits and a digit or X")
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        born = None
+    if born is None or not FIRST_DATE <= born <= LAST_DATE:
+        raise InvalidInput(field, "digits 7-14 of an ID number are a birth date (YYYYMMDD); these are not")
+    expected = _ID_CHECK[sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True)) % 11]
+    if value[17] != expected:
+        raise InvalidInput(field, "the check character (the 18th) does not match the other 17 digits; "
+                                  "look for a mistyped digit")
     return value
 
 
 def timezone(value: str, field: str = "timezone") -> str:
+    if len(value) > 64:
+        raise InvalidInput(field, f"is {len(value)} characters long; a time zone name is at most 64 (e.g. Asia/Shanghai)")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name the file system refuses (too long, a device name).
         raise InvalidInput(field, f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
     return value
 
@@ -94,9 +136,17 @@ def local_time(value: str, field: str = "time") -> str:
 
 def iso_date(value: str, field: str = "date") -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(field, f"{value!r} is not a date like 2026-03-01") from None
+    return date_in_range(day, field)
+
+
+def date_in_range(day: date, field: str = "date") -> date:
+    """``day`` when it lies in 1900-2100 (the dates services, horizons and zone shifts stay within)."""
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise InvalidInput(field, f"{day.isoformat()} is outside {FIRST_DATE.year}-{LAST_DATE.year}")
+    return day
 
 
 def duration_minutes(value: str | int, field: str = "duration") -> int:
@@ -165,3 +215,41 @@ def availability(value: str, field: str = "availability") -> dict[str, list[str]
 def format_availability(value: dict[str, list[str]]) -> str:
     names = {v: k for k, v in WEEKDAYS.items()}
     return "; ".join(f"{names[int(day)]} {','.join(windows)}" for day, windows in sorted(value.items()))
+
+
+# --------------------------------------------------------------------------- column lengths
+
+
+def _string_limits(mapper: Mapper[Any]) -> list[tuple[str, int]]:
+    """(attribute, length) of each length-limited string column of a mapped class, from the model itself."""
+    found = _LIMITS.get(mapper)
+    if found is None:
+        found = []
+        for prop in mapper.column_attrs:
+            for col in prop.columns:
+                length = getattr(col.type, "length", None)
+                if isinstance(col.type, String) and length:
+                    found.append((prop.key, int(length)))
+        _LIMITS[mapper] = found
+    return found
+
+
+_LIMITS: dict[Mapper[Any], list[tuple[str, int]]] = {}
+
+
+def check_column_lengths(session: Session, flush_context: Any = None, instances: Any = None) -> None:
+    """Refuse, before the database is asked, a string longer than its column (PostgreSQL would raise DataError).
+
+    Runs before every flush on the objects being written; the limits are the model's ``String(n)``.
+    """
+    for obj in list(session.new) + list(session.dirty):
+        state = inspect(obj)
+        for key, length in _string_limits(state.mapper):
+            value = state.dict.get(key)
+            if isinstance(value, str) and len(value) > length:
+                raise InvalidInput(key, f"is {len(value)} characters long; at most {length}")
+
+
+# Every session of the application (CLI, tasks, web) gets the guard.
+if not event.contains(Session, "before_flush", check_column_lengths):
+    event.listen(Session, "before_flush", check_column_lengths)

@@ -34,7 +34,7 @@ def setup(invoke, roster_env: dict[str, str]) -> dict[str, int]:  # type: ignore
         ("service", "add", "sj-430", "--title", "四点半课堂", "--kind", "classroom", "--branch", "shunjing",
          "--every", "weekday", "--start-date", "2026-01-05", "--time", "16:30", "--duration", "2h",
          "--role", "辅导员:2:tutor", "--venue", "顺景花园党群之家", "--contact-role", "支部第一书记"),
-        ("volunteer", "add", "--name", "王芳", "--phone", "13800138000", "--id-number", "440307199001011234",
+        ("volunteer", "add", "--name", "王芳", "--phone", "13800138000", "--id-number", "440307199001051234",
          "--branch", "shunjing", "--skill", "tutor"),
         ("volunteer", "add", "--name", "=cmd|' /C calc'!A0", "--phone", "13900139000", "--branch", "shunjing"),
     ):

@@ -77,7 +77,7 @@ def city(engine: Engine) -> City:
         shunjing = factories.occurrence(s, branch_service).id
         committee = factories.occurrence(s, committee_service, start=datetime(2026, 12, 7, 1, 0, tzinfo=UTC)).id
         january = factories.occurrence(s, home_visits, start=datetime(2026, 1, 10, 2, 0, tzinfo=UTC)).id
-        wang = factories.volunteer(s, "王芳", id_number="440307199001011234").id
+        wang = factories.volunteer(s, "王芳", id_number="440307199001051234").id
         li = factories.volunteer(s, "-李明").id
         s.add(Assignment(occurrence_id=shunjing, role_id=branch_service.roles[0].id, volunteer_id=wang,
                          status="confirmed", seat_no=1))
@@ -206,7 +206,7 @@ def test_xlsx_export_keeps_formulas_as_text(engine: Engine, city: City) -> None:
 
 def test_id_numbers_are_masked_and_missing_ones_blank(engine: Engine, city: City) -> None:
     with session_scope(engine) as s:
-        edit_volunteer(s, str(city.li), VolunteerSpec(id_number="44030319851231002X"))
+        edit_volunteer(s, str(city.li), VolunteerSpec(id_number="44030319860106002X"))
         rows = hours.export_rows(s)
     ids = {row[1]: row[2] for row in rows[1:]}
     assert ids == {"王芳": "440307********1234", "-李明": "440303********002X"}

@@ -61,7 +61,7 @@ def test_assign_prints_the_seat_and_refusals_use_their_exit_codes(clinic) -> Non
     data = json.loads(forced.stdout)
     assert forced.exit_code == 0 and data["forced"] is True and data["force_note"] == "退休医生，证书待补"
     assert invoke("assign", "99", occ, "--role", "医生").exit_code == 3
-    assert invoke("assign", "13800000003", "x1", "--role", "医生").exit_code == 4
+    assert invoke("assign", "13800000003", "x1", "--role", "医生").exit_code == 2  # not an id: a usage error
     assert invoke("assign", "13800000003", occ).exit_code == 4  # two roles: --role needed
     invoke("volunteer", "deactivate", "13800000004")
     gone = invoke("assign", "13800000004", occ, "--role", "引导员", "--force")
