@@ -427,8 +427,9 @@ def _service_options(required: bool) -> Callable[[Callable[..., Any]], Callable[
             click.option("--venue", help="Public venue (never a private home address for public services)."),
             click.option("--rrule", help="RFC 5545 RRULE, e.g. 'FREQ=WEEKLY;BYDAY=SA'."),
             click.option("--every", help="Shorthand: weekday, saturday, 'mon,wed', '2nd saturday', "
-                                         "'2 weeks on sunday'."),
-            click.option("--start-date", callback=date_option_callback, help="First date (YYYY-MM-DD)."),
+                                         "'2 weeks on sunday', or as listings print it: 每周六, 每个工作日, "
+                                         "每周一至周五, 每月第2个周六."),
+            click.option("--start-date", callback=date_option_callback, help="First date (YYYY-MM-DD, 1900-2100)."),
             click.option("--time", "start_time", help="Local start time HH:MM."),
             click.option("--duration", help="Minutes, or 2h, 1h30m (over 0, at most 24 h)."),
             click.option("--timezone", help="IANA zone (default Asia/Shanghai)."),
@@ -1647,8 +1648,9 @@ def checkin(app: AppContext, volunteer_ref: str, occurrence_id: int, at: str | N
 def checkout(app: AppContext, volunteer_ref: str, occurrence_id: int, at: str | None, by: str) -> None:
     """Check a volunteer out (签退); normal records are approved at once.
 
-    More than 8 hours in a day, or a 4th check-in/out pair at one occurrence in a day, waits for
-    `roster attendance approve`. Example: roster checkout 13800138000 42 --at 18:30
+    More than 8 hours in a day, a 4th check-in/out pair at one occurrence in a day, a check-in
+    over an hour before the shift, or a record over the shift's length plus an hour waits for
+    `roster attendance approve` (margins: ROSTER_EARLY_CHECKIN_MINUTES, ROSTER_OVERTIME_MINUTES). Example: roster checkout 13800138000 42 --at 18:30
     """
     from scheduler import attendance as att
 
