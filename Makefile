@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The demo's data goes to the per-user data folder (~/.local/share/roster on Linux) unless
+# ROSTER_HOME is set; `roster where` shows which database and feed folder are in use.
 demo: $(STAMP)
 	$(BIN)/roster init
 	$(BIN)/roster demo
