@@ -40,6 +40,8 @@ VARIABLES: dict[str, str] = {
     "ROSTER_DISPATCH_INTERVAL": "30",
     "ROSTER_DISPATCH_BATCH": "200",
     "ROSTER_REMINDER_LEASE": "300",
+    "ROSTER_EARLY_CHECKIN_MINUTES": "60",
+    "ROSTER_OVERTIME_MINUTES": "60",
     "ROSTER_LOCK_TIMEOUT": "5",
 }
 
@@ -89,6 +91,10 @@ class Settings:
     dispatch_interval: float = 30
     dispatch_batch: int = 200
     reminder_lease: int = 300
+    #: Attendance review margins (minutes): a check-in earlier than this before the shift, and a
+    #: record longer than the shift plus this, wait for a coordinator.
+    early_checkin_minutes: int = 60
+    overtime_minutes: int = 60
     #: Seconds a transaction waits for another's lock before "database busy" (exit 8).
     lock_timeout: float = 5
 
@@ -123,6 +129,12 @@ class Settings:
                 value = -1
             if value <= 0:
                 raise InvalidInput(name, f"must be a positive number, not {raw!r}")
+            return value
+
+        def get_minutes(name: str) -> int:
+            value = get_int(name)
+            if not 0 <= value <= 24 * 60:
+                raise InvalidInput(name, f"must be between 0 and 1440 minutes, not {value}")
             return value
 
         timezone = get("ROSTER_TIMEZONE")
@@ -160,12 +172,16 @@ class Settings:
             dispatch_interval=get_positive("ROSTER_DISPATCH_INTERVAL"),
             dispatch_batch=int(get_positive("ROSTER_DISPATCH_BATCH")),
             reminder_lease=int(get_positive("ROSTER_REMINDER_LEASE")),
+            early_checkin_minutes=get_minutes("ROSTER_EARLY_CHECKIN_MINUTES"),
+            overtime_minutes=get_minutes("ROSTER_OVERTIME_MINUTES"),
             lock_timeout=get_positive("ROSTER_LOCK_TIMEOUT"),
         )
 
     def session_info(self) -> dict[str, str]:
         """What operations read from ``session.info`` (see ``scheduler.db.set_session_defaults``)."""
-        return {"roster.quiet_hours": self.quiet_hours, "roster.default_channel": self.reminder_channel}
+        return {"roster.quiet_hours": self.quiet_hours, "roster.default_channel": self.reminder_channel,
+                "roster.early_checkin_minutes": str(self.early_checkin_minutes),
+                "roster.overtime_minutes": str(self.overtime_minutes)}
 
     def sqlite_path(self) -> Path | None:
         """The database file of a ``sqlite:///`` URL (None for an in-memory or server database)."""
