@@ -7,7 +7,10 @@ Rules (docs/hours.md):
 * A record counts service time only: check-in to check-out, never travel.
 * On check-out a normal record is approved automatically; a record that takes the volunteer past
   8 hours in a local day, or is the 4th (or later) check-in/out pair at one occurrence in a day,
-  waits for a coordinator (``pending_approval``). Only approved minutes count in reports.
+  or checked in more than ``ROSTER_EARLY_CHECKIN_MINUTES`` (60) before the shift, or lasts longer
+  than the shift plus ``ROSTER_OVERTIME_MINUTES`` (60), waits for a coordinator
+  (``pending_approval``) with the reason shown: hours are never inflated by accident. Only
+  approved minutes count in reports.
 * Every correction, approval and rejection writes an ``AttendanceCorrection`` row (who, when, why).
 * All writes for one volunteer are serialised by locking the volunteer's row (``FOR UPDATE`` on
   PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), so two coordinators cannot
@@ -44,6 +47,13 @@ from scheduler.volunteers import get_volunteer
 DAY_LIMIT_MINUTES = 8 * 60
 #: More than this many check-in/out pairs at one occurrence in one day needs approval.
 PAIRS_PER_ACTIVITY_DAY = 3
+#: A check-in earlier than this many minutes before the shift needs approval (``session.info`` key,
+#: from ``ROSTER_EARLY_CHECKIN_MINUTES``).
+EARLY_CHECKIN_KEY = "roster.early_checkin_minutes"
+DEFAULT_EARLY_CHECKIN_MINUTES = 60
+#: A record longer than the shift plus this many minutes needs approval (``ROSTER_OVERTIME_MINUTES``).
+OVERTIME_KEY = "roster.overtime_minutes"
+DEFAULT_OVERTIME_MINUTES = 60
 #: ``approved_by`` of a record approved by the rules rather than by a person.
 AUTO_APPROVER = "auto"
 #: How far from its occurrence a check-in or check-out may lie: a typo in the date ("2026-12-17"
@@ -200,7 +210,8 @@ def review_reasons(session: Session, record: Attendance) -> list[str]:
     """Why a closed record needs a coordinator (empty: the rules approve it)."""
     if record.check_out is None or record.minutes is None:
         return []
-    tz = _zone(record_occurrence(session, record))
+    occurrence = record_occurrence(session, record)
+    tz = _zone(occurrence)
     day, start, end = _local_day_bounds(record.check_in, tz)
     counted = (
         Attendance.volunteer_id == record.volunteer_id,
@@ -222,7 +233,23 @@ def review_reasons(session: Session, record: Attendance) -> list[str]:
     if pairs > PAIRS_PER_ACTIVITY_DAY:
         reasons.append(f"{pairs} check-in/out pairs at occurrence #{record.occurrence_id} on {day.isoformat()} "
                        f"(more than {PAIRS_PER_ACTIVITY_DAY})")
+    early = _margin(session, EARLY_CHECKIN_KEY, DEFAULT_EARLY_CHECKIN_MINUTES)
+    lead = int((occurrence.start_at - record.check_in).total_seconds() // 60)
+    if lead > early:
+        reasons.append(f"checked in {minutes_text(lead)} before the shift starts at "
+                       f"{local_text(occurrence.start_at, tz)} (more than {early} min early)")
+    over = _margin(session, OVERTIME_KEY, DEFAULT_OVERTIME_MINUTES)
+    shift = int((occurrence.end_at - occurrence.start_at).total_seconds() // 60)
+    if record.minutes > shift + over:
+        reasons.append(f"{minutes_text(record.minutes)} recorded for a {minutes_text(shift)} shift "
+                       f"(more than {over} min over its length)")
     return reasons
+
+
+def _margin(session: Session, key: str, default: int) -> int:
+    """A margin in minutes from ``session.info`` (the entry point's settings), else the default."""
+    value = session.info.get(key)
+    return default if value is None or value == "" else int(value)
 
 
 def record_occurrence(session: Session, record: Attendance) -> Occurrence:

@@ -182,13 +182,54 @@ def test_more_than_eight_hours_in_a_day_waits_for_approval(engine: Engine, world
         # 08:00-17:30 local on the same day as the factory's occurrence.
         long_day = factories.occurrence(s, svc, start=datetime(2026, 12, 7, 0, 0, tzinfo=UTC), minutes=570).id
         first = att.checkin(s, str(world.volunteer_id), long_day, at="08:00", now=EVENING)
-        first = att.checkout(s, str(world.volunteer_id), long_day, at="13:00", now=EVENING)
+        first = att.checkout(s, str(world.volunteer_id), long_day, at="13:01", now=EVENING)
         assert first.status == "approved"
         att.checkin(s, str(world.volunteer_id), world.occurrence_id, at="16:30", now=EVENING)
-        second = att.checkout(s, str(world.volunteer_id), world.occurrence_id, at="19:31", now=EVENING)
+        # 3 h for a 2 h shift: within the shift plus the hour's margin, so only the day rule applies.
+        second = att.checkout(s, str(world.volunteer_id), world.occurrence_id, at="19:30", now=EVENING)
         assert second.status == "pending_approval" and second.approved_by is None
         assert att.review_reasons(s, second) == ["8 h 1 min on 2026-12-07 (more than 8 h in a day)"]
         assert s.get(Attendance, first.id).status == "approved"  # type: ignore[union-attr]
+
+
+def test_checkin_more_than_an_hour_before_the_shift_waits_for_approval_with_the_reason(
+        engine: Engine, world: World) -> None:
+    with session_scope(engine) as s:
+        att.checkin(s, str(world.volunteer_id), world.occurrence_id, at="15:29", now=EVENING)
+        early = att.checkout(s, str(world.volunteer_id), world.occurrence_id, at="17:00", now=EVENING)
+        assert early.status == "pending_approval" and early.approved_by is None
+        assert att.review_reasons(s, early) == [
+            "checked in 1 h 1 min before the shift starts at 2026-12-07 16:30 (more than 60 min early)"]
+        shown = att.attendance_as_dict(s, early)
+        assert (shown["status_label"], shown["review_reasons"]) == ("待审核", att.review_reasons(s, early))
+        att.checkin(s, str(world.walk_in_id), world.occurrence_id, at="15:30", now=EVENING)  # exactly an hour
+        assert att.checkout(s, str(world.walk_in_id), world.occurrence_id, at="17:00", now=EVENING).status == "approved"
+
+
+def test_record_longer_than_the_shift_plus_a_margin_waits_for_approval(engine: Engine, world: World) -> None:
+    with session_scope(engine) as s:
+        att.checkin(s, str(world.volunteer_id), world.occurrence_id, at="16:30", now=EVENING)
+        long = att.checkout(s, str(world.volunteer_id), world.occurrence_id, at="19:31", now=EVENING)
+        assert long.status == "pending_approval"
+        assert att.review_reasons(s, long) == ["3 h 1 min recorded for a 2 h 0 min shift (more than 60 min over its length)"]
+        att.checkin(s, str(world.walk_in_id), world.occurrence_id, at="16:30", now=EVENING)
+        assert att.checkout(s, str(world.walk_in_id), world.occurrence_id, at="19:30", now=EVENING).status == "approved"
+
+
+def test_attendance_margins_are_settings(engine: Engine, world: World) -> None:
+    from scheduler.settings import Settings
+
+    info = Settings.from_env({"ROSTER_EARLY_CHECKIN_MINUTES": "120", "ROSTER_OVERTIME_MINUTES": "0"}).session_info()
+    with pytest.raises(InvalidInput, match="ROSTER_OVERTIME_MINUTES"):
+        Settings.from_env({"ROSTER_OVERTIME_MINUTES": "-5"})
+    with session_scope(engine) as s:
+        s.info.update(info)
+        att.checkin(s, str(world.volunteer_id), world.occurrence_id, at="15:00", now=EVENING)  # 90 min early: fine
+        record = att.checkout(s, str(world.volunteer_id), world.occurrence_id, at="17:00", now=EVENING)
+        assert record.status == "approved"
+        att.checkin(s, str(world.walk_in_id), world.occurrence_id, at="16:30", now=EVENING)
+        over = att.checkout(s, str(world.walk_in_id), world.occurrence_id, at="18:31", now=EVENING)
+        assert over.status == "pending_approval"  # no margin at all: a minute over the shift is reviewed
 
 
 def test_exactly_eight_hours_is_approved(engine: Engine, world: World) -> None:

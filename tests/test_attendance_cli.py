@@ -184,3 +184,16 @@ def test_xlsx_export_by_file_name(invoke, setup, tmp_path: Path) -> None:  # typ
     assert sheet["I3"].value == 2
     result = invoke("hours", "export", "--format", "xlsx")
     assert result.exit_code == 2 and "needs a FILE" in result.output
+
+
+def test_early_checkin_waits_for_approval_and_list_and_show_say_why(invoke, setup) -> None:  # type: ignore
+    occ = str(setup["occ"])
+    invoke("checkin", "1", occ, "--at", at("15:00"))
+    result = invoke("checkout", "1", occ, "--at", at("18:30"))
+    assert "待审核 (pending_approval)" in result.output
+    assert "waits for approval: checked in 1 h 30 min before the shift starts" in result.output
+    assert "waits for approval: 3 h 30 min recorded for a 2 h 0 min shift" in result.output
+    listed = invoke("attendance", "list", "--pending")
+    assert listed.exit_code == 0 and "more than 60 min early" in listed.output
+    shown = invoke("attendance", "show", "1")
+    assert shown.exit_code == 0 and "more than 60 min over its length" in shown.output
