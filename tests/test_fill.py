@@ -249,6 +249,24 @@ def test_fill_orders_candidates_exactly_as_a_full_sort_would(session: Session, t
     assert [r[0] for r in last["runners_up"]] == loaded_by_recency[:2]
 
 
+def test_why_never_offers_an_ineligible_candidate_as_next_in_line(session: Session, town: dict) -> None:
+    f.occurrence(session, f.service(session, roles=["辅导员:1:tutor"]), start=MONDAY)
+    winner = f.volunteer(session)
+    away = f.volunteer(session, blackout=["2026-12-07"])  # ranked right after the winner
+    capped = f.volunteer(session, monthly_cap=1)  # a 2 h shift is over a 1 h cap
+    free = f.volunteer(session)
+    result = fill(session, *WEEK, now=NOW)
+    assert [p.volunteer_id for p in result.placements] == [winner.id]
+    explained = why(session, result.placements[0].assignment_id or 0)
+    assert [r[0] for r in explained["explanation"]["runners_up"]] == [free.id]
+    assert explained["explanation"]["ineligible_next"] == [[away.id, "blackout"], [capped.id, "monthly cap"]]
+    lines = explained["lines"]
+    assert f"next in line #{free.id}: 0 no-shows, 0 min served or rostered, last served never" in lines
+    assert f"ranked next but not eligible #{away.id}: blackout" in lines
+    assert f"ranked next but not eligible #{capped.id}: monthly cap" in lines
+    assert not any(line.startswith((f"next in line #{away.id}:", f"next in line #{capped.id}:")) for line in lines)
+
+
 def test_stored_explanation_text_is_the_json_of_the_explanation() -> None:
     import json
 
