@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -100,6 +101,23 @@ def test_decline_needs_no_reason_and_names_who_moved_up_never_position_none(clin
     assert "moved up from waitlist position 1: 张医生" in declined.output and "now seat 1" in declined.output
     again = json.loads(invoke("decline", "13800000003", occ, "--json").stdout)
     assert again["status"] == "declined" and again["promoted"] == [] and again["freed_seat"] == 2
+
+
+def test_move_outside_an_assigned_volunteers_availability_warns_naming_them(clinic) -> None:  # type: ignore
+    invoke, occ = clinic["invoke"], clinic["occ"]
+    added = invoke("volunteer", "add", "--name", "陈晨", "--phone", "13800000005", "--branch", "shunjing",
+                   "--availability", "mon-sun 08:00-12:00")
+    assert added.exit_code == 0, added.output
+    assert invoke("assign", "13800000005", occ, "--role", "引导员").exit_code == 0
+    assert invoke("assign", "13800000002", occ, "--role", "引导员").exit_code == 0
+    day = clinic["start"].astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    moved = invoke("occurrence", "move", occ, "--to", f"{day} 14:00", "--reason", "场地调整")
+    assert moved.exit_code == 0, moved.output
+    assert f"moved to {day} 14:00-16:00" in moved.stdout
+    assert "warning: the new time does not suit 陈晨" in moved.stderr and "availability:" in moved.stderr
+    assert "李引导" not in moved.stderr
+    data = json.loads(invoke("occurrence", "move", occ, "--to", f"{day} 09:00", "--json").stdout)
+    assert data["warnings"] == []
 
 
 def test_fill_dry_run_prints_the_plan_and_why_explains(clinic) -> None:  # type: ignore[no-untyped-def]
