@@ -845,8 +845,8 @@ def _provisional_note(count: int, dates: list[str]) -> str:
 
 def _plan_line(prefix: str, data: dict[str, Any]) -> str:
     line = (f"{prefix}{data['first']}..{data['last']}: {data['created']} created, {data['updated']} updated, "
-            f"{data['removed']} removed, {data['cancelled']} cancelled, {data['unchanged']} unchanged, "
-            f"{data['pinned']} pinned")
+            f"{data['removed']} removed, {data['cancelled']} cancelled, {data.get('reinstated', 0)} reinstated, "
+            f"{data['unchanged']} unchanged, {data['pinned']} pinned")
     for skip in data.get("skipped", []):
         # A service whose stored row cannot be planned is named; the others were planned.
         line += f"\nwarning: service {skip['service']} skipped (not planned): {skip['problem']}"
@@ -966,7 +966,7 @@ def closure() -> None:
 @json_option
 @pass_app
 def closure_add(app: AppContext, scope: str, start: Any, end: Any, reason: str, today: Any) -> None:
-    """Close a scope for a date range and re-plan.
+    """Close a scope for a date range; its occurrences are cancelled.
 
     \b
     Example: roster closure add --scope branch:shunjing --from 2026-07-01 --to 2026-08-31 --reason 暑假
@@ -1009,7 +1009,7 @@ def closure_list(app: AppContext, scope: str | None) -> None:
 @json_option
 @pass_app
 def closure_remove(app: AppContext, closure_id: int, today: Any) -> None:
-    """Lift a closure and re-plan: its dates come back."""
+    """Lift a closure; the occurrences it cancelled are reinstated."""
     from scheduler.closures import remove_closure
     from scheduler.planning import local_today
 

@@ -1,7 +1,9 @@
 """Closures (停课/闭馆): inclusive date ranges when a district, community, branch or service does not run.
 
 Closures win over every rule and holiday policy. Adding or removing one re-plans the services it
-touches, so occurrences inside it disappear (or are cancelled, telling seated volunteers) at once.
+touches: occurrences inside it are cancelled at once, seated or not, and stay in the feeds as
+cancelled (FEEDS.md rule 9), seated volunteers told; lifting it reinstates them (not the ones a
+coordinator cancelled by hand), and volunteers who kept their seat are told the shift runs.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def add_closure(session: Session, scope: str, ref: str | None, start: date, end:
 
 def remove_closure(session: Session, closure_id: int, today: date | None = None,
                    horizon_weeks: int = DEFAULT_HORIZON_WEEKS, now: datetime | None = None) -> ClosureChange:
-    """Lift a closure and re-plan: the dates it covered come back."""
+    """Lift a closure and re-plan: the occurrences it cancelled are scheduled again."""
     closure = session.get(Closure, closure_id)
     if closure is None:
         raise NotFound("closure", closure_id)

@@ -24,6 +24,7 @@ CHANGE_WORDS = {
     "unassigned": "排班取消",
     "promoted": "候补转正",
     "assigned": "新排班",
+    "reinstated": "恢复开展",
 }
 #: Changes whose notice carries the coordinator's reason (``--reason``): a private message only.
 REASONED = ("moved", "cancelled")
@@ -109,6 +110,10 @@ def personal_message(kind: str, facts: ShiftFacts) -> MessageText:
         lead = f"您在志愿服务「{title}」本场的排班已取消，无需到岗。原定安排："
     elif change == "assigned":
         return _assigned_message(facts)
+    elif change == "reinstated":
+        # The seat was kept while a closure cancelled the shift; the closure was lifted.
+        lead = (f"您参加的志愿服务「{title}」本场恢复开展，您的排班保留，请准时到岗"
+                f"（如不能参加，请尽早告知协调人）：")
     else:
         lead = f"好消息！您已从候补转为志愿服务「{title}」的正式排班："
     body = f"您好！{lead}\n{_details(facts)}"
@@ -141,6 +146,8 @@ def group_message(kind: str, facts: ShiftFacts) -> str:
         head = f"【场次变更·时间调整】「{title}」时间已调整，请本场排班的志愿者留意新时间。"
     elif change == "cancelled":
         head = f"【场次变更·已取消】「{title}」本场已取消，排班的志愿者无需到岗。"
+    elif change == "reinstated":
+        head = f"【场次变更·恢复开展】「{title}」本场恢复开展，请本场排班的志愿者准时到岗。"
     else:
         # Who was promoted, unassigned or moved between roles concerns one person: the group only
         # learns that the shift's roster changed, never whose.

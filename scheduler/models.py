@@ -36,6 +36,9 @@ SERVICE_KINDS = (
     "other",
 )
 OCCURRENCE_STATUSES = ("scheduled", "cancelled")
+#: Why planning cancelled an occurrence: a closure covers it (lifting the closure reinstates it), or
+#: the schedule dropped it while someone held a seat. NULL when scheduled or cancelled by hand (pinned).
+CANCEL_CAUSES = ("closure", "replan")
 ASSIGNMENT_STATUSES = ("invited", "confirmed", "declined", "cancelled", "waitlisted", "attended", "no_show")
 #: Statuses that hold a seat (count against the role's capacity).
 SEATED_STATUSES = ("invited", "confirmed", "attended", "no_show")
@@ -222,6 +225,8 @@ class Occurrence(Base):
     __table_args__ = (
         UniqueConstraint("service_id", "original_start"),
         CheckConstraint(_in("status", OCCURRENCE_STATUSES), name="occurrence_status"),
+        CheckConstraint(f"cancel_cause IS NULL OR {_in('cancel_cause', CANCEL_CAUSES)}",
+                        name="occurrence_cancel_cause"),
         CheckConstraint("end_at > start_at", name="occurrence_times"),
         Index("ix_occurrence_start", "start_at"),
     )
@@ -233,6 +238,8 @@ class Occurrence(Base):
     end_at: Mapped[datetime] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    #: One of CANCEL_CAUSES when planning cancelled it; NULL otherwise.
+    cancel_cause: Mapped[str | None] = mapped_column(String(16))
     #: Moved or cancelled by hand: re-planning leaves it alone.
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Planned without official holiday data for its year.

@@ -10,9 +10,15 @@ then the holiday policy, then closures (which win over everything). Against what
 * new dates are inserted;
 * an existing, unpinned, scheduled occurrence whose end or provisional mark changed is updated
   (an end change bumps its SEQUENCE, RFC 5545 section 3.8.7.4, and tells seated volunteers);
-* a date that vanished is deleted when nobody holds a seat, else cancelled with an event and a
-  change notice to each seated volunteer;
-* pinned occurrences (moved or cancelled by hand) and cancelled ones are left alone.
+* a date a closure covers is cancelled, seated or not, with cause ``closure`` (FEEDS.md rule 9: it
+  stays in the feeds as cancelled, never vanishes), and seated volunteers are told;
+* a date that vanished for any other reason (a rule, policy or date edit) is deleted when nobody
+  holds a seat, else cancelled (cause ``replan``) with an event and a change notice to each seated
+  volunteer;
+* a date cancelled because of a closure that no closure covers any more is reinstated (scheduled
+  again, SEQUENCE bumped); seated volunteers keep their seat, are told, and are owed their
+  reminders again;
+* pinned occurrences (moved or cancelled by hand) and other cancelled ones are left alone.
 
 Speed: rows are read and written with core statements in bulk (one pass), the holiday calendar is
 looked up once per date, RRULE expansions are shared by services with the same rule and first date,
@@ -54,7 +60,7 @@ from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
 from scheduler.events import record_event
 from scheduler.holidays import HolidayCalendar
-from scheduler.models import SEATED_STATUSES, Assignment, Closure, Event, Occurrence, Service
+from scheduler.models import SEATED_STATUSES, Assignment, Closure, Event, Occurrence, Reminder, Service
 
 DEFAULT_HORIZON_WEEKS = 12
 CHUNK = 5000
@@ -62,6 +68,8 @@ CHUNK = 5000
 PLANNING_FIELDS = frozenset({"rrule", "start_date", "start_time", "duration_minutes", "timezone",
                              "holiday_policy", "active"})
 REPLAN_CANCEL_REASON = "不再排期（计划调整）"
+#: What volunteers of an occurrence a closure cancelled are told, before the closure's own reason.
+CLOSURE_CANCEL_PREFIX = "停课/闭馆："
 #: pg_advisory_xact_lock key serialising planners ("ROST" + 3, the planning issue).
 PLANNER_LOCK_KEY = 0x524F5354_03
 #: SQLite page cache (KiB) while inserting a large batch of occurrences.
@@ -73,8 +81,9 @@ _occ = table(
     "occurrence",
     column("id", Integer), column("service_id", Integer), column("original_start", DateTime),
     column("start_at", DateTime), column("end_at", DateTime), column("status", String),
-    column("cancel_reason", String), column("pinned", Boolean), column("provisional", Boolean),
-    column("sequence", Integer), column("created_at", DateTime), column("updated_at", DateTime),
+    column("cancel_reason", String), column("cancel_cause", String), column("pinned", Boolean),
+    column("provisional", Boolean), column("sequence", Integer), column("created_at", DateTime),
+    column("updated_at", DateTime),
 )
 
 
@@ -89,6 +98,8 @@ class PlanResult:
     updated: int = 0
     removed: int = 0
     cancelled: int = 0
+    #: Occurrences cancelled because of a closure that none covers any more, scheduled again.
+    reinstated: int = 0
     unchanged: int = 0
     #: Pinned occurrences (moved or cancelled by hand) left alone.
     pinned: int = 0
@@ -104,13 +115,14 @@ class PlanResult:
 
     @property
     def rows_written(self) -> int:
-        return self.created + self.updated + self.removed + self.cancelled + self.events
+        return self.created + self.updated + self.removed + self.cancelled + self.reinstated + self.events
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "first": self.first.isoformat(), "last": self.last.isoformat(), "services": self.services,
             "created": self.created, "updated": self.updated, "removed": self.removed,
-            "cancelled": self.cancelled, "unchanged": self.unchanged, "pinned": self.pinned,
+            "cancelled": self.cancelled, "reinstated": self.reinstated, "unchanged": self.unchanged,
+            "pinned": self.pinned,
             "provisional": self.provisional,
             "provisional_dates": [d.isoformat() for d in self.provisional_dates],
             "events": self.events, "notified": self.notified,
@@ -208,14 +220,18 @@ class _Clock:
         return utc_naive.replace(tzinfo=UTC).astimezone(self.zone(zone)).date()
 
 
+#: A closure as planning sees it: first day, last day (inclusive), reason.
+_Span = tuple[date, date, str]
+
+
 @dataclass
 class _Closures:
-    district: list[tuple[date, date]] = field(default_factory=list)
-    community: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
-    branch: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
-    service: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
+    district: list[_Span] = field(default_factory=list)
+    community: dict[int, list[_Span]] = field(default_factory=lambda: defaultdict(list))
+    branch: dict[int, list[_Span]] = field(default_factory=lambda: defaultdict(list))
+    service: dict[int, list[_Span]] = field(default_factory=lambda: defaultdict(list))
 
-    def for_service(self, svc: ServiceRow) -> list[tuple[date, date]]:
+    def for_service(self, svc: ServiceRow) -> list[_Span]:
         ranges = list(self.district)
         ranges += self.community.get(svc.community_id, [])
         if svc.branch_id is not None:
@@ -228,11 +244,12 @@ def _load_closures(session: Session, first: date, last: date) -> _Closures:
     closures = _Closures()
     rows = session.execute(
         select(Closure.scope, Closure.community_id, Closure.branch_id, Closure.service_id,
-               Closure.start_date, Closure.end_date)
+               Closure.start_date, Closure.end_date, Closure.reason)
         .where(Closure.end_date >= first, Closure.start_date <= last)
+        .order_by(Closure.id)
     )
-    for scope, community_id, branch_id, service_id, start, end in rows:
-        span = (start, end)
+    for scope, community_id, branch_id, service_id, start, end, reason in rows:
+        span = (start, end, reason)
         if scope == "district":
             closures.district.append(span)
         elif scope == "community" and community_id is not None:
@@ -242,6 +259,14 @@ def _load_closures(session: Session, first: date, last: date) -> _Closures:
         elif scope == "service" and service_id is not None:
             closures.service[service_id].append(span)
     return closures
+
+
+def _closed_by(day: date, spans: Sequence[_Span]) -> str | None:
+    """The reason of the first closure covering ``day``, None when none does."""
+    for first, last, reason in spans:
+        if first <= day <= last:
+            return reason
+    return None
 
 
 @dataclass
@@ -315,13 +340,13 @@ def _chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]
         yield items[i:i + size]
 
 
-_Existing = tuple[int, int, datetime, datetime, datetime, str, bool, bool, int]
+_Existing = tuple[int, int, datetime, datetime, datetime, str, bool, bool, int, str | None]
 
 
 def _load_existing(session: Session, service_ids: list[int] | None, lo: datetime,
                    hi: datetime) -> Iterator[_Existing]:
     cols = (_occ.c.id, _occ.c.service_id, _occ.c.original_start, _occ.c.start_at, _occ.c.end_at,
-            _occ.c.status, _occ.c.pinned, _occ.c.provisional, _occ.c.sequence)
+            _occ.c.status, _occ.c.pinned, _occ.c.provisional, _occ.c.sequence, _occ.c.cancel_cause)
     in_window = (_occ.c.original_start >= lo) & (_occ.c.original_start < hi)
     if service_ids is None:
         yield from session.execute(select(*cols).where(in_window))  # type: ignore[misc]
@@ -347,7 +372,8 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
 
     ``service_ids`` limits the run to those services (None: every service). A second run with
     nothing changed writes no row. ``cancel_reason`` (a closure's) is what volunteers of a
-    cancelled occurrence are told, instead of the generic re-planning words.
+    cancelled occurrence are told, instead of the generic re-planning words or, for an occurrence
+    a closure covers, the covering closure's own reason.
     """
     started = _time.perf_counter()
     first, last = window(today, horizon_weeks)
@@ -382,30 +408,41 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
 
     inserts: list[tuple[int, datetime, datetime, bool]] = []
     updates: list[dict[str, Any]] = []
+    reinstates: list[dict[str, Any]] = []
     end_changed: list[int] = []
     vanished: list[int] = []
-    counts: dict[int, list[int]] = {}  # service id -> [created, updated, vanished]
+    closed: dict[str, list[int]] = defaultdict(list)  # closure reason -> occurrences it cancels
+    counts: dict[int, list[int]] = {}  # service id -> [created, updated, vanished, closed, reinstated]
     provisional_dates: set[date] = set()
     skipped: list[tuple[int, str]] = []
 
     for svc in services:
         have = existing.get(svc.id, {})
         wanted: dict[datetime, tuple[datetime, bool]] = {}
+        #: Starts the rule and policy want but a closure covers -> the closure's reason.
+        closed_starts: dict[datetime, str] = {}
         if svc.active:
             try:
+                # Closures are applied here rather than by wanted_dates: a covered date is cancelled,
+                # not dropped, so it needs telling apart from a date the rule no longer has.
                 dates = wanted_dates(expander.dates(svc.rrule, svc.start_date, svc.id), svc.holiday_policy, days,
-                                     first, last, closures.for_service(svc))
+                                     first, last)
+                spans = closures.for_service(svc)
                 length = timedelta(minutes=svc.duration_minutes)
                 policy_matters = svc.holiday_policy != "always"
                 for d in dates:
                     start = clock.utc(svc.timezone, svc.start_time, d)
+                    closure_reason = _closed_by(d, spans) if spans else None
+                    if closure_reason is not None:
+                        closed_starts[start] = closure_reason
+                        continue
                     provisional = policy_matters and d in days.provisional
                     wanted[start] = (start + length, provisional)
             except _UNPLANNABLE as exc:
                 # One bad row (stored by older code, or edited by hand) must not stop the city's plan.
                 skipped.append((svc.id, _problem(exc)))
                 continue
-        created = updated = gone = 0
+        created = updated = gone = shut = back = 0
         for start, (end, provisional) in wanted.items():
             row = have.get(start)
             if row is None:
@@ -415,7 +452,16 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
                     result.provisional += 1
                     provisional_dates.add(clock.local_date(svc.timezone, start))
                 continue
-            start_at, end_at, status, pinned, was_provisional, sequence = row[3:9]
+            start_at, end_at, status, pinned, was_provisional, sequence, cause = row[3:10]
+            if not pinned and status == "cancelled" and cause == "closure":
+                # No closure covers it any more: it runs again, at the times the service now has.
+                reinstates.append({"oid": row[0], "s": start, "e": end, "p": provisional, "q": sequence + 1,
+                                   "u": now_naive})
+                back += 1
+                if provisional:
+                    result.provisional += 1
+                    provisional_dates.add(clock.local_date(svc.timezone, start))
+                continue
             if pinned or status != "scheduled":
                 result.pinned += 1 if pinned else 0
                 result.unchanged += 0 if pinned else 1
@@ -445,10 +491,15 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
             local = clock.local_date(svc.timezone, start)
             if not first <= local <= last:
                 continue
+            closure_reason = closed_starts.get(start)
+            if closure_reason is not None:
+                closed[cancel_reason or CLOSURE_CANCEL_PREFIX + closure_reason].append(old[0])
+                shut += 1
+                continue
             vanished.append(old[0])
             gone += 1
-        if created or updated or gone:
-            counts[svc.id] = [created, updated, gone]
+        if created or updated or gone or shut or back:
+            counts[svc.id] = [created, updated, gone, shut, back]
 
     connection = session.connection()
     _insert_occurrences(connection, inserts, now_naive)
@@ -463,31 +514,54 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
         for batch in _chunked(updates):
             connection.execute(statement, list(batch))
     result.updated = len(updates)
+    if reinstates:
+        statement = (
+            update(_occ).where(_occ.c.id == bindparam("oid"), _occ.c.status == "cancelled")
+            .values(status="scheduled", cancel_reason=None, cancel_cause=None, start_at=bindparam("s"),
+                    end_at=bindparam("e"), provisional=bindparam("p"), sequence=bindparam("q"),
+                    updated_at=bindparam("u"))
+        )
+        for batch in _chunked(reinstates):
+            connection.execute(statement, list(batch))
+    result.reinstated = len(reinstates)
 
     seated = _seated_occurrence_ids(session, vanished) if vanished else set()
     to_delete = [oid for oid in vanished if oid not in seated]
     for batch in _chunked(to_delete):
         connection.execute(delete(_occ).where(_occ.c.id.in_(batch)))
     result.removed = len(to_delete)
+    # Cancelled in bulk, seated or not; the loop below tells the few seated volunteers.
+    replan_reason = cancel_reason or REPLAN_CANCEL_REASON
+    _cancel_in_bulk(connection, sorted(seated), replan_reason, "replan", now_naive)
+    closed_ids: list[int] = []
+    for reason, ids in sorted(closed.items()):
+        _cancel_in_bulk(connection, ids, reason, "closure", now_naive)
+        closed_ids += ids
+    closed_seated = _seated_occurrence_ids(session, closed_ids) if closed_ids else set()
 
     _forget_stale_occurrences(session)
     from scheduler import reminders
 
-    for oid in sorted(seated):
+    for oid in sorted(seated | closed_seated):
         occurrence = session.get(Occurrence, oid)
         if occurrence is None:
             continue
-        occurrence.status = "cancelled"
-        occurrence.cancel_reason = cancel_reason or REPLAN_CANCEL_REASON
-        occurrence.sequence += 1
-        occurrence.updated_at = now_aware
-        session.flush()
         record_event(session, "occurrence.cancelled", occurrence_id=oid, service_id=occurrence.service_id,
-                     reason="replanned", sequence=occurrence.sequence)
+                     reason="closure" if oid in closed_seated else "replanned", sequence=occurrence.sequence)
         result.notified += reminders.occurrence_changed(
-            session, occurrence, "cancelled", {"reason": cancel_reason or REPLAN_CANCEL_REASON}, now=now_aware)
+            session, occurrence, "cancelled", {"reason": occurrence.cancel_reason or replan_reason}, now=now_aware)
         result.events += 1
-    result.cancelled = len(seated)
+    result.cancelled = len(seated) + len(closed_ids)
+    reinstated_ids = [r["oid"] for r in reinstates]
+    reinstated_seated = _seated_occurrence_ids(session, reinstated_ids) if reinstated_ids else set()
+    if reinstated_seated:
+        _withdraw_unsent_cancel_notices(session, sorted(reinstated_seated), now_aware)
+    for oid in sorted(reinstated_seated):
+        occurrence = session.get(Occurrence, oid)
+        if occurrence is not None:
+            # The seat was kept while the occurrence was closed: its holder is told it runs after
+            # all and is owed the before-shift reminders again (occurrence_changed re-times them).
+            result.notified += reminders.occurrence_changed(session, occurrence, "reinstated", now=now_aware)
     for oid in end_changed:
         occurrence = session.get(Occurrence, oid)
         if occurrence is not None and _has_seated(session, oid):
@@ -496,10 +570,12 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
 
     if counts:
         event_rows = [
+            # Closed dates count as vanished and reinstated ones as updated, so that the feeds of
+            # volunteers seated there are marked dirty too (calendars.dirty).
             {"kind": "occurrence.planned", "created_at": now_aware, "relayed_at": None,
-             "payload": {"service_id": sid, "created": c, "updated": u, "vanished": g,
-                         "first": first.isoformat(), "last": last.isoformat()}}
-            for sid, (c, u, g) in sorted(counts.items())
+             "payload": {"service_id": sid, "created": c, "updated": u + back, "vanished": g + shut,
+                         "closed": shut, "reinstated": back, "first": first.isoformat(), "last": last.isoformat()}}
+            for sid, (c, u, g, shut, back) in sorted(counts.items())
         ]
         for batch in _chunked(event_rows):
             session.execute(insert(Event), list(batch))
@@ -585,6 +661,32 @@ def _insert_occurrences(connection: Connection, rows: list[tuple[int, datetime, 
              "updated_at": now}
             for sid, start, end, prov in batch
         ])
+
+
+def _cancel_in_bulk(connection: Connection, occurrence_ids: Sequence[int], reason: str, cause: str,
+                    now: datetime) -> None:
+    """Cancel scheduled occurrences with one statement a chunk: status, reason, cause, SEQUENCE + 1
+    (RFC 5545 3.8.7.4: a status change), updated_at (LAST-MODIFIED, FEEDS.md rule 7)."""
+    statement = (
+        update(_occ).where(_occ.c.id.in_(bindparam("ids", expanding=True)), _occ.c.status == "scheduled")
+        .values(status="cancelled", cancel_reason=reason[:200], cancel_cause=cause, sequence=_occ.c.sequence + 1,
+                updated_at=now)
+    )
+    for batch in _chunked(occurrence_ids):
+        connection.execute(statement, {"ids": list(batch)})
+
+
+def _withdraw_unsent_cancel_notices(session: Session, occurrence_ids: list[int], now: datetime) -> None:
+    """A cancellation notice not yet sent for a reinstated occurrence would only confuse: withdraw it."""
+    for batch in _chunked(occurrence_ids):
+        assignment_ids = select(Assignment.id).where(Assignment.occurrence_id.in_(batch)).scalar_subquery()
+        session.execute(
+            update(Reminder)
+            .where(Reminder.assignment_id.in_(assignment_ids), Reminder.kind.startswith("cancelled:"),
+                   Reminder.status == "pending")
+            .values(status="cancelled", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _has_seated(session: Session, occurrence_id: int) -> bool:

@@ -174,11 +174,11 @@ def test_cli_closure_add_list_remove(invoke) -> None:  # type: ignore[no-untyped
                    "--reason", "装修", "--today", "2026-12-01", "--json")
     assert added.exit_code == 0, added.output
     data = json.loads(added.output)
-    assert data["target"] == "shunjing" and data["plan"]["removed"] == 2
+    assert data["target"] == "shunjing" and (data["plan"]["cancelled"], data["plan"]["removed"]) == (2, 0)
     listing = invoke("closure", "list")
     assert "装修" in listing.output and "shunjing" in listing.output
     removed = invoke("closure", "remove", str(data["id"]), "--today", "2026-12-01")
-    assert removed.exit_code == 0 and "2 created" in removed.output
+    assert removed.exit_code == 0 and "2 reinstated" in removed.output
     assert invoke("closure", "remove", "999").exit_code == 3
     assert invoke("closure", "add", "--scope", "planet", "--from", "2026-12-07", "--to", "2026-12-08",
                   "--reason", "x").exit_code == 4

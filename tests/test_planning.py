@@ -81,12 +81,15 @@ def test_closures_win_over_makeup_workdays_and_rules(session: Session) -> None:
     assert date(2026, 2, 14) in _local_dates(session, svc)
     change = closures.add_closure(session, "branch", "shunjing", date(2026, 2, 12), date(2026, 2, 14), "寒假",
                                   today=date(2026, 2, 2), horizon_weeks=4, now=NOW)
-    assert change.plan.removed == 3
+    # Cancelled, not deleted (FEEDS.md rule 9): the feeds keep them as cancelled.
+    assert (change.plan.cancelled, change.plan.removed) == (3, 0)
     days = _local_dates(session, svc)
     assert not {date(2026, 2, 12), date(2026, 2, 13), date(2026, 2, 14)} & set(days)
+    assert {date(2026, 2, 12), date(2026, 2, 13), date(2026, 2, 14)} <= set(_local_dates(session, svc, "cancelled"))
     assert date(2026, 2, 11) in days
     # Lifting the closure brings the dates back.
-    closures.remove_closure(session, change.closure["id"], today=date(2026, 2, 2), horizon_weeks=4, now=NOW)
+    lifted = closures.remove_closure(session, change.closure["id"], today=date(2026, 2, 2), horizon_weeks=4, now=NOW)
+    assert (lifted.plan.reinstated, lifted.plan.created) == (3, 0)
     assert {date(2026, 2, 12), date(2026, 2, 13), date(2026, 2, 14)} <= set(_local_dates(session, svc))
 
 

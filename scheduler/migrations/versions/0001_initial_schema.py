@@ -228,12 +228,16 @@ def upgrade() -> None:
         sa.Column("end_at", scheduler.db.UTCDateTime(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("cancel_reason", sa.String(length=200), nullable=True),
+        sa.Column("cancel_cause", sa.String(length=16), nullable=True),
         sa.Column("pinned", sa.Boolean(), nullable=False),
         sa.Column("provisional", sa.Boolean(), nullable=False),
         sa.Column("sequence", sa.Integer(), nullable=False),
         sa.Column("created_at", scheduler.db.UTCDateTime(), nullable=False),
         sa.Column("updated_at", scheduler.db.UTCDateTime(), nullable=False),
         sa.CheckConstraint("status IN ('scheduled', 'cancelled')", name="occurrence_status"),
+        sa.CheckConstraint(
+            "cancel_cause IS NULL OR cancel_cause IN ('closure', 'replan')", name="occurrence_cancel_cause"
+        ),
         sa.CheckConstraint("end_at > start_at", name="occurrence_times"),
         sa.ForeignKeyConstraint(["service_id"], ["service.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
