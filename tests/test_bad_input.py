@@ -144,7 +144,7 @@ BAD: list[tuple[tuple[str, ...], int, str]] = [
      "email: is 34011 characters long; at most 200"),
     (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--chat-id", "c" * 121), 4,
      "chat_id: is 121 characters long; at most 120"),
-    (("volunteer", "add", "--name", "李四", "--phone", "13800138000"), 5, "13800138000"),
+    (("volunteer", "add", "--name", "李四", "--phone", "13800138000"), 5, "phone: 138****8000 already belongs"),
     (("coordinator", "add", "--name", "李书记", "--email", "b" * 300 + "@example.cn"), 4, "email: is 311 characters"),
     (("coordinator", "add", "--name", f"李{RLO}书记"), 4, "name: contains the invisible"),
     (("community", "add", "longxi", "--name", "社" * 121), 4, "name:"),
