@@ -215,7 +215,8 @@ def feeds_for_event(session: Session, event: Event) -> set[str]:
     if service_ids:
         keys |= public_keys_for_services(session, service_ids)
         if _reaches_shifts(event.kind, payload):
-            since = utcnow() - timedelta(days=31)
+            # Measured from the event, not the wall clock: relaying it late reaches the same feeds.
+            since = (event.created_at or utcnow()) - timedelta(days=31)
             volunteer_ids |= volunteer_ids_at(session, service_ids=service_ids, since=since)
     if unresolved:
         keys |= all_public_keys(session)

@@ -104,14 +104,14 @@ def channel_for(assignment: Assignment) -> str:
 
 
 def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetime,
-            payload: dict[str, Any] | None = None) -> Reminder:
+            payload: dict[str, Any] | None = None, now: datetime | None = None) -> Reminder:
     channel = channel_for(assignment)
     existing = session.scalar(
         select(Reminder).where(
             Reminder.assignment_id == assignment.id, Reminder.kind == kind, Reminder.channel == channel
         )
     )
-    now = utcnow()
+    now = now or utcnow()
     if existing is not None:
         # Sent and failed rows stay as they are (a failure is retried by a coordinator); a stale
         # row comes back when the shift moved later, so its reminder is owed again.
@@ -134,7 +134,8 @@ def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetim
     return reminder
 
 
-def _cancel(session: Session, assignment_id: int, kinds_prefix: str | None = None) -> int:
+def _cancel(session: Session, assignment_id: int, kinds_prefix: str | None = None,
+            now: datetime | None = None) -> int:
     # Claimed rows too: a worker holding the claim then finds the row cancelled when it marks it,
     # and one that has not loaded it yet never sends it.
     count = 0
@@ -143,7 +144,7 @@ def _cancel(session: Session, assignment_id: int, kinds_prefix: str | None = Non
     ):
         if kinds_prefix is None or reminder.kind.startswith(kinds_prefix):
             reminder.status = "cancelled"
-            reminder.updated_at = utcnow()
+            reminder.updated_at = now or utcnow()
             count += 1
     return count
 
@@ -158,7 +159,7 @@ def sync_assignment_reminders(session: Session, assignment: Assignment, now: dat
     occurrence = assignment.occurrence
     seated = assignment.status in SEATED_STATUSES and assignment.status not in ("attended", "no_show")
     if not seated or occurrence.status != "scheduled" or occurrence.start_at <= now:
-        _cancel(session, assignment.id, "before:")
+        _cancel(session, assignment.id, "before:", now)
         return
     offsets = [int(o) for o in occurrence.service.reminder_offsets or []]
     wanted = {f"before:{o}" for o in offsets}
@@ -174,7 +175,7 @@ def sync_assignment_reminders(session: Session, assignment: Assignment, now: dat
         if due < now:
             # Assigned late: a reminder whose moment has passed goes out now, while the shift is ahead.
             due = now
-        _upsert(session, assignment, f"before:{offset}", due)
+        _upsert(session, assignment, f"before:{offset}", due, now=now)
 
 
 def notify(session: Session, assignment: Assignment, change: str, now: datetime | None = None,
@@ -184,7 +185,7 @@ def notify(session: Session, assignment: Assignment, change: str, now: datetime 
     occurrence = assignment.occurrence
     kind = "promoted" if change == "promoted" else f"{change}:{occurrence.sequence}:{assignment.sequence}"
     payload = {"change": change, **(detail or {})}
-    return _upsert(session, assignment, kind[:32], now, payload)
+    return _upsert(session, assignment, kind[:32], now, payload, now)
 
 
 def notify_assigned(session: Session, assignment: Assignment, now: datetime | None = None) -> Reminder:
