@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck test-tools bench clean
+.PHONY: demo test test-dates lint typecheck test-tools bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH" >&2; exit 1; }
@@ -24,9 +24,9 @@ demo: $(STAMP)
 # Tools the tests drive from outside Python: ical.js (an independent iCalendar parser, run by
 # Node.js), Debian's nginx (the production config is checked with `nginx -t` and served),
 # ruby-icalendar (a strict iCalendar parser), chromium + chromedriver, zbar-tools and the Noto
-# CJK fonts (the subscribe page is rendered and every QR code on it decoded).
-# apt-get is retried: another apt run may hold its lock for a while.
-APT_PACKAGES := ruby ruby-icalendar chromium chromium-driver zbar-tools fonts-noto-cjk
+# CJK fonts (the subscribe page is rendered and every QR code on it decoded); faketime and a C
+# compiler for `make test-dates`. apt-get is retried: another apt run may hold its lock for a while.
+APT_PACKAGES := ruby ruby-icalendar chromium chromium-driver zbar-tools fonts-noto-cjk faketime gcc libc6-dev
 test-tools:
 	@if [ -f tests/js/package.json ] && [ ! -d tests/js/node_modules ]; then \
 		npm --prefix tests/js ci --no-audit --no-fund --silent || npm --prefix tests/js install --no-audit --no-fund --silent; fi
@@ -48,6 +48,27 @@ lint: $(STAMP)
 
 test: $(STAMP) test-tools lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The suite under libfaketime at a year and three years ahead: nothing may depend on today's date.
+# Only this process tree's wall clock moves (PostgreSQL's and Redis's servers keep the real one). The
+# clock is shifted by an offset, so that worker processes started later agree with the test (a start
+# date would restart in each child); the monotonic clock stays real, and tests/faketime/monotonic_sleep.c
+# fixes libfaketime 0.9.10's sleeps for it (see there why).
+FAKE_DATES     ?= 2027-12-20_10:00:00 2029-06-01_03:00:00
+MONOTONIC_FIX  := $(VENV)/faketime/monotonic_sleep.so
+
+$(MONOTONIC_FIX): tests/faketime/monotonic_sleep.c
+	mkdir -p $(@D)
+	cc -shared -fPIC -O2 -Wall -o $@ $< -ldl
+
+test-dates: $(STAMP) test-tools $(MONOTONIC_FIX)
+	@for when in $(FAKE_DATES); do \
+		at="$$(echo $$when | tr _ ' ')"; offset=$$(( $$(date -u -d "$$at" +%s) - $$(date -u +%s) )); \
+		case $$offset in -*) shift="$${offset}s" ;; *) shift="+$${offset}s" ;; esac; \
+		echo "== the tests on $$at UTC (faketime $$shift)"; \
+		LD_PRELOAD="$(abspath $(MONOTONIC_FIX))" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+			faketime -f "$$shift" $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) || exit 1; \
+	done
 
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

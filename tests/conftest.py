@@ -24,6 +24,22 @@ REDIS_URL = os.environ.get("ROSTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("ROSTER_REQUIRE_SERVICES") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse a libfaketime run that would hang: ``make test-dates`` sets up the clocks it needs."""
+    preload = os.environ.get("LD_PRELOAD", "")
+    if "libfaketime" in preload and not (
+            os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") == "1" and "monotonic_sleep" in preload):
+        raise pytest.UsageError(
+            "under libfaketime with a faked monotonic clock, Python's timed lock waits never return; "
+            "run `make test-dates` (or see its recipe in the Makefile for the variables it sets)")
+
+
+def server_env() -> dict[str, str]:
+    """The environment for a server the tests start (redis-server): without libfaketime, which it does
+    not survive. Like PostgreSQL, a server keeps the real clock; our code takes time from Python only."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 def service_missing(reason: str) -> None:
     """Skip, or fail when CI requires every service."""
     if REQUIRE_SERVICES:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from scheduler.db import utcnow
 from scheduler.settings import Settings
-from tests.conftest import service_missing
+from tests.conftest import server_env, service_missing
 from tests.test_workers_support import (
     GatedProxy,
     SmtpSink,
@@ -53,7 +53,7 @@ class OwnRedis:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=server_env())
         wait_for(self.ping, timeout=10, what="redis-server to answer")
 
     def ping(self) -> bool:
