@@ -1274,7 +1274,8 @@ def fill(app: AppContext, first: Any, last: Any, today: Any, branch_slug: str | 
       roster fill --dry-run
       roster fill --from 2026-03-02 --to 2026-03-29 --community ailian --dry-run
     """
-    from datetime import timedelta
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
 
     from scheduler.fill import fill as do_fill
     from scheduler.planning import local_today
@@ -1285,8 +1286,10 @@ def fill(app: AppContext, first: Any, last: Any, today: Any, branch_slug: str | 
         first = today or local_today(app.settings.timezone)
     if last is None:
         last = first + timedelta(days=FILL_DEFAULT_DAYS - 1)
+    # --today pretends the clock too (fill skips what has started): that day's local midnight.
+    now = None if today is None else datetime.combine(today, datetime.min.time(), ZoneInfo(app.settings.timezone))
     result = app.run(lambda s: do_fill(s, first, last, branch=branch_slug, community=community_slug,
-                                       dry_run=dry_run))
+                                       dry_run=dry_run, now=now))
     data = result.as_dict()
     if app.json_output:
         emit_json(data)

@@ -70,3 +70,20 @@ def test_service_event_reaches_the_private_feeds_of_shifts_near_the_event_not_ne
         event.created_at = PAST + timedelta(days=40)  # the shift ended more than 31 days before
         s.flush()
         assert volunteer_key(volunteer_id) not in feeds_for_event(s, event)
+
+
+def test_fill_with_today_pretends_the_clock_too(invoke, roster_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    from scheduler.db import make_engine
+
+    engine = make_engine(roster_env["ROSTER_DATABASE_URL"])
+    try:
+        with session_scope(engine) as s:
+            f.org(s)
+            svc = f.service(s, slug="ketang", roles=["辅导员:1:tutor"])
+            f.occurrence(s, svc, PAST)  # 16:30 in Shenzhen, years before any real today
+            f.volunteer(s)
+    finally:
+        engine.dispose()
+    result = invoke("fill", "--today", PAST.date().isoformat(), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would fill 1 seats in 1 occurrences (2020-01-06 to 2020-02-02)" in result.output
