@@ -44,7 +44,7 @@ test-tools:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy scheduler calendars tasks
+	$(BIN)/mypy scheduler calendars tasks demo
 
 test: $(STAMP) test-tools lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)

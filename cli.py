@@ -717,11 +717,11 @@ def volunteer_rotate_token(app: AppContext, ref: str) -> None:
 
 
 def _private_feed_url(app: AppContext, volunteer_id: int, token: str) -> str:
-    """A volunteer's private feed link, laid out by the publisher's own path helper."""
+    """A volunteer's private feed link, laid out by the feeds' own URL helper."""
     from calendars.dirty import volunteer_key
-    from calendars.publish import feed_path
+    from calendars.urls import feed_url
 
-    return f"{app.settings.public_base_url}/{feed_path(volunteer_key(volunteer_id), token)}"
+    return feed_url(app.settings.public_base_url, volunteer_key(volunteer_id), token)
 
 
 @volunteer.command("feed-url")
@@ -734,7 +734,7 @@ def volunteer_feed_url(app: AppContext, ref: str) -> None:
     The link is private (anyone holding it sees the shifts): send it to the volunteer only.
     `roster volunteer rotate-token` replaces it when it has leaked.
     """
-    from calendars.site import webcal_url
+    from calendars.urls import webcal_url
     from scheduler.volunteers import get_volunteer
 
     def work(s: Session) -> tuple[int, str, str]:
@@ -771,7 +771,7 @@ def coordinator() -> None:
 def coordinator_add(app: AppContext, name: str, community_slug: str | None, branch_slug: str | None,
                     email: str | None, phone: str | None, channel: str) -> None:
     """Add a coordinator of a community or branch (neither: the whole district)."""
-    from scheduler.coordinators import add_coordinator, coordinator_as_dict
+    from scheduler.organisations.coordinators import add_coordinator, coordinator_as_dict
 
     data = app.run(lambda s: coordinator_as_dict(
         s, add_coordinator(s, name, community_slug, branch_slug, email, phone, channel)))
@@ -784,7 +784,7 @@ def coordinator_add(app: AppContext, name: str, community_slug: str | None, bran
 @pass_app
 def coordinator_list(app: AppContext) -> None:
     """List coordinators."""
-    from scheduler.coordinators import coordinator_as_dict, list_coordinators
+    from scheduler.organisations.coordinators import coordinator_as_dict, list_coordinators
 
     data = app.read(lambda s: [coordinator_as_dict(s, c) for c in list_coordinators(s)])
     emit(app, data, ("id", "name", "scope", "channel", "email", "phone"),
@@ -796,7 +796,7 @@ def coordinator_list(app: AppContext) -> None:
 @pass_app
 def coordinator_remove(app: AppContext, coordinator_id: int) -> None:
     """Remove a coordinator (they get no more digests)."""
-    from scheduler.coordinators import remove_coordinator
+    from scheduler.organisations.coordinators import remove_coordinator
 
     app.run(lambda s: remove_coordinator(s, coordinator_id))
     click.echo(f"removed coordinator #{coordinator_id}")
@@ -817,14 +817,14 @@ def demo(app: AppContext, today: Any, no_workers: bool) -> None:
     SQLite broker, broker.db beside the database; see `roster where`): the demo starts it, sends it each job, and stops it; the
     reminders it sends on the console channel are shown.
     """
-    from scheduler.demo import run_demo
+    from demo.loader import run_demo
 
     app.creates_schema = True  # the demo migrates the database itself
     if no_workers:
         for line in run_demo(app.engine, app.settings, today=today):
             click.echo(line)
         return
-    from tasks.demo import WorkerFailed, WorkerSteps
+    from demo.workers import WorkerFailed, WorkerSteps
 
     try:
         with WorkerSteps(app.settings) as steps:
@@ -895,8 +895,8 @@ def holidays() -> None:
 @pass_app
 def holidays_status(app: AppContext, today: Any) -> None:
     """Show which years have official data and what is provisional."""
-    from scheduler.holidays import holiday_status
     from scheduler.planning import local_today
+    from scheduler.planning.holiday_years import holiday_status
 
     day = today or local_today(app.settings.timezone)
     data = app.read(lambda s: holiday_status(s, day, app.settings.horizon_weeks))
@@ -929,8 +929,8 @@ def holidays_load(app: AppContext, file: str, today: Any) -> None:
     from pathlib import Path
 
     from scheduler.errors import InvalidInput
-    from scheduler.holidays import load_year
     from scheduler.planning import local_today
+    from scheduler.planning.holiday_years import load_year
 
     try:
         text = Path(file).read_text(encoding="utf-8")
@@ -971,8 +971,8 @@ def closure_add(app: AppContext, scope: str, start: Any, end: Any, reason: str, 
     \b
     Example: roster closure add --scope branch:shunjing --from 2026-07-01 --to 2026-08-31 --reason 暑假
     """
-    from scheduler.closures import add_closure, parse_scope
     from scheduler.planning import local_today
+    from scheduler.planning.closures import add_closure, parse_scope
 
     kind, ref = parse_scope(scope)
     day = today or local_today(app.settings.timezone)
@@ -996,7 +996,7 @@ def closure_add(app: AppContext, scope: str, start: Any, end: Any, reason: str, 
 @pass_app
 def closure_list(app: AppContext, scope: str | None) -> None:
     """List closures."""
-    from scheduler.closures import closure_as_dict, list_closures
+    from scheduler.planning.closures import closure_as_dict, list_closures
 
     data = app.read(lambda s: [closure_as_dict(s, c) for c in list_closures(s, scope)])
     emit(app, data, ("id", "scope", "target", "from", "to", "reason"),
@@ -1010,8 +1010,8 @@ def closure_list(app: AppContext, scope: str | None) -> None:
 @pass_app
 def closure_remove(app: AppContext, closure_id: int, today: Any) -> None:
     """Lift a closure; the occurrences it cancelled are reinstated."""
-    from scheduler.closures import remove_closure
     from scheduler.planning import local_today
+    from scheduler.planning.closures import remove_closure
 
     day = today or local_today(app.settings.timezone)
 
@@ -1045,7 +1045,7 @@ def occurrence() -> None:
 def occurrence_list(app: AppContext, service_slug: str | None, branch_slug: str | None,
                     community_slug: str | None, start: Any, end: Any, open_only: bool, limit: int) -> None:
     """List occurrences. Example: roster occurrence list --branch shunjing --open"""
-    from scheduler.occurrences import list_occurrences, occurrences_as_dicts
+    from scheduler.planning.occurrences import list_occurrences, occurrences_as_dicts
 
     def work(s: Session) -> list[dict[str, Any]]:
         found = list_occurrences(s, service_slug, branch_slug, community_slug, start, end, open_only, limit=limit)
@@ -1071,7 +1071,7 @@ def occurrence_list(app: AppContext, service_slug: str | None, branch_slug: str 
 @pass_app
 def occurrence_cancel(app: AppContext, occurrence_id: int, reason: str) -> None:
     """Cancel one occurrence; assigned volunteers are told."""
-    from scheduler.occurrences import cancel_occurrence, occurrence_as_dict
+    from scheduler.planning.occurrences import cancel_occurrence, occurrence_as_dict
 
     data = app.run(lambda s: occurrence_as_dict(cancel_occurrence(s, occurrence_id, reason)))
     if app.json_output:
@@ -1096,7 +1096,7 @@ def occurrence_move(app: AppContext, occurrence_id: int, new_start: str, duratio
     \b
     Example: roster occurrence move 42 --to "2026-10-10 09:30" --reason 场地调整
     """
-    from scheduler.occurrences import move_occurrence, move_warnings, occurrence_as_dict
+    from scheduler.planning.occurrences import move_occurrence, move_warnings, occurrence_as_dict
 
     def work(s: Session) -> dict[str, Any]:
         moved = move_occurrence(s, occurrence_id, new_start, duration, reason=reason)
@@ -1277,8 +1277,8 @@ def fill(app: AppContext, first: Any, last: Any, today: Any, branch_slug: str | 
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from scheduler.fill import fill as do_fill
     from scheduler.planning import local_today
+    from scheduler.rosters.fill import fill as do_fill
 
     if branch_slug and community_slug:
         raise click.BadParameter("give --branch or --community, not both", param_hint="--branch")
@@ -1316,7 +1316,7 @@ def fill(app: AppContext, first: Any, last: Any, today: Any, branch_slug: str | 
 @pass_app
 def why(app: AppContext, assignment_id: int) -> None:
     """Explain how an assignment was chosen: the candidates and why this one won."""
-    from scheduler.fill import why as do_why
+    from scheduler.rosters.fill import why as do_why
 
     data = app.read(lambda s: do_why(s, assignment_id))
     if app.json_output:
@@ -1338,7 +1338,7 @@ def schedule(app: AppContext, week: Any, branch_slug: str | None, community_slug
     Each person shows their assignment id (#501), which unassign, confirm, decline and swap take;
     a cancelled occurrence lists nobody.
     """
-    from scheduler.schedule import week_schedule
+    from scheduler.rosters.schedule import week_schedule
 
     data = app.read(lambda s: week_schedule(s, week, branch=branch_slug, community=community_slug))
     if app.json_output:
@@ -1382,7 +1382,7 @@ def volunteer_import(app: AppContext, path: str) -> None:
     """
     from pathlib import Path
 
-    from scheduler.volunteer_csv import import_volunteers
+    from scheduler.volunteers.csv_io import import_volunteers
 
     raw = Path(path).read_bytes()
     summary = app.run(lambda s: import_volunteers(s, raw))
@@ -1404,7 +1404,7 @@ def skills_command(app: AppContext) -> None:
 
     Either name may be typed (医生 or doctor); the English name is stored.
     """
-    from scheduler.skills import skills_as_dicts
+    from scheduler.volunteers.skills import skills_as_dicts
 
     data = skills_as_dicts()
     emit(app, data, ("skill", "中文", "also accepted"),
@@ -1418,7 +1418,7 @@ def skills_command(app: AppContext) -> None:
 @pass_app
 def volunteer_export(app: AppContext, path: str | None, branch_slug: str | None, include_inactive: bool) -> None:
     """Export volunteers as CSV for Excel (UTF-8 with BOM; ID numbers masked)."""
-    from scheduler.volunteer_csv import export_volunteers
+    from scheduler.volunteers.csv_io import export_volunteers
 
     data = app.read(lambda s: export_volunteers(s, branch=branch_slug, include_inactive=include_inactive))
     if path:
@@ -1555,7 +1555,7 @@ def reminders_send_due(app: AppContext, batch_size: int, max_batches: int) -> No
     Example crontab line (every minute):
       * * * * *  cd /srv/roster && .venv/bin/roster reminders send-due
     """
-    from scheduler.dispatch import dispatch_due
+    from scheduler.reminders.dispatch import dispatch_due
 
     result = dispatch_due(app.engine, app.settings, batch_size=batch_size, max_batches=max_batches).as_dict()
     if app.json_output:
@@ -1707,7 +1707,7 @@ def attendance_list(app: AppContext, pending: bool, occurrence_id: int | None, v
                     date_from: Any, date_to: Any, limit: int) -> None:
     """List attendance records, newest first; times local to each service."""
     from scheduler.attendance import attendance_as_dict, list_attendance
-    from scheduler.hours import date_range
+    from scheduler.attendance.hours import date_range
 
     def work(s: Session) -> list[dict[str, Any]]:
         since, until = date_range(date_from, date_to, app.settings.tz)
@@ -1804,7 +1804,7 @@ def hours_report_command(app: AppContext, dimension: str, date_from: Any, date_t
     Volunteer rows show all-time hours and the star level (一星 100 h, 二星 300 h, 三星 600 h,
     四星 1000 h, 五星 1500 h). Example: roster hours report --by month --from 2026-01-01
     """
-    from scheduler.hours import hours_report
+    from scheduler.attendance.hours import hours_report
 
     data = app.read(lambda s: hours_report(s, dimension, date_from, date_to, app.settings.tz))
     if dimension == "volunteer":
@@ -1844,7 +1844,7 @@ def hours_export(app: AppContext, file: str, date_from: Any, date_to: Any, fmt: 
     """
     import os
 
-    from scheduler.hours import export_csv, export_rows, export_xlsx
+    from scheduler.attendance.hours import export_csv, export_rows, export_xlsx
 
     fmt = fmt or ("xlsx" if file.lower().endswith(".xlsx") else "csv")
     if fmt == "xlsx" and file == "-":

@@ -102,7 +102,7 @@ def _peak_rss_mib() -> float:
 
 
 def _fill_child(url: str, out: Any) -> None:
-    from scheduler.fill import fill
+    from scheduler.rosters.fill import fill
 
     engine = make_engine(url)
     rss_before = _peak_rss_mib()

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_city import _chunks, build_city  # noqa: E402
 from scheduler import attendance as att  # noqa: E402
-from scheduler import hours  # noqa: E402
+from scheduler.attendance import hours  # noqa: E402
 from scheduler.db import make_engine, session_scope  # noqa: E402
 from scheduler.models import Attendance, Event, Occurrence, Service, Volunteer  # noqa: E402
 

@@ -32,6 +32,8 @@ from calendars.dirty import (
     ensure_feed_states,
     volunteer_key,
 )
+from calendars.site import index_fingerprint, render_index, site_feeds
+from calendars.urls import feed_path
 from scheduler.db import UTCDateTime, utcnow
 from scheduler.models import FeedState
 
@@ -82,20 +84,6 @@ class PublishResult:
             "duration_ms": round(self.duration * 1000, 1), "feeds": len(self.keys),
             "index_written": self.index_written,
         }
-
-
-def feed_path(key: str, token: str | None = None) -> str:
-    """A feed's path relative to the feed folder."""
-    if key == DISTRICT:
-        return "district.ics"
-    kind, _, ident = key.partition(":")
-    if kind == "branch":
-        return f"branches/{ident}.ics"
-    if kind == "community":
-        return f"communities/{ident}.ics"
-    if kind == "volunteer" and token:
-        return f"volunteers/{token}.ics"
-    raise ValueError(f"no path for feed {key!r}")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -313,7 +301,7 @@ def relay_and_publish(
     worker running, publishing without relaying first would leave a cancelled or moved shift in
     the volunteers' calendars.
     """
-    from scheduler.relay import relay_pending
+    from calendars.relay import relay_pending
 
     relayed = relay_pending(session, now=now)
     result = publish_dirty(session, settings, now=now, include_district=include_district, all_feeds=all_feeds)
@@ -343,7 +331,6 @@ def _mark_clean(session: Session, updates: list[dict[str, object]]) -> None:
 
 def _publish_index(session: Session, settings: Settings, root: Path) -> bool:
     """Write index.html when the list of public feeds (or the base URL) changed, or it is missing."""
-    from calendars.site import index_fingerprint, render_index, site_feeds
 
     feeds = site_feeds(session, settings)
     fingerprint = index_fingerprint(feeds, settings)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from calendars.dirty import DISTRICT, branch_key, community_key
+from calendars.urls import feed_path, feed_url, webcal_url
 from scheduler.models import Branch, Community
 
 if TYPE_CHECKING:
@@ -20,19 +21,9 @@ if TYPE_CHECKING:
 DISTRICT_NAME = "龙城街道"
 
 
-def webcal_url(url: str) -> str:
-    """The same address with the ``webcal://`` scheme, which calendar apps open as a subscription."""
-    for scheme in ("https://", "http://"):
-        if url.startswith(scheme):
-            return "webcal://" + url[len(scheme):]
-    return url
-
-
 def _feed(settings: Settings, key: str, kind: str, slug: str, name: str, community: str) -> dict[str, Any]:
-    from calendars.publish import feed_path
-
     path = feed_path(key)
-    url = f"{settings.public_base_url}/{path}"
+    url = feed_url(settings.public_base_url, key)
     return {
         "key": key, "kind": kind, "slug": slug, "name": name, "community": community, "path": path,
         "https": url, "webcal": webcal_url(url),

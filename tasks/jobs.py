@@ -42,7 +42,7 @@ def _local_today() -> date:
 @app.task(name="roster.relay_events")
 def relay_events() -> int:
     """Relay outbox events; when any were relayed, publish the dirty feeds (after the commit)."""
-    from scheduler.relay import relay_events as relay
+    from calendars.relay import relay_events as relay
 
     def work(session: Any) -> int:
         count = relay(session)
@@ -59,7 +59,7 @@ def relay_events() -> int:
 @app.task(name="roster.dispatch_reminders")
 def dispatch_reminders(max_batches: int = 50) -> dict[str, Any]:
     """Claim, send and mark due reminders (several batches, each its own short transactions)."""
-    from scheduler.dispatch import dispatch_due
+    from scheduler.reminders.dispatch import dispatch_due
 
     tuning = _tuning()
     result = dispatch_due(_engine(), _settings(), batch_size=tuning.dispatch_batch, max_batches=max_batches,
@@ -98,8 +98,8 @@ def extend_horizon(today: str | None = None) -> dict[str, Any]:
 @app.task(name="roster.weekly_digest")
 def weekly_digest(today: str | None = None, force: bool = False) -> dict[str, Any]:
     """From Friday on, send each coordinator next week's unfilled seats (once a week each)."""
-    from scheduler.channels import channels_from_settings
-    from scheduler.digest import send_weekly_digest
+    from scheduler.messages.channels import channels_from_settings
+    from scheduler.reminders.digest import send_weekly_digest
 
     settings = _settings()
     day = date.fromisoformat(today) if today else _local_today()
@@ -116,8 +116,8 @@ def weekly_digest(today: str | None = None, force: bool = False) -> dict[str, An
 @app.task(name="roster.horizon_warning")
 def horizon_warning(today: str | None = None) -> dict[str, Any]:
     """Warn coordinators (once a day) while the horizon reaches a year without holiday data."""
-    from scheduler.channels import channels_from_settings
-    from scheduler.digest import send_horizon_warning
+    from scheduler.messages.channels import channels_from_settings
+    from scheduler.reminders.digest import send_horizon_warning
 
     settings = _settings()
     day = date.fromisoformat(today) if today else _local_today()
@@ -133,7 +133,7 @@ def horizon_warning(today: str | None = None) -> dict[str, Any]:
 @app.task(name="roster.prune_channel_sends")
 def prune_channel_sends() -> int:
     """Forget sends too old to count for any rate limit or daily cap."""
-    from scheduler.dispatch import prune_channel_sends as prune
+    from scheduler.reminders.dispatch import prune_channel_sends as prune
 
     return int(run_in_transaction(_engine(), prune))
 
@@ -143,7 +143,7 @@ def fill_open_seats(first: str, last: str) -> dict[str, Any]:
     """Auto-fill the open seats from ``first`` to ``last`` (ISO dates): a coordinator's command, queued.
 
     Returns the counts only (the placements stay in the database and its events)."""
-    from scheduler.fill import fill
+    from scheduler.rosters.fill import fill
 
     day, until = date.fromisoformat(first), date.fromisoformat(last)
     result = run_in_transaction(_engine(), lambda s: fill(s, day, until))

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduler.channels import (
+from scheduler.messages import ShiftFacts, group_message, personal_message
+from scheduler.messages.channels import (
     WECOM_TEXT_BYTES,
     ChannelError,
     DingTalkRobotChannel,
@@ -23,7 +24,6 @@ from scheduler.channels import (
     dingtalk_signed_url,
     truncate_utf8,
 )
-from scheduler.messages import ShiftFacts, group_message, personal_message
 from tests.test_workers_support import SmtpSink, WebhookSink
 
 START = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)  # 16:30 in Shenzhen, a Monday

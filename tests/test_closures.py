@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from scheduler import closures, planning
+from scheduler import planning
 from scheduler.db import session_scope
 from scheduler.models import Assignment, Closure, Event, Occurrence, Reminder, Service
-from scheduler.occurrences import cancel_occurrence
+from scheduler.planning import closures
+from scheduler.planning.occurrences import cancel_occurrence
 from tests import factories as f
 
 Invoke = Callable[..., Any]

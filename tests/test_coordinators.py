@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
 
-from scheduler.channels import channels_from_settings
-from scheduler.coordinators import add_coordinator
 from scheduler.db import session_scope
-from scheduler.digest import send_weekly_digest
+from scheduler.messages.channels import channels_from_settings
+from scheduler.organisations.coordinators import add_coordinator
+from scheduler.reminders.digest import send_weekly_digest
 from scheduler.settings import Settings
 from tests import factories as f
 

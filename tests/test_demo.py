@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from demo.loader import console_reminders
 from scheduler.db import make_engine, session_scope, utcnow
-from scheduler.demo import console_reminders
 from scheduler.models import Assignment, Community, Occurrence, Reminder, Service, Volunteer
 from tests.test_workers_support import create_shift
 
@@ -57,14 +57,14 @@ def _rows(url: str) -> dict[str, int]:
 
 
 def _demo_workers_alive(home: Path) -> list[int]:
-    """Processes running ``tasks.demo`` for this ROSTER_HOME."""
+    """Processes running ``demo.workers`` for this ROSTER_HOME."""
     alive = []
     marker = f"ROSTER_HOME={home.resolve()}".encode()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if b"tasks.demo" in (proc / "cmdline").read_bytes() and marker in (proc / "environ").read_bytes():
+            if b"demo.workers" in (proc / "cmdline").read_bytes() and marker in (proc / "environ").read_bytes():
                 alive.append(int(proc.name))
         except OSError:
             continue

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
-from scheduler.channels import (
+from scheduler.db import session_scope
+from scheduler.messages import local_time
+from scheduler.messages.channels import (
     ChannelError,
     ChannelSet,
     NullChannel,
@@ -16,17 +18,15 @@ from scheduler.channels import (
     RecordingSmsProvider,
     SmsChannel,
 )
-from scheduler.db import session_scope
-from scheduler.dispatch import (
+from scheduler.models import Assignment, ChannelSend, Reminder
+from scheduler.reminders import list_reminders, notify, retry_reminder
+from scheduler.reminders.dispatch import (
     DEFAULT_MAX_ATTEMPTS,
     _mark_sent,
     backoff,
     claim_due_reminders,
     dispatch_due,
 )
-from scheduler.messages import local_time
-from scheduler.models import Assignment, ChannelSend, Reminder
-from scheduler.reminders import list_reminders, notify, retry_reminder
 from tests.test_workers_support import (
     NOW,
     WebhookSink,
@@ -77,7 +77,7 @@ def test_due_reminder_is_sent_once_and_marked_sent(engine: Engine) -> None:
 
 
 def _console(stream: io.StringIO) -> object:
-    from scheduler.channels import ConsoleChannel
+    from scheduler.messages.channels import ConsoleChannel
 
     return ConsoleChannel(stream)
 

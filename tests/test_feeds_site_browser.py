@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from calendars.publish import publish_dirty
 from calendars.site import site_feeds
+from demo.loader import load_demo
 from scheduler.db import session_scope
-from scheduler.demo import load_demo
 from scheduler.settings import Settings
 from tests.conftest import service_missing
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from scheduler import rosters
 from scheduler.errors import InvalidInput
-from scheduler.fill import fill, why
 from scheduler.models import Assignment, Event, Reminder
+from scheduler.rosters.fill import fill, why
 from tests import factories as f
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -181,7 +181,7 @@ def test_fill_scope_and_range_and_past_occurrences(session: Session, town: dict)
 
 
 def test_bulk_insert_skips_a_seat_another_writer_took_meanwhile(session: Session, town: dict) -> None:
-    from scheduler import fill as fill_module
+    from scheduler.rosters import fill as fill_module
 
     occ = f.occurrence(session, f.service(session, roles=["辅导员:2:tutor"]), start=MONDAY)
     role_id = occ.service.roles[0].id
@@ -270,7 +270,7 @@ def test_why_never_offers_an_ineligible_candidate_as_next_in_line(session: Sessi
 def test_stored_explanation_text_is_the_json_of_the_explanation() -> None:
     import json
 
-    from scheduler.fill import _explanation_json, explanation_of
+    from scheduler.rosters.fill import _explanation_json, explanation_of
 
     raws = [
         ("branch", (0, 0, 0, 7), 3, {}, (), (), ()),
@@ -288,7 +288,7 @@ def test_seats_streamed_in_many_batches_each_get_their_reminders(
         session: Session, town: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL seats go in while the plan goes on, a batch at a time; a batch per occurrence
     here. Every seat is written once, with its two before-shift rows; SQLite writes at the end."""
-    from scheduler import fill as fill_module
+    from scheduler.rosters import fill as fill_module
 
     monkeypatch.setattr(fill_module, "STREAM_BATCH", 1)
     svc = f.service(session, roles=["辅导员:2:tutor"])

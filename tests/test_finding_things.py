@@ -15,7 +15,7 @@ from scheduler import rosters
 from scheduler.db import make_engine, session_scope, utcnow
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.models import Service, Volunteer
-from scheduler.occurrences import cancel_occurrence
+from scheduler.planning.occurrences import cancel_occurrence
 from scheduler.volunteers import coming_shifts, deactivate_volunteer, get_volunteer
 from tests import factories as f
 

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from scheduler import planning
 from scheduler.db import session_scope
 from scheduler.errors import InvalidInput
-from scheduler.holidays import HolidayCalendar, holiday_status, load_year, parse_schedule
 from scheduler.models import Assignment, Event, HolidayDay, HolidayYear, Occurrence, Reminder
+from scheduler.planning.holiday_years import holiday_status, load_year
+from scheduler.planning.holidays import HolidayCalendar, parse_schedule
 from tests import factories as f
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -53,7 +54,7 @@ def test_year_without_official_data_is_provisional_weekday_rule() -> None:
 
 def test_loaded_year_wins_over_the_package() -> None:
     parsed = parse_schedule("year 2026\nrest 2026-03-02 测试假\n")
-    from scheduler.holidays import YearSchedule
+    from scheduler.planning.holidays import YearSchedule
 
     calendar = HolidayCalendar({2026: YearSchedule(2026, parsed.rest, parsed.workdays, "loaded")})
     assert calendar.is_rest(date(2026, 3, 2))

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from scheduler import attendance as att
-from scheduler import hours
+from scheduler.attendance import hours
 from scheduler.db import session_scope
 from scheduler.errors import InvalidInput
 from scheduler.models import Assignment, Attendance

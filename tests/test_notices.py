@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from scheduler import rosters
-from scheduler.channels import channels_from_settings
-from scheduler.closures import add_closure
 from scheduler.db import session_scope
-from scheduler.dispatch import dispatch_due
-from scheduler.fill import fill
+from scheduler.messages.channels import channels_from_settings
 from scheduler.models import Occurrence, Reminder
-from scheduler.occurrences import cancel_occurrence, move_occurrence, move_warnings
+from scheduler.planning.closures import add_closure
+from scheduler.planning.occurrences import cancel_occurrence, move_occurrence, move_warnings
+from scheduler.reminders.dispatch import dispatch_due
+from scheduler.rosters.fill import fill
 from tests import factories as f
 from tests.test_workers_support import WebhookSink, settings_for
 

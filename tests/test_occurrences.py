@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from scheduler import planning
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.models import Assignment, Event, Occurrence, Reminder
-from scheduler.occurrences import (
+from scheduler.planning.occurrences import (
     cancel_occurrence,
     get_occurrence,
     list_occurrences,

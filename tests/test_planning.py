@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from scheduler import closures, planning
+from scheduler import planning
 from scheduler.db import session_scope
 from scheduler.errors import InvalidInput
 from scheduler.models import Assignment, Event, Occurrence, Reminder, Service
-from scheduler.occurrences import cancel_occurrence, move_occurrence
+from scheduler.planning import closures
+from scheduler.planning.occurrences import cancel_occurrence, move_occurrence
 from scheduler.services import ServiceSpec, edit_service
 from tests import factories as f
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scheduler.errors import InvalidInput
-from scheduler.recurrence import check_rule, describe, normalise_rrule, shorthand_to_rrule
+from scheduler.services.recurrence import check_rule, describe, normalise_rrule, shorthand_to_rrule
 
 CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 weekly = st.builds(

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy.orm import Session
 
 from scheduler import rosters
-from scheduler.schedule import week_bounds, week_schedule
+from scheduler.rosters.schedule import week_bounds, week_schedule
 from tests import factories as f
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -42,7 +42,7 @@ def test_week_is_monday_to_sunday_in_shanghai_time(session: Session) -> None:
 
 
 def test_schedule_shows_assignment_ids_weekday_and_nobody_on_a_cancelled_occurrence(session: Session) -> None:
-    from scheduler.occurrences import cancel_occurrence
+    from scheduler.planning.occurrences import cancel_occurrence
 
     f.org(session)
     svc = f.service(session, roles=["辅导员:2:tutor"])
@@ -62,7 +62,7 @@ def test_schedule_shows_assignment_ids_weekday_and_nobody_on_a_cancelled_occurre
 def test_schedule_command_prints_assignment_ids_weekdays_and_no_invited_on_cancelled(  # type: ignore[no-untyped-def]
         invoke, roster_env) -> None:
     from scheduler.db import make_engine, session_scope
-    from scheduler.occurrences import cancel_occurrence
+    from scheduler.planning.occurrences import cancel_occurrence
 
     engine = make_engine(roster_env["ROSTER_DATABASE_URL"])
     with session_scope(engine) as s:

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from scheduler import rosters
 from scheduler.errors import CheckRefused, InvalidInput
-from scheduler.fill import fill
 from scheduler.models import Role, Volunteer
-from scheduler.skills import SKILLS, canonical_skill, canonical_skills
+from scheduler.rosters.fill import fill
 from scheduler.volunteers import VolunteerSpec, edit_volunteer, list_volunteers
+from scheduler.volunteers.skills import SKILLS, canonical_skill, canonical_skills
 from tests import factories as f
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
 from scheduler.models import Volunteer
-from scheduler.volunteer_csv import CsvRejected, export_volunteers, import_volunteers, neutralise
+from scheduler.volunteers.csv_io import CsvRejected, export_volunteers, import_volunteers, neutralise
 from tests import factories as f
 
 CHINESE = (

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from scheduler.channels import ChannelSet, ConsoleChannel
+from calendars.relay import relay_events, unrelayed_count
 from scheduler.db import session_scope, utcnow
-from scheduler.digest import next_week, send_horizon_warning, send_weekly_digest, unfilled_seats
 from scheduler.events import record_event
+from scheduler.messages.channels import ChannelSet, ConsoleChannel
 from scheduler.models import Coordinator, Event, FeedState
-from scheduler.relay import relay_events, unrelayed_count
+from scheduler.reminders.digest import next_week, send_horizon_warning, send_weekly_digest, unfilled_seats
 from scheduler.settings import Settings
 from tasks.app import WorkerTuning, celery_config, create_app
 from tasks.beat import beat_schedule

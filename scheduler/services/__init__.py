@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler import privacy, recurrence
+from scheduler import privacy
 from scheduler import validation as v
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
 from scheduler.models import HOLIDAY_POLICIES, SERVICE_KINDS, VISIBILITIES, Role, Service
 from scheduler.organisations import get_branch, get_community
-from scheduler.skills import canonical_skill
+from scheduler.services import recurrence
+from scheduler.volunteers.skills import canonical_skill
 
 
 @dataclass

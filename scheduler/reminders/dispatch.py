@@ -33,7 +33,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from scheduler.channels import (
+from scheduler.db import session_scope, utcnow
+from scheduler.messages import ShiftFacts, change_of
+from scheduler.messages.channels import (
     Channel,
     ChannelError,
     ChannelSet,
@@ -41,8 +43,6 @@ from scheduler.channels import (
     channels_from_settings,
     target_hash,
 )
-from scheduler.db import session_scope, utcnow
-from scheduler.messages import ShiftFacts, change_of
 from scheduler.models import (
     Assignment,
     ChannelSend,

@@ -55,12 +55,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from scheduler import recurrence, validation
+from scheduler import validation
 from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
 from scheduler.events import record_event
-from scheduler.holidays import HolidayCalendar
 from scheduler.models import SEATED_STATUSES, Assignment, Closure, Event, Occurrence, Reminder, Service
+from scheduler.planning.holidays import HolidayCalendar
+from scheduler.services import recurrence
 
 DEFAULT_HORIZON_WEEKS = 12
 CHUNK = 5000

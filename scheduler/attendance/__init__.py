@@ -1,5 +1,5 @@
 """Attendance (签到/签退): check-in and check-out to the minute, corrections with a trail, no-shows
-and approval. Hours (reports, star levels, the export) are in ``scheduler.hours``.
+and approval. Hours (reports, star levels, the export) are in ``scheduler.attendance.hours``.
 
 Rules (docs/hours.md):
 
@@ -538,7 +538,7 @@ def attendance_as_dict(session: Session, record: Attendance, with_trail: bool = 
     service: Service = occurrence.service
     tz = _zone(occurrence)
     volunteer = session.get(Volunteer, record.volunteer_id)
-    from scheduler.hours import hours_text
+    from scheduler.attendance.hours import hours_text
 
     data: dict[str, Any] = {
         "id": record.id,

@@ -18,7 +18,7 @@ from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
 from scheduler.models import Assignment, Occurrence, Role, Service, Volunteer
 from scheduler.organisations import get_branch
-from scheduler.skills import canonical_or_same, canonical_skills
+from scheduler.volunteers.skills import canonical_or_same, canonical_skills
 
 CHANNELS = ("console", "email", "wecom", "dingtalk", "sms")
 #: ISO weekday → its Chinese name, as coordinators read dates (周三).

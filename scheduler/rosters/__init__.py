@@ -32,8 +32,8 @@ from scheduler.errors import CapacityFull, CheckRefused, Conflict, InvalidInput,
 from scheduler.events import record_event
 from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Role, Volunteer
 from scheduler.reminders import notify, notify_assigned, sync_assignment_reminders
-from scheduler.skills import canonical_or_same
 from scheduler.volunteers import get_volunteer
+from scheduler.volunteers.skills import canonical_or_same
 
 #: Seated statuses a coordinator can still change (attended / no_show belong to attendance).
 OPEN_SEATED = ("invited", "confirmed")
@@ -46,7 +46,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 # --------------------------------------------------------------------------- pure rules
-# Shared with auto-fill (scheduler.fill), which applies them to rows it loaded in bulk.
+# Shared with auto-fill (scheduler.rosters.fill), which applies them to rows it loaded in bulk.
 
 
 def local_span(start_at: datetime, end_at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:

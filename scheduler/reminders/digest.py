@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from scheduler.channels import ChannelError, ChannelSet, Notice
 from scheduler.db import utcnow
 from scheduler.events import record_event
 from scheduler.messages import digest_text, horizon_warning_text, local_time
+from scheduler.messages.channels import ChannelError, ChannelSet, Notice
 from scheduler.models import SEATED_STATUSES, Assignment, Coordinator, Event, Occurrence, Role, Service
 
 #: Arbitrary constant for PostgreSQL's advisory lock that serializes notice runs.
@@ -126,7 +126,7 @@ def send_weekly_digest(session: Session, channels: ChannelSet, today: date, time
 
 def years_without_holiday_data(session: Session, today: date, horizon_weeks: int) -> list[int]:
     """Years the planning horizon reaches that have neither loaded nor packaged official data."""
-    from scheduler.holidays import HolidayCalendar
+    from scheduler.planning.holidays import HolidayCalendar
 
     calendar = HolidayCalendar.from_session(session)
     last = today + timedelta(weeks=horizon_weeks)

@@ -70,7 +70,7 @@ from scheduler.rosters import (
     span_key,
     zone,
 )
-from scheduler.skills import canonical_or_same
+from scheduler.volunteers.skills import canonical_or_same
 
 TRAILING_DAYS = 28
 NO_SHOW_DAYS = 90

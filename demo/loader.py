@@ -1,6 +1,6 @@
 """``roster demo``: load the Longcheng data, then run one cycle (plan, fill, publish, remind).
 
-By default the cycle runs through a real Celery worker (``tasks.demo``); ``--no-workers`` runs
+By default the cycle runs through a real Celery worker (``demo.workers``); ``--no-workers`` runs
 the same jobs in this process.
 
 Loading is idempotent: rows are keyed by slug (places, services) or phone (volunteers), so a
@@ -19,11 +19,11 @@ from typing import Protocol
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from scheduler import demo_data as data
-from scheduler.coordinators import add_coordinator
+from demo import data
 from scheduler.db import run_in_transaction
 from scheduler.models import Branch, Community, Coordinator, Service, Volunteer
 from scheduler.organisations import add_branch, add_community
+from scheduler.organisations.coordinators import add_coordinator
 from scheduler.services import ServiceSpec, add_service
 from scheduler.settings import Settings
 from scheduler.volunteers import VolunteerSpec, add_volunteer
@@ -121,7 +121,7 @@ def load_demo(session: Session, start: date) -> LoadResult:
 
 
 class CycleSteps(Protocol):
-    """The cycle's jobs, in order. ``InProcessSteps`` calls them here; ``tasks.demo.WorkerSteps``
+    """The cycle's jobs, in order. ``InProcessSteps`` calls them here; ``demo.workers.WorkerSteps``
     sends the same jobs to a Celery worker and waits for each. Every method returns counts."""
 
     #: One line saying where the jobs ran.
@@ -172,7 +172,7 @@ def run_demo(engine: Engine, settings: Settings, today: date | None = None,
 
 
 def _relay_all(engine: Engine) -> int:
-    from scheduler.relay import relay_events
+    from calendars.relay import relay_events
 
     total = 0
     while True:
@@ -199,7 +199,7 @@ class InProcessSteps:
         return {k: v for k, v in result.as_dict().items() if isinstance(v, int)}
 
     def fill(self, first: date, last: date) -> dict[str, int]:
-        from scheduler.fill import fill
+        from scheduler.rosters.fill import fill
 
         result = run_in_transaction(self.engine, lambda s: fill(s, first, last, now=self.now))
         return {"filled": result.filled, "already_taken": result.already_taken, "left_open": result.left_open}
@@ -214,8 +214,8 @@ class InProcessSteps:
                 "deleted": published.deleted}
 
     def send_due(self) -> tuple[dict[str, int], str]:
-        from scheduler.channels import channels_from_settings
-        from scheduler.dispatch import dispatch_due
+        from scheduler.messages.channels import channels_from_settings
+        from scheduler.reminders.dispatch import dispatch_due
 
         stream = io.StringIO()
         channels = channels_from_settings(self.settings, stream=stream)

@@ -1,7 +1,7 @@
 """The demo's cycle through a real Celery worker, on the configured broker (by default the embedded
 SQLite one, ``sqla+sqlite:///var/broker.db``).
 
-``WorkerSteps`` starts ``python -m tasks.demo`` (this module's ``main``: the ordinary worker of
+``WorkerSteps`` starts ``python -m demo.workers`` (this module's ``main``: the ordinary worker of
 ``tasks.app`` plus a result backend on ``var/demo-results.db``), sends it the cycle's tasks in order
 on a queue of its own, waits for each result with a bounded poll, and stops the worker with a warm
 shutdown. The worker's stdout is the console channel: the demo reads the reminders from it.
@@ -133,7 +133,7 @@ class WorkerSteps:
         log = open(self.log_path, "wb")  # noqa: SIM115
         self._files.append(log)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tasks.demo", str(self.concurrency)], stdout=out, stderr=log,
+            [sys.executable, "-m", "demo.workers", str(self.concurrency)], stdout=out, stderr=log,
             stdin=subprocess.DEVNULL, env=worker_environment(self.settings), cwd=os.getcwd(),
             start_new_session=True)
 
@@ -200,7 +200,7 @@ class WorkerSteps:
         finally:
             session.close()
 
-    # -- the cycle (scheduler.demo.CycleSteps)
+    # -- the cycle (demo.loader.CycleSteps)
 
     def plan(self, today: date) -> dict[str, int]:
         # The first task also waits for the worker to start.
@@ -240,7 +240,7 @@ class WorkerSteps:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the demo's worker: ``python -m tasks.demo [CONCURRENCY]`` with the ROSTER_* environment."""
+    """Run the demo's worker: ``python -m demo.workers [CONCURRENCY]`` with the ROSTER_* environment."""
     from kombu.transport import sqlalchemy as sqla_transport
 
     from tasks.app import app

@@ -8,24 +8,22 @@ Two traps of ``chinese_calendar`` are avoided by reading its ``holidays``/``work
 ``is_in_lieu`` means a swapped *rest* day (not a make-up workday), and
 ``get_workdays(include_weekends=False)`` drops the make-up Saturdays.
 
-The file format ``load_year`` reads is documented in ``docs/holidays.md``.
+The file format ``scheduler.planning.holiday_years.load_year`` reads is documented in ``docs/holidays.md``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import chinese_calendar
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.db import utcnow
 from scheduler.errors import InvalidInput
-from scheduler.events import record_event
-from scheduler.models import HolidayDay, HolidayYear, Occurrence
+from scheduler.models import HolidayDay, HolidayYear
 
 SOURCE_LOADED = "loaded"
 SOURCE_PACKAGE = "chinese_calendar"
@@ -283,89 +281,3 @@ def parse_schedule(text: str) -> ParsedYear:
     if not parsed.rest:
         raise InvalidInput("rest", f"no rest days for {parsed.year}; an official schedule lists its holidays")
     return parsed
-
-
-@dataclass
-class LoadResult:
-    year: int
-    rest_days: int
-    makeup_workdays: int
-    replaced: bool
-    plan: Any  # scheduler.planning.PlanResult (kept loose to avoid an import cycle)
-
-
-def load_year(session: Session, text: str, source: str = "", today: date | None = None,
-              horizon_weeks: int = 12, now: datetime | None = None) -> LoadResult:
-    """Store a year's official schedule (replacing any loaded before), then re-plan affected occurrences.
-
-    Re-planning cancels occurrences that no longer fall on allowed days (telling assigned volunteers),
-    adds those that now do (make-up workdays), and clears the provisional mark of the year's dates.
-    """
-    from scheduler.planning import plan, policy_service_ids
-
-    parsed = parse_schedule(text)
-    year = parsed.year
-    replaced = session.get(HolidayYear, year) is not None
-    session.execute(delete(HolidayDay).where(HolidayDay.year == year))
-    session.add_all(
-        [HolidayDay(day=d, year=year, kind="rest", name=n) for d, n in sorted(parsed.rest.items())]
-        + [HolidayDay(day=d, year=year, kind="workday", name=n) for d, n in sorted(parsed.workdays.items())]
-    )
-    row = session.get(HolidayYear, year)
-    label = (parsed.source or source)[:300]
-    if row is None:
-        session.add(HolidayYear(year=year, source=label, loaded_at=now or utcnow()))
-    else:
-        row.source = label
-        row.loaded_at = now or utcnow()
-    session.flush()
-    record_event(session, "holidays.loaded", year=year, rest_days=len(parsed.rest),
-                 makeup_workdays=len(parsed.workdays))
-    today = today or (now or utcnow()).date()
-    result = plan(session, today, horizon_weeks, service_ids=policy_service_ids(session), now=now)
-    return LoadResult(year, len(parsed.rest), len(parsed.workdays), replaced, result)
-
-
-def holiday_status(session: Session, today: date, horizon_weeks: int = 12) -> dict[str, Any]:
-    """Which years are covered (and by what), which dates within the horizon are provisional."""
-    from sqlalchemy import func
-
-    calendar = HolidayCalendar.from_session(session)
-    last = today + timedelta(weeks=horizon_weeks) - timedelta(days=1)
-    loaded = {row.year: row for row in session.scalars(select(HolidayYear))}
-    years: list[dict[str, Any]] = []
-    for year in sorted(set(_PACKAGE_YEARS) | set(loaded) | set(range(today.year, last.year + 1))):
-        schedule = calendar.schedule(year)
-        entry: dict[str, Any] = {"year": year, "source": schedule.source if schedule else None,
-                                 "provisional": schedule is None}
-        if schedule is not None:
-            entry["rest_days"] = len(schedule.rest)
-            entry["makeup_workdays"] = sorted(d.isoformat() for d in schedule.workdays)
-        if year in loaded:
-            entry["loaded_from"] = loaded[year].source
-            entry["loaded_at"] = loaded[year].loaded_at.isoformat()
-        years.append(entry)
-    provisional_ranges: list[dict[str, str]] = []
-    for year in range(today.year, last.year + 1):
-        if calendar.schedule(year) is None:
-            first = max(today, date(year, 1, 1))
-            end = min(last, date(year, 12, 31))
-            provisional_ranges.append({"from": first.isoformat(), "to": end.isoformat()})
-    from scheduler.planning import utc_bounds
-
-    lo, hi = utc_bounds(today, last)
-    provisional_occurrences = session.scalar(
-        select(func.count()).select_from(Occurrence).where(
-            Occurrence.provisional.is_(True), Occurrence.status == "scheduled",
-            Occurrence.start_at >= lo, Occurrence.start_at < hi,
-        )
-    ) or 0
-    return {
-        "today": today.isoformat(),
-        "horizon_end": last.isoformat(),
-        "covered_by_package": [_PACKAGE_YEARS.start, _PACKAGE_YEARS.stop - 1],
-        "years": [y for y in years if y["source"] != SOURCE_PACKAGE or y["year"] >= today.year - 1],
-        "provisional_dates": provisional_ranges,
-        "provisional_occurrences": int(provisional_occurrences),
-    }
-

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from scheduler import validation as v
 from scheduler.errors import InvalidInput
 from scheduler.models import Branch, Volunteer
-from scheduler.skills import canonical_skills
 from scheduler.validation import neutralise
 from scheduler.volunteers import (
     VolunteerSpec,
@@ -35,6 +34,7 @@ from scheduler.volunteers import (
     normalise_availability,
     parse_availability,
 )
+from scheduler.volunteers.skills import canonical_skills
 
 #: Column → the header spellings accepted (compared without spaces, case-insensitively).
 HEADERS: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,1 @@
+"""The Longcheng demo: loads the seed article's data and runs one cycle of the workers."""
