@@ -133,7 +133,8 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    """A session whose work is committed at the end of the test's block only if the test commits."""
+    """One ``session_scope`` on a fresh database: it commits when the test body returns and rolls
+    back when it raises (each test gets its own database, so nothing leaks between tests)."""
     with session_scope(engine) as s:
         yield s
 

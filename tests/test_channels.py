@@ -24,7 +24,7 @@ from scheduler.messages.channels import (
     dingtalk_signed_url,
     truncate_utf8,
 )
-from tests.test_workers_support import SmtpSink, WebhookSink
+from tests.workers_support import SmtpSink, WebhookSink
 
 START = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)  # 16:30 in Shenzhen, a Monday
 FACTS = ShiftFacts(service_title="四点半课堂", start_at=START, end_at=START + timedelta(hours=2),
@@ -85,7 +85,7 @@ def test_email_without_address_fails_permanently() -> None:
 
 
 def test_email_server_down_is_a_transient_failure() -> None:
-    from tests.test_workers_support import free_port
+    from tests.workers_support import free_port
 
     channel = EmailChannel("127.0.0.1", free_port(), "roster@x", "x", timeout=2)
     with pytest.raises(ChannelError) as info:

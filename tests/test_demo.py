@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from demo.loader import console_reminders
 from scheduler.db import make_engine, session_scope, utcnow
 from scheduler.models import Assignment, Community, Occurrence, Reminder, Service, Volunteer
-from tests.test_workers_support import create_shift
+from tests.workers_support import create_shift
 
 TODAY = "2026-11-30"
 CYCLE = ("  plan:", "  fill:", "  publish:")

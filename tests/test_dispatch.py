@@ -27,7 +27,7 @@ from scheduler.reminders.dispatch import (
     claim_due_reminders,
     dispatch_due,
 )
-from tests.test_workers_support import (
+from tests.workers_support import (
     NOW,
     WebhookSink,
     cancel_assignment,

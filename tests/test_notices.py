@@ -22,7 +22,7 @@ from scheduler.planning.occurrences import cancel_occurrence, move_occurrence, m
 from scheduler.reminders.dispatch import dispatch_due
 from scheduler.rosters.fill import fill
 from tests import factories as f
-from tests.test_workers_support import WebhookSink, settings_for
+from tests.workers_support import WebhookSink, settings_for
 
 #: Monday 2026-12-07 10:00 in Shenzhen: outside quiet hours.
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)

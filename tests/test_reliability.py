@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from scheduler.db import utcnow
 from scheduler.settings import Settings
 from tests.conftest import server_env, service_missing
-from tests.test_workers_support import (
+from tests.workers_support import (
     GatedProxy,
     SmtpSink,
     WebhookSink,

@@ -11,7 +11,7 @@ from scheduler.db import session_scope
 from scheduler.errors import InvalidInput
 from scheduler.models import Reminder
 from scheduler.reminders import QuietHours, parse_quiet_hours, quiet_adjusted
-from tests.test_workers_support import NOW, cancel_assignment, create_shift, move_occurrence, reminders_of
+from tests.workers_support import NOW, cancel_assignment, create_shift, move_occurrence, reminders_of
 
 
 def test_quiet_hours_parse_and_span_midnight() -> None:

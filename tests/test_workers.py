@@ -23,7 +23,7 @@ from scheduler.reminders.digest import next_week, send_horizon_warning, send_wee
 from scheduler.settings import Settings
 from tasks.app import WorkerTuning, celery_config, create_app
 from tasks.beat import beat_schedule
-from tests.test_workers_support import NOW, create_shift, reminders_of, wait_for
+from tests.workers_support import NOW, create_shift, reminders_of, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 
