@@ -42,6 +42,16 @@ def neutralise(cell: Any) -> Any:
     return cell
 
 
+def record_id(value: str | int, field: str) -> int:
+    """A row id as typed (``42``, ``#42``) or already a number."""
+    if isinstance(value, int):
+        return value
+    raw = value.strip().lstrip("#")
+    if not raw.isdigit():
+        raise InvalidInput(field, f"{value!r} is not an id (a whole number such as 42)")
+    return int(raw)
+
+
 def slug(value: str, field: str = "slug") -> str:
     value = value.strip()
     if not SLUG_RE.match(value):

@@ -40,6 +40,7 @@ from scheduler.models import (
     Service,
     Volunteer,
 )
+from scheduler.planning.occurrences import get_occurrence
 from scheduler.reminders import sync_assignment_reminders
 from scheduler.volunteers import get_volunteer
 
@@ -145,16 +146,6 @@ def minutes_text(minutes: int | None) -> str:
 
 
 # --------------------------------------------------------------------------- lookups
-
-
-def get_occurrence(session: Session, occurrence_id: int | str) -> Occurrence:
-    ref = str(occurrence_id).strip().lstrip("#")
-    if not ref.isdigit():
-        raise InvalidInput("occurrence", f"{occurrence_id!r} is not an occurrence id (a number)")
-    occurrence = session.get(Occurrence, int(ref))
-    if occurrence is None:
-        raise NotFound("occurrence", occurrence_id)
-    return occurrence
 
 
 def get_attendance(session: Session, attendance_id: int | str) -> Attendance:

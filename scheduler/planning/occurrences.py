@@ -26,8 +26,9 @@ from scheduler.organisations import get_branch, get_community
 from scheduler.planning import utc_bounds
 
 
-def get_occurrence(session: Session, occurrence_id: int) -> Occurrence:
-    occurrence = session.get(Occurrence, occurrence_id)
+def get_occurrence(session: Session, occurrence_id: int | str) -> Occurrence:
+    """The occurrence with this id (``42`` or ``"#42"``); NotFound (exit 3) when there is none."""
+    occurrence = session.get(Occurrence, v.record_id(occurrence_id, "occurrence"))
     if occurrence is None:
         raise NotFound("occurrence", occurrence_id)
     return occurrence

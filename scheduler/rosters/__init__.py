@@ -31,6 +31,7 @@ from scheduler.db import utcnow
 from scheduler.errors import CapacityFull, CheckRefused, Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
 from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Role, Volunteer
+from scheduler.planning.occurrences import get_occurrence
 from scheduler.reminders import notify, notify_assigned, sync_assignment_reminders
 from scheduler.volunteers import get_volunteer
 from scheduler.volunteers.skills import canonical_or_same
@@ -103,24 +104,8 @@ def describe_span(key: tuple[int, str, str] | None, local_start: datetime) -> st
 # --------------------------------------------------------------------------- lookups
 
 
-def parse_id(value: str | int, field: str) -> int:
-    if isinstance(value, int):
-        return value
-    raw = value.strip().lstrip("#")
-    if not raw.isdigit():
-        raise InvalidInput(field, f"{value!r} is not an id (a whole number such as 42)")
-    return int(raw)
-
-
-def get_occurrence_row(session: Session, occurrence_id: str | int) -> Occurrence:
-    occurrence = session.get(Occurrence, parse_id(occurrence_id, "occurrence"))
-    if occurrence is None:
-        raise NotFound("occurrence", occurrence_id)
-    return occurrence
-
-
 def get_assignment(session: Session, assignment_id: str | int) -> Assignment:
-    assignment = session.get(Assignment, parse_id(assignment_id, "assignment"))
+    assignment = session.get(Assignment, v.record_id(assignment_id, "assignment"))
     if assignment is None:
         raise NotFound("assignment", assignment_id)
     return assignment
@@ -131,7 +116,7 @@ def find_assignment(session: Session, ref: str | int, occurrence_id: str | int |
     if occurrence_id is None:
         return get_assignment(session, ref)
     volunteer = get_volunteer(session, str(ref))
-    occurrence = get_occurrence_row(session, occurrence_id)
+    occurrence = get_occurrence(session, occurrence_id)
     assignment = session.scalar(
         select(Assignment).where(Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id)
     )
@@ -312,7 +297,7 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
     """
     now = now or utcnow()
     volunteer = get_volunteer(session, volunteer_ref)
-    occurrence = get_occurrence_row(session, occurrence_id)
+    occurrence = get_occurrence(session, occurrence_id)
     role = role_of(occurrence, role_name)
     _require_active(volunteer)
     _require_open(occurrence, now)
