@@ -181,7 +181,7 @@ def test_fill_scope_and_range_and_past_occurrences(session: Session, town: dict)
 
 
 def test_bulk_insert_skips_a_seat_another_writer_took_meanwhile(session: Session, town: dict) -> None:
-    from scheduler.rosters import fill as fill_module
+    from scheduler.rosters.fill import write_generic, write_postgres
 
     occ = f.occurrence(session, f.service(session, roles=["辅导员:2:tutor"]), start=MONDAY)
     role_id = occ.service.roles[0].id
@@ -192,8 +192,8 @@ def test_bulk_insert_skips_a_seat_another_writer_took_meanwhile(session: Session
                "sequence", "created_at", "updated_at")
     rows = [(occ.id, role_id, vid, "invited", seat, False, '{"method":"fill"}', 0, stamp, stamp)
             for vid, seat in ((loser.id, 1), (winner.id, 2))]
-    insert = (fill_module._pg_insert_assignments if session.get_bind().dialect.name == "postgresql"
-              else fill_module._generic_insert_assignments)
+    insert = (write_postgres.insert_assignments if session.get_bind().dialect.name == "postgresql"
+              else write_generic.insert_assignments)
     inserted = insert(session, columns, rows)
     assert set(inserted) == {(occ.id, winner.id)}
     assert _seated(session) == [(occ.id, coordinator_pick.id, 1), (occ.id, winner.id, 2)]
@@ -270,7 +270,7 @@ def test_why_never_offers_an_ineligible_candidate_as_next_in_line(session: Sessi
 def test_stored_explanation_text_is_the_json_of_the_explanation() -> None:
     import json
 
-    from scheduler.rosters.fill import _explanation_json, explanation_of
+    from scheduler.rosters.fill.explain import explanation_json, explanation_of
 
     raws = [
         ("branch", (0, 0, 0, 7), 3, {}, (), (), ()),
@@ -279,7 +279,7 @@ def test_stored_explanation_text_is_the_json_of_the_explanation() -> None:
          ((13, "blackout"), (14, "monthly cap"))),
     ]
     for raw in raws:
-        text = _explanation_json(raw)
+        text = explanation_json(raw)
         assert text == json.dumps(explanation_of(raw), separators=(",", ":"))
         assert json.loads(text) == explanation_of(raw)
 
@@ -288,9 +288,9 @@ def test_seats_streamed_in_many_batches_each_get_their_reminders(
         session: Session, town: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL seats go in while the plan goes on, a batch at a time; a batch per occurrence
     here. Every seat is written once, with its two before-shift rows; SQLite writes at the end."""
-    from scheduler.rosters import fill as fill_module
+    from scheduler.rosters.fill import write_postgres
 
-    monkeypatch.setattr(fill_module, "STREAM_BATCH", 1)
+    monkeypatch.setattr(write_postgres, "STREAM_BATCH", 1)
     svc = f.service(session, roles=["辅导员:2:tutor"])
     for day in range(4):
         f.occurrence(session, svc, start=MONDAY + timedelta(days=day))

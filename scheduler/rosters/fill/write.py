@@ -1,0 +1,83 @@
+"""Writing a fill's choices: the seats (unless the PostgreSQL writer thread streamed them), the
+seats lost to another writer, one event per batch of seats, the before-shift reminder rows and the
+"assigned" notices, through the backend's writer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from scheduler.models import Event, Reminder
+from scheduler.rosters.fill import write_generic, write_postgres
+from scheduler.rosters.fill.explain import explanation_json
+from scheduler.rosters.fill.ranking import Candidate
+from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
+from scheduler.rosters.fill.rows import REMINDER_COLUMNS, SEAT_COLUMNS, Dues, assigned_notices
+
+EVENT_BATCH = 500
+
+
+def write(session: Session, result: FillResult, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
+          vols: dict[int, Candidate], now: datetime, inserted: dict[tuple[int, int], int] | None = None) -> None:
+    """Insert the chosen seats and their reminder rows (unless a streamer did: ``inserted``), and
+    their events (one per batch of seats, ids only)."""
+    placements = result.placements
+    stamp = now.astimezone(UTC).replace(tzinfo=None)
+    stamp_text = write_generic.storage_value(stamp)  # SQLite rows are built in storage form: one conversion, not millions
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+    columns: Sequence[str] = SEAT_COLUMNS
+    dialect = session.get_bind().dialect.name
+    streamed = inserted is not None  # seats and their reminder rows already written
+    if inserted is not None:
+        pass
+    elif dialect == "postgresql":
+        inserted = write_postgres.copy_assignments(session, columns, write_postgres.seat_copy_lines(placements, stamp),
+                                                   [(p.occurrence_id, p.volunteer_id) for p in placements])
+    else:
+        inserted = write_generic.insert_assignments(session, columns, [
+            (p.occurrence_id, p.role_id, p.volunteer_id, "invited", p.seat_no, 0, explanation_json(p.choice),
+             0, stamp_text, stamp_text)
+            for p in placements], storage_form=True)
+    kept: list[Placement] = []
+    for p in placements:
+        aid = inserted.get((p.occurrence_id, p.volunteer_id))
+        if aid is None:
+            result.lost_races += 1
+            result.open_seats.append(OpenSeats(p.occurrence_id, p.service, p.start, p.role, 1,
+                                               "seat taken by another writer while filling; run fill again"))
+            continue
+        p.assignment_id = aid
+        kept.append(p)
+    result.placements = kept
+
+    events = []
+    for i in range(0, len(kept), EVENT_BATCH):
+        batch = kept[i:i + EVENT_BATCH]
+        payload = {"assignment_ids": [p.assignment_id for p in batch],
+                   "occurrence_ids": sorted({p.occurrence_id for p in batch}),
+                   "volunteer_ids": sorted({p.volunteer_id for p in batch}), "status": "invited", "via": "fill"}
+        events.append(("assignment.created", dumps(payload), stamp))
+    event_cols = ("kind", "payload", "created_at")
+    dues = Dues(session, services, occurrences, vols, now)
+    if dialect == "postgresql":
+        write_postgres.copy_rows(session, "event", event_cols, events)
+        if not streamed:
+            write_postgres.batch_reminders(session.connection().connection.dbapi_connection,
+                                           (p.assignment_id for p in kept if p.assignment_id is not None),
+                                           write_postgres.due_copy_lines(dues, kept),
+                                           write_postgres.channel_copy_lines(dues, kept), dues.channel, stamp)
+    else:
+        write_generic.insert_rows(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
+        write_generic.insert_reminders(session, kept, dues, vols, stamp_text)
+    notices = assigned_notices(kept, dues, stamp if dialect == "postgresql" else stamp_text)
+    if dialect == "postgresql":
+        write_postgres.copy_rows(session, "reminder", REMINDER_COLUMNS, notices)
+    else:
+        write_generic.insert_rows(session, Reminder.__table__, REMINDER_COLUMNS, notices,  # type: ignore[arg-type]
+                                  storage_form=True)
+    result.notified = len(notices)
+
