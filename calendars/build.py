@@ -215,7 +215,7 @@ def scrubbed(row: FeedRow, names: frozenset[str] = frozenset()) -> FeedRow:
     """A public row with any phone number, email, ID number or given name in its free text redacted
     (rule 17). Writers refuse such text; this catches rows written before they did. Private rows
     are the volunteer's own and pass unchanged."""
-    from scheduler.privacy import personal_data_in, redact
+    from scheduler.redaction import personal_data_in, redact
 
     if isinstance(row, ShiftRow) or not any(personal_data_in(t, names) for t in _public_texts(row)):
         return row

@@ -26,6 +26,8 @@ BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 #: horizon or a time zone shift never leaves the range ``datetime`` can hold.
 FIRST_DATE = date(1900, 1, 1)
 LAST_DATE = date(2100, 12, 31)
+#: The channels a volunteer or coordinator may prefer (scheduler.messages.channels sends through them).
+CHANNELS = ("console", "email", "wecom", "dingtalk", "sms")
 #: GB 11643-1999: weights of the first 17 digits and the check character (ISO 7064 MOD 11-2).
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"

@@ -11,7 +11,8 @@ from scheduler import validation as v
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.models import Coordinator
 from scheduler.organisations import get_branch, get_community
-from scheduler.volunteers import CHANNELS, mask_phone
+from scheduler.redaction import mask_phone
+from scheduler.validation import CHANNELS
 
 
 def add_coordinator(session: Session, name: str, community: str | None = None, branch: str | None = None,

@@ -18,9 +18,10 @@ from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
 from scheduler.models import Assignment, Occurrence, Role, Service, Volunteer
 from scheduler.organisations import get_branch
+from scheduler.redaction import mask_id_number, mask_phone
+from scheduler.validation import CHANNELS
 from scheduler.volunteers.skills import canonical_or_same, canonical_skills
 
-CHANNELS = ("console", "email", "wecom", "dingtalk", "sms")
 #: ISO weekday → its Chinese name, as coordinators read dates (周三).
 WEEKDAY_NAMES = {1: "周一", 2: "周二", 3: "周三", 4: "周四", 5: "周五", 6: "周六", 7: "周日"}
 
@@ -255,17 +256,6 @@ def coming_shifts(session: Session, volunteer: Volunteer, now: datetime | None =
             "seat_no": assignment.seat_no, "waitlist_pos": assignment.waitlist_pos,
         })
     return shifts
-
-
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
-
-
-def mask_id_number(value: str | None) -> str:
-    """Keep the first 6 and last 4 characters of an ID number (region and check), mask the birth date."""
-    if not value:
-        return ""
-    return value[:6] + "*" * (len(value) - 10) + value[-4:] if len(value) > 10 else "*" * len(value)
 
 
 def volunteer_as_dict(volunteer: Volunteer, reveal: bool = False) -> dict[str, Any]:
