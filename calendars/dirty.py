@@ -21,6 +21,7 @@ from scheduler.models import (
     Attendance,
     Branch,
     Closure,
+    ClosureScope,
     Community,
     Event,
     FeedState,
@@ -192,7 +193,7 @@ def feeds_for_event(session: Session, event: Event) -> set[str]:
         ).all()
         unresolved |= len(closures) < len(closure_ids)  # removed: where it was is gone with it
         for scope, community_id, branch_id, service_id in closures:
-            if scope == "district":
+            if scope == ClosureScope.DISTRICT:
                 return keys | all_public_keys(session) | {volunteer_key(v) for v in volunteer_ids}
             if service_id is not None:
                 service_ids.add(service_id)

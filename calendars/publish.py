@@ -35,7 +35,7 @@ from calendars.dirty import (
 from calendars.site import index_fingerprint, render_index, site_feeds
 from calendars.urls import feed_path
 from scheduler.db import UTCDateTime, utcnow
-from scheduler.models import FeedState
+from scheduler.models import ClosureScope, FeedState
 
 if TYPE_CHECKING:
     from scheduler.settings import Settings
@@ -188,7 +188,7 @@ def publish_dirty(
         branch_community = {b.id: b.community_id for b in branches}
         for closure in closures:
             everything.append(closure.row)
-            if closure.scope == "district":
+            if closure.scope == ClosureScope.DISTRICT:
                 for b in branches:
                     by_branch[b.id].append(closure.row)
                 for c in communities:
@@ -198,7 +198,7 @@ def publish_dirty(
                 by_branch[closure.branch_id].append(closure.row)
             if closure.community_id is not None:
                 by_community[closure.community_id].append(closure.row)
-                if closure.scope == "community":
+                if closure.scope == ClosureScope.COMMUNITY:
                     for b_id, c_id in branch_community.items():
                         if c_id == closure.community_id:
                             by_branch[b_id].append(closure.row)

@@ -25,10 +25,12 @@ from scheduler.models import (
     Assignment,
     Branch,
     Closure,
+    ClosureScope,
     Community,
     Occurrence,
     Role,
     Service,
+    Visibility,
     Volunteer,
 )
 
@@ -122,7 +124,7 @@ def load_public_events(
     """
     memo = ROW_MEMO if memo is None else memo
     where: list[ColumnElement[bool]] = [
-        Service.visibility == "public",
+        Service.visibility == Visibility.PUBLIC,
         Occurrence.end_at > window.start,
         Occurrence.start_at < window.end,
     ]
@@ -139,7 +141,7 @@ def load_public_events(
         if not scope:
             return []
         in_scope = list(conn.execute(
-            select(Service.id).where(Service.visibility == "public", or_(*scope))).scalars())
+            select(Service.id).where(Service.visibility == Visibility.PUBLIC, or_(*scope))).scalars())
         if not in_scope:
             return []
         # The services are public and in scope already: no join with the service table needed.
@@ -304,14 +306,14 @@ def load_closures(session: Session, window: FeedWindow) -> list[PlacedClosure]:
     ).all()
     placed: list[PlacedClosure] = []
     for c in rows:
-        if c.scope == "district":
+        if c.scope == ClosureScope.DISTRICT:
             label, branch_id, community_id = "全部服务", None, None
-        elif c.scope == "community":
+        elif c.scope == ClosureScope.COMMUNITY:
             label, branch_id, community_id = c.community_name or "", None, c.community_id
-        elif c.scope == "branch":
+        elif c.scope == ClosureScope.BRANCH:
             label, branch_id, community_id = c.branch_name or "", c.branch_id, c.branch_community_id
         else:
-            if c.visibility != "public":
+            if c.visibility != Visibility.PUBLIC:
                 continue
             label, branch_id, community_id = c.service_title or "", c.service_branch_id, c.service_community_id
         row = ClosureRow(c.id, label, c.reason, c.start_date, c.end_date, c.created_at)

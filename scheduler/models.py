@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from datetime import date, datetime
 from typing import Any
@@ -22,33 +23,106 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from scheduler.db import UTCDateTime, utcnow
 
-HOLIDAY_POLICIES = ("always", "skip_holidays", "workdays")
-VISIBILITIES = ("public", "private")
-SERVICE_KINDS = (
-    "clinic",  # 义诊
-    "classroom",  # 四点半课堂 / 课业辅导
-    "elderly_care",  # 关爱空巢老人 (home visits are private)
-    "reading",  # 亲子阅读
-    "centre_opening",  # 党群服务中心错时服务
-    "culture",  # 文艺 / 书画 / 舞蹈
-    "legal",  # 法治宣传 / 信访
-    "community",  # 邻里 / 公益服务
-    "other",
-)
-OCCURRENCE_STATUSES = ("scheduled", "cancelled")
-#: Why planning cancelled an occurrence: a closure covers it (lifting the closure reinstates it), or
-#: the schedule dropped it while someone held a seat. NULL when scheduled or cancelled by hand (pinned).
-CANCEL_CAUSES = ("closure", "replan")
-ASSIGNMENT_STATUSES = ("invited", "confirmed", "declined", "cancelled", "waitlisted", "attended", "no_show")
+
+class HolidayPolicy(enum.StrEnum):
+    """How a service meets statutory holidays (DESIGN.md, "Holiday policy per service")."""
+
+    ALWAYS = "always"
+    SKIP_HOLIDAYS = "skip_holidays"
+    #: Official workdays only, make-up weekend workdays (调休上班) included.
+    WORKDAYS = "workdays"
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    #: Never in a public feed (home visits).
+    PRIVATE = "private"
+
+
+class ServiceKind(enum.StrEnum):
+    CLINIC = "clinic"  # 义诊
+    CLASSROOM = "classroom"  # 四点半课堂 / 课业辅导
+    ELDERLY_CARE = "elderly_care"  # 关爱空巢老人 (home visits are private)
+    READING = "reading"  # 亲子阅读
+    CENTRE_OPENING = "centre_opening"  # 党群服务中心错时服务
+    CULTURE = "culture"  # 文艺 / 书画 / 舞蹈
+    LEGAL = "legal"  # 法治宣传 / 信访
+    COMMUNITY = "community"  # 邻里 / 公益服务
+    OTHER = "other"
+
+
+class OccurrenceStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class CancelCause(enum.StrEnum):
+    """Why planning cancelled an occurrence: a closure covers it (lifting the closure reinstates it),
+    or the schedule dropped it while someone held a seat. NULL when scheduled or cancelled by hand
+    (pinned)."""
+
+    CLOSURE = "closure"
+    REPLAN = "replan"
+
+
+class AssignmentStatus(enum.StrEnum):
+    INVITED = "invited"
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    WAITLISTED = "waitlisted"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+class ClosureScope(enum.StrEnum):
+    DISTRICT = "district"
+    COMMUNITY = "community"
+    BRANCH = "branch"
+    SERVICE = "service"
+
+
+class HolidayDayKind(enum.StrEnum):
+    REST = "rest"
+    #: A make-up workday (调休上班).
+    WORKDAY = "workday"
+
+
+class ReminderStatus(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    STALE = "stale"
+
+
+class AttendanceStatus(enum.StrEnum):
+    OPEN = "open"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+# The value tuples, in declaration order (CHECK constraints, option choices, validation).
+HOLIDAY_POLICIES = tuple(HolidayPolicy)
+VISIBILITIES = tuple(Visibility)
+SERVICE_KINDS = tuple(ServiceKind)
+OCCURRENCE_STATUSES = tuple(OccurrenceStatus)
+CANCEL_CAUSES = tuple(CancelCause)
+ASSIGNMENT_STATUSES = tuple(AssignmentStatus)
 #: Statuses that hold a seat (count against the role's capacity).
-SEATED_STATUSES = ("invited", "confirmed", "attended", "no_show")
-CLOSURE_SCOPES = ("district", "community", "branch", "service")
-REMINDER_STATUSES = ("pending", "claimed", "sent", "cancelled", "failed", "stale")
-ATTENDANCE_STATUSES = ("open", "pending_approval", "approved", "rejected")
+SEATED_STATUSES = (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED, AssignmentStatus.ATTENDED,
+                   AssignmentStatus.NO_SHOW)
+CLOSURE_SCOPES = tuple(ClosureScope)
+HOLIDAY_DAY_KINDS = tuple(HolidayDayKind)
+REMINDER_STATUSES = tuple(ReminderStatus)
+ATTENDANCE_STATUSES = tuple(AttendanceStatus)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    # str(): an enum member's repr is not its SQL literal.
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Base(DeclarativeBase):
@@ -98,7 +172,7 @@ class Service(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(32), default="other")
+    kind: Mapped[str] = mapped_column(String(32), default=ServiceKind.OTHER)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
     #: NULL when the community's own Party committee runs the service.
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
@@ -110,8 +184,8 @@ class Service(Base):
     start_time: Mapped[str] = mapped_column(String(5))
     duration_minutes: Mapped[int] = mapped_column(Integer)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
-    holiday_policy: Mapped[str] = mapped_column(String(16), default="always")
-    visibility: Mapped[str] = mapped_column(String(8), default="public")
+    holiday_policy: Mapped[str] = mapped_column(String(16), default=HolidayPolicy.ALWAYS)
+    visibility: Mapped[str] = mapped_column(String(8), default=Visibility.PUBLIC)
     #: Public contact role shown in feeds (a role, never a person's phone).
     contact_role: Mapped[str] = mapped_column(String(120), default="")
     description: Mapped[str] = mapped_column(Text, default="")
@@ -200,7 +274,7 @@ class HolidayDay(Base):
     """A day of an officially loaded year's schedule: a rest day or a make-up workday (调休上班)."""
 
     __tablename__ = "holiday_day"
-    __table_args__ = (CheckConstraint("kind IN ('rest', 'workday')", name="holiday_day_kind"),)
+    __table_args__ = (CheckConstraint(_in("kind", HOLIDAY_DAY_KINDS), name="holiday_day_kind"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     year: Mapped[int] = mapped_column(Integer, index=True)
@@ -236,7 +310,7 @@ class Occurrence(Base):
     original_start: Mapped[datetime] = mapped_column()
     start_at: Mapped[datetime] = mapped_column()
     end_at: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    status: Mapped[str] = mapped_column(String(16), default=OccurrenceStatus.SCHEDULED)
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
     #: One of CANCEL_CAUSES when planning cancelled it; NULL otherwise.
     cancel_cause: Mapped[str | None] = mapped_column(String(16))
@@ -275,7 +349,7 @@ class Assignment(Base):
     occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrence.id", ondelete="CASCADE"))
     role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), index=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
-    status: Mapped[str] = mapped_column(String(16), default="invited")
+    status: Mapped[str] = mapped_column(String(16), default=AssignmentStatus.INVITED)
     seat_no: Mapped[int | None] = mapped_column(Integer)
     #: Order on the waitlist (lower first) while ``status == 'waitlisted'``.
     waitlist_pos: Mapped[int | None] = mapped_column(Integer)
@@ -323,7 +397,7 @@ class Reminder(Base):
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     due_at: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=ReminderStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column()
     claimed_by: Mapped[str | None] = mapped_column(String(120))
@@ -407,7 +481,7 @@ class Attendance(Base):
     check_in: Mapped[datetime] = mapped_column()
     check_out: Mapped[datetime | None] = mapped_column()
     minutes: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=AttendanceStatus.OPEN)
     recorded_by: Mapped[str] = mapped_column(String(64), default="")
     approved_by: Mapped[str | None] = mapped_column(String(64))
     approved_at: Mapped[datetime | None] = mapped_column()

@@ -67,3 +67,33 @@ def test_seat_number_required_exactly_for_seated_statuses(engine: Engine) -> Non
         conn.execute(text("INSERT INTO assignment (occurrence_id, role_id, volunteer_id, status, seat_no, forced, "
                           "sequence, created_at, updated_at) VALUES (:o, :r, :v, 'confirmed', NULL, false, 0, "
                           "'2026-01-01', '2026-01-01')"), {"o": ids[0], "r": ids[1], "v": ids[2]})
+
+
+def test_status_checks_are_the_enums_values_and_match_the_migration(sqlite_engine: Engine) -> None:
+    """The CHECK constraints are built from the StrEnums; the migration holds the same text."""
+    from sqlalchemy import CheckConstraint
+
+    from scheduler.models import ASSIGNMENT_STATUSES, AssignmentStatus, OccurrenceStatus
+
+    assert ASSIGNMENT_STATUSES == tuple(AssignmentStatus)
+    assert "status IN ('scheduled', 'cancelled')" in {
+        str(c.sqltext) for c in Occurrence.__table__.constraints if isinstance(c, CheckConstraint)}
+    assert OccurrenceStatus.CANCELLED == "cancelled" and f"{OccurrenceStatus.CANCELLED}" == "cancelled"
+    for table in Base.metadata.sorted_tables:
+        model = {c.name: " ".join(str(c.sqltext).split())
+                 for c in table.constraints if isinstance(c, CheckConstraint)}
+        migrated = {c["name"]: " ".join(c["sqltext"].split())
+                    for c in inspect(sqlite_engine).get_check_constraints(table.name)}
+        assert migrated == model, table.name
+
+
+def test_an_enum_status_is_stored_and_read_back_as_its_plain_value(engine: Engine) -> None:
+    from scheduler.models import OccurrenceStatus
+
+    with session_scope(engine) as s:
+        occurrence = factories.occurrence(s, factories.service(s))
+        occurrence.status = OccurrenceStatus.CANCELLED
+    with session_scope(engine) as s:
+        raw = s.execute(text("SELECT status FROM occurrence")).scalar_one()
+        assert raw == "cancelled" and type(raw) is str
+        assert s.scalar(select(Occurrence.id).where(Occurrence.status == OccurrenceStatus.CANCELLED))

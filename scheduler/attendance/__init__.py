@@ -34,9 +34,12 @@ from scheduler.events import record_event
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
+    AssignmentStatus,
     Attendance,
     AttendanceCorrection,
+    AttendanceStatus,
     Occurrence,
+    OccurrenceStatus,
     Service,
     Volunteer,
 )
@@ -165,7 +168,7 @@ def _lock_volunteer(session: Session, volunteer_id: int) -> None:
 
 def _open_record(session: Session, volunteer_id: int) -> Attendance | None:
     return session.scalar(
-        select(Attendance).where(Attendance.volunteer_id == volunteer_id, Attendance.status == "open")
+        select(Attendance).where(Attendance.volunteer_id == volunteer_id, Attendance.status == AttendanceStatus.OPEN)
         .order_by(Attendance.id).limit(1)
     )
 
@@ -175,7 +178,7 @@ def _overlapping(session: Session, volunteer_id: int, start: datetime, end: date
     """A counted record of this volunteer sharing time with [start, end) (``end`` None: the instant)."""
     query = select(Attendance).where(
         Attendance.volunteer_id == volunteer_id,
-        Attendance.status != "rejected",
+        Attendance.status != AttendanceStatus.REJECTED,
         Attendance.check_out.is_not(None),
         Attendance.check_out > start,
         Attendance.check_in < end if end is not None else Attendance.check_in <= start,
@@ -206,7 +209,7 @@ def review_reasons(session: Session, record: Attendance) -> list[str]:
     day, start, end = _local_day_bounds(record.check_in, tz)
     counted = (
         Attendance.volunteer_id == record.volunteer_id,
-        Attendance.status.in_(("pending_approval", "approved")),
+        Attendance.status.in_((AttendanceStatus.PENDING_APPROVAL, AttendanceStatus.APPROVED)),
         Attendance.check_out.is_not(None),
         Attendance.check_in >= start,
         Attendance.check_in < end,
@@ -252,11 +255,11 @@ def record_occurrence(session: Session, record: Attendance) -> Occurrence:
 def _settle(session: Session, record: Attendance, now: datetime) -> None:
     """Approve a normal closed record; send an exceptional one to a coordinator."""
     if review_reasons(session, record):
-        record.status = "pending_approval"
+        record.status = AttendanceStatus.PENDING_APPROVAL
         record.approved_by = None
         record.approved_at = None
-    elif record.status != "approved":
-        record.status = "approved"
+    elif record.status != AttendanceStatus.APPROVED:
+        record.status = AttendanceStatus.APPROVED
         record.approved_by = AUTO_APPROVER
         record.approved_at = now
 
@@ -287,7 +290,7 @@ def checkin(session: Session, volunteer_ref: str, occurrence_id: int | str, at: 
     by = _who(by)
     volunteer = get_volunteer(session, volunteer_ref)
     occurrence = get_occurrence(session, occurrence_id)
-    if occurrence.status == "cancelled":
+    if occurrence.status == OccurrenceStatus.CANCELLED:
         raise Conflict(f"occurrence: #{occurrence.id} was cancelled; nobody can check in")
     tz = _zone(occurrence)
     check_in = _resolve(at, now, occurrence, "check_in")
@@ -310,7 +313,7 @@ def checkin(session: Session, volunteer_ref: str, occurrence_id: int | str, at: 
     linked = assignment if assignment is not None and assignment.status in SEATED_STATUSES else None
     record = Attendance(
         volunteer_id=volunteer.id, occurrence_id=occurrence.id, assignment_id=linked.id if linked else None,
-        check_in=check_in, check_out=None, minutes=None, status="open", recorded_by=by, created_at=now,
+        check_in=check_in, check_out=None, minutes=None, status=AttendanceStatus.OPEN, recorded_by=by, created_at=now,
     )
     session.add(record)
     session.flush()
@@ -353,8 +356,8 @@ def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at:
     _settle(session, current, now)
     if current.assignment_id is not None:
         assignment = session.get(Assignment, current.assignment_id)
-        if assignment is not None and assignment.status in SEATED_STATUSES and assignment.status != "attended":
-            assignment.status = "attended"
+        if assignment is not None and assignment.status in SEATED_STATUSES and assignment.status != AssignmentStatus.ATTENDED:
+            assignment.status = AssignmentStatus.ATTENDED
             assignment.updated_at = now
             sync_assignment_reminders(session, assignment, now=now)
     session.flush()
@@ -384,20 +387,20 @@ def mark_no_show(session: Session, volunteer_ref: str, occurrence_id: int | str,
     )
     if assignment is None:
         raise NotFound("assignment", f"volunteer #{volunteer.id} at occurrence #{occurrence.id}")
-    if assignment.status == "no_show":
+    if assignment.status == AssignmentStatus.NO_SHOW:
         raise Conflict(f"status: volunteer #{volunteer.id} is already marked no-show at occurrence #{occurrence.id}")
-    if assignment.status not in ("invited", "confirmed"):
+    if assignment.status not in (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED):
         raise Conflict(f"status: the assignment is {assignment.status}; only an invited or confirmed "
                        "volunteer can be a no-show")
     attended = session.scalar(
         select(Attendance.id).where(Attendance.volunteer_id == volunteer.id,
-                                    Attendance.occurrence_id == occurrence.id, Attendance.status != "rejected")
+                                    Attendance.occurrence_id == occurrence.id, Attendance.status != AttendanceStatus.REJECTED)
         .limit(1)
     )
     if attended is not None:
         raise Conflict(f"status: volunteer #{volunteer.id} checked in at this occurrence (record #{attended}); "
                        "reject that record first if it is wrong")
-    assignment.status = "no_show"
+    assignment.status = AssignmentStatus.NO_SHOW
     assignment.reason = f"no-show, marked by {by}"
     assignment.updated_at = now
     # Nothing owed before a shift that is over; sync cancels what is still pending.
@@ -435,7 +438,7 @@ def correct(session: Session, attendance_id: int | str, field: str, value: str |
     if new_out is not None and new_out <= new_in:
         raise InvalidInput(field, f"check-out {local_text(new_out, tz)} would not be after check-in "
                                   f"{local_text(new_in, tz)}")
-    if record.status != "rejected":
+    if record.status != AttendanceStatus.REJECTED:
         other = _overlapping(session, record.volunteer_id, new_in, new_out, exclude_id=record.id)
         if other is not None:
             raise _overlap_error(field, other, tz)
@@ -443,7 +446,7 @@ def correct(session: Session, attendance_id: int | str, field: str, value: str |
     record.check_in, record.check_out = new_in, new_out
     if new_out is not None:
         record.minutes = int((new_out - new_in).total_seconds() // 60)
-        if record.status in ("approved", "pending_approval"):
+        if record.status in (AttendanceStatus.APPROVED, AttendanceStatus.PENDING_APPROVAL):
             before = record.status
             _settle(session, record, now)
             if record.status != before:
@@ -460,12 +463,12 @@ def approve(session: Session, attendance_id: int | str, by: str, now: datetime |
     now = now or utcnow()
     by = _who(by, required=True)
     record = get_attendance(session, attendance_id)
-    if record.status == "open":
+    if record.status == AttendanceStatus.OPEN:
         raise Conflict(f"status: record #{record.id} is still open; check the volunteer out first")
-    if record.status == "approved":
+    if record.status == AttendanceStatus.APPROVED:
         raise Conflict(f"status: record #{record.id} is already approved (by {record.approved_by})")
-    _trail(session, record, "status", record.status, "approved", by, "approved", now)
-    record.status, record.approved_by, record.approved_at = "approved", by, now
+    _trail(session, record, "status", record.status, AttendanceStatus.APPROVED, by, "approved", now)
+    record.status, record.approved_by, record.approved_at = AttendanceStatus.APPROVED, by, now
     session.flush()
     record_event(session, "attendance.recorded", action="approved", attendance_id=record.id,
                  occurrence_id=record.occurrence_id)
@@ -480,10 +483,10 @@ def reject(session: Session, attendance_id: int | str, by: str, reason: str,
     by = _who(by, required=True)
     reason = v.text(reason or "", "reason", 300)
     record = get_attendance(session, attendance_id)
-    if record.status == "rejected":
+    if record.status == AttendanceStatus.REJECTED:
         raise Conflict(f"status: record #{record.id} is already rejected")
-    _trail(session, record, "status", record.status, "rejected", by, reason, now)
-    record.status, record.approved_by, record.approved_at = "rejected", by, now
+    _trail(session, record, "status", record.status, AttendanceStatus.REJECTED, by, reason, now)
+    record.status, record.approved_by, record.approved_at = AttendanceStatus.REJECTED, by, now
     session.flush()
     record_event(session, "attendance.recorded", action="rejected", attendance_id=record.id,
                  occurrence_id=record.occurrence_id)
@@ -501,7 +504,7 @@ def list_attendance(
     """Records, newest check-in first; ``pending``: only those waiting for a coordinator."""
     query: Select[tuple[Attendance]] = select(Attendance)
     if pending:
-        query = query.where(Attendance.status == "pending_approval")
+        query = query.where(Attendance.status == AttendanceStatus.PENDING_APPROVAL)
     if occurrence_id is not None:
         query = query.where(Attendance.occurrence_id == get_occurrence(session, occurrence_id).id)
     if volunteer_ref is not None:
@@ -548,7 +551,7 @@ def attendance_as_dict(session: Session, record: Attendance, with_trail: bool = 
         "approved_by": record.approved_by,
         "approved_at": local_text(record.approved_at, tz),
         "timezone": tz.key,
-        "review_reasons": review_reasons(session, record) if record.status == "pending_approval" else [],
+        "review_reasons": review_reasons(session, record) if record.status == AttendanceStatus.PENDING_APPROVAL else [],
     }
     if with_trail:
         data["trail"] = [

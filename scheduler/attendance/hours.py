@@ -20,7 +20,18 @@ from sqlalchemy import Select, distinct, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
-from scheduler.models import Assignment, Attendance, Branch, Community, Occurrence, Role, Service, Volunteer
+from scheduler.models import (
+    Assignment,
+    Attendance,
+    AttendanceStatus,
+    Branch,
+    Community,
+    Occurrence,
+    Role,
+    Service,
+    Visibility,
+    Volunteer,
+)
 from scheduler.validation import neutralise
 from scheduler.volunteers import mask_id_number
 
@@ -102,7 +113,7 @@ def _counted(query: _Query, since: datetime | None, until: datetime | None) -> _
         query.select_from(Attendance)
         .join(Occurrence, Occurrence.id == Attendance.occurrence_id)
         .join(Service, Service.id == Occurrence.service_id)
-        .where(Attendance.status == "approved", Attendance.check_out.is_not(None))
+        .where(Attendance.status == AttendanceStatus.APPROVED, Attendance.check_out.is_not(None))
     )
     if since is not None:
         query = query.where(Attendance.check_in >= since)
@@ -118,7 +129,7 @@ def cumulative_minutes(session: Session, volunteer_ids: Iterable[int]) -> dict[i
     for start in range(0, len(ids), 900):
         query = (
             select(Attendance.volunteer_id, func.sum(Attendance.minutes))
-            .where(Attendance.status == "approved", Attendance.check_out.is_not(None),
+            .where(Attendance.status == AttendanceStatus.APPROVED, Attendance.check_out.is_not(None),
                    Attendance.volunteer_id.in_(ids[start:start + 900]))
             .group_by(Attendance.volunteer_id)
         )
@@ -228,7 +239,7 @@ def export_rows(session: Session, date_from: date | None = None, date_to: date |
     """
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     since, until = date_range(date_from, date_to, zone)
-    statuses = ("approved", "pending_approval", "rejected") if include_unapproved else ("approved",)
+    statuses = (AttendanceStatus.APPROVED, AttendanceStatus.PENDING_APPROVAL, AttendanceStatus.REJECTED) if include_unapproved else (AttendanceStatus.APPROVED,)
     # Columns, not ORM objects: an export of a year is hundreds of thousands of rows.
     query = (
         select(Attendance.id, Attendance.check_in, Attendance.check_out, Attendance.minutes, Attendance.status,
@@ -260,7 +271,7 @@ def export_rows(session: Session, date_from: date | None = None, date_to: date |
             mask_id_number(id_number),
             title,
             role_name or WALK_IN_ROLE,
-            PRIVATE_VENUE if visibility == "private" else venue,
+            PRIVATE_VENUE if visibility == Visibility.PRIVATE else venue,
             check_in.astimezone(service_tz).strftime("%Y-%m-%d %H:%M"),
             check_out.astimezone(service_tz).strftime("%Y-%m-%d %H:%M"),
             hours_decimal(minutes or 0),

@@ -59,7 +59,20 @@ from scheduler import validation
 from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
 from scheduler.events import record_event
-from scheduler.models import SEATED_STATUSES, Assignment, Closure, Event, Occurrence, Reminder, Service
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    CancelCause,
+    Closure,
+    ClosureScope,
+    Event,
+    HolidayPolicy,
+    Occurrence,
+    OccurrenceStatus,
+    Reminder,
+    ReminderStatus,
+    Service,
+)
 from scheduler.planning.holidays import HolidayCalendar
 from scheduler.services import recurrence
 
@@ -251,13 +264,13 @@ def _load_closures(session: Session, first: date, last: date) -> _Closures:
     )
     for scope, community_id, branch_id, service_id, start, end, reason in rows:
         span = (start, end, reason)
-        if scope == "district":
+        if scope == ClosureScope.DISTRICT:
             closures.district.append(span)
-        elif scope == "community" and community_id is not None:
+        elif scope == ClosureScope.COMMUNITY and community_id is not None:
             closures.community[community_id].append(span)
-        elif scope == "branch" and branch_id is not None:
+        elif scope == ClosureScope.BRANCH and branch_id is not None:
             closures.branch[branch_id].append(span)
-        elif scope == "service" and service_id is not None:
+        elif scope == ClosureScope.SERVICE and service_id is not None:
             closures.service[service_id].append(span)
     return closures
 
@@ -302,12 +315,12 @@ def wanted_dates(rule_dates: Iterable[date] | frozenset[date], policy: str, days
     for d in rule_set:
         if d < first or d > last:
             continue
-        if policy == "skip_holidays" and d in days.rest:
+        if policy == HolidayPolicy.SKIP_HOLIDAYS and d in days.rest:
             continue
-        if policy == "workdays" and d not in days.workday:
+        if policy == HolidayPolicy.WORKDAYS and d not in days.workday:
             continue
         out.append(d)
-    if policy == "workdays":
+    if policy == HolidayPolicy.WORKDAYS:
         for d in days.makeup:
             if first <= d <= last and d not in rule_set:
                 monday = d - timedelta(days=d.weekday())
@@ -430,7 +443,7 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
                                      first, last)
                 spans = closures.for_service(svc)
                 length = timedelta(minutes=svc.duration_minutes)
-                policy_matters = svc.holiday_policy != "always"
+                policy_matters = svc.holiday_policy != HolidayPolicy.ALWAYS
                 for d in dates:
                     start = clock.utc(svc.timezone, svc.start_time, d)
                     closure_reason = _closed_by(d, spans) if spans else None
@@ -454,7 +467,7 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
                     provisional_dates.add(clock.local_date(svc.timezone, start))
                 continue
             start_at, end_at, status, pinned, was_provisional, sequence, cause = row[3:10]
-            if not pinned and status == "cancelled" and cause == "closure":
+            if not pinned and status == OccurrenceStatus.CANCELLED and cause == CancelCause.CLOSURE:
                 # No closure covers it any more: it runs again, at the times the service now has.
                 reinstates.append({"oid": row[0], "s": start, "e": end, "p": provisional, "q": sequence + 1,
                                    "u": now_naive})
@@ -463,7 +476,7 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
                     result.provisional += 1
                     provisional_dates.add(clock.local_date(svc.timezone, start))
                 continue
-            if pinned or status != "scheduled":
+            if pinned or status != OccurrenceStatus.SCHEDULED:
                 result.pinned += 1 if pinned else 0
                 result.unchanged += 0 if pinned else 1
                 continue
@@ -485,7 +498,7 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
             if old[6]:  # pinned: a coordinator's decision outlives the schedule
                 result.pinned += 1
                 continue
-            if old[5] != "scheduled":
+            if old[5] != OccurrenceStatus.SCHEDULED:
                 result.unchanged += 1
                 continue
             # Only dates inside the window in the service's own zone are this run's business.
@@ -517,8 +530,8 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
     result.updated = len(updates)
     if reinstates:
         statement = (
-            update(_occ).where(_occ.c.id == bindparam("oid"), _occ.c.status == "cancelled")
-            .values(status="scheduled", cancel_reason=None, cancel_cause=None, start_at=bindparam("s"),
+            update(_occ).where(_occ.c.id == bindparam("oid"), _occ.c.status == OccurrenceStatus.CANCELLED)
+            .values(status=OccurrenceStatus.SCHEDULED, cancel_reason=None, cancel_cause=None, start_at=bindparam("s"),
                     end_at=bindparam("e"), provisional=bindparam("p"), sequence=bindparam("q"),
                     updated_at=bindparam("u"))
         )
@@ -533,10 +546,10 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
     result.removed = len(to_delete)
     # Cancelled in bulk, seated or not; the loop below tells the few seated volunteers.
     replan_reason = cancel_reason or REPLAN_CANCEL_REASON
-    _cancel_in_bulk(connection, sorted(seated), replan_reason, "replan", now_naive)
+    _cancel_in_bulk(connection, sorted(seated), replan_reason, CancelCause.REPLAN, now_naive)
     closed_ids: list[int] = []
     for reason, ids in sorted(closed.items()):
-        _cancel_in_bulk(connection, ids, reason, "closure", now_naive)
+        _cancel_in_bulk(connection, ids, reason, CancelCause.CLOSURE, now_naive)
         closed_ids += ids
     closed_seated = _seated_occurrence_ids(session, closed_ids) if closed_ids else set()
 
@@ -649,7 +662,7 @@ def _insert_occurrences(connection: Connection, rows: list[tuple[int, datetime, 
         try:
             for batch in _chunked(rows, 50_000):
                 connection.exec_driver_sql(sql, [
-                    (sid, fmt(start), fmt(start), fmt(end), "scheduled", None, 0, 1 if prov else 0, 0, stamp, stamp)
+                    (sid, fmt(start), fmt(start), fmt(end), OccurrenceStatus.SCHEDULED, None, 0, 1 if prov else 0, 0, stamp, stamp)
                     for sid, start, end, prov in batch
                 ])
         finally:
@@ -657,7 +670,7 @@ def _insert_occurrences(connection: Connection, rows: list[tuple[int, datetime, 
         return
     for batch in _chunked(rows):
         connection.execute(_occ.insert(), [
-            {"service_id": sid, "original_start": start, "start_at": start, "end_at": end, "status": "scheduled",
+            {"service_id": sid, "original_start": start, "start_at": start, "end_at": end, "status": OccurrenceStatus.SCHEDULED,
              "cancel_reason": None, "pinned": False, "provisional": prov, "sequence": 0, "created_at": now,
              "updated_at": now}
             for sid, start, end, prov in batch
@@ -669,8 +682,8 @@ def _cancel_in_bulk(connection: Connection, occurrence_ids: Sequence[int], reaso
     """Cancel scheduled occurrences with one statement a chunk: status, reason, cause, SEQUENCE + 1
     (RFC 5545 3.8.7.4: a status change), updated_at (LAST-MODIFIED, FEEDS.md rule 7)."""
     statement = (
-        update(_occ).where(_occ.c.id.in_(bindparam("ids", expanding=True)), _occ.c.status == "scheduled")
-        .values(status="cancelled", cancel_reason=reason[:200], cancel_cause=cause, sequence=_occ.c.sequence + 1,
+        update(_occ).where(_occ.c.id.in_(bindparam("ids", expanding=True)), _occ.c.status == OccurrenceStatus.SCHEDULED)
+        .values(status=OccurrenceStatus.CANCELLED, cancel_reason=reason[:200], cancel_cause=cause, sequence=_occ.c.sequence + 1,
                 updated_at=now)
     )
     for batch in _chunked(occurrence_ids):
@@ -684,8 +697,8 @@ def _withdraw_unsent_cancel_notices(session: Session, occurrence_ids: list[int],
         session.execute(
             update(Reminder)
             .where(Reminder.assignment_id.in_(assignment_ids), Reminder.kind.startswith("cancelled:"),
-                   Reminder.status == "pending")
-            .values(status="cancelled", updated_at=now)
+                   Reminder.status == ReminderStatus.PENDING)
+            .values(status=ReminderStatus.CANCELLED, updated_at=now)
             .execution_options(synchronize_session=False)
         )
 
@@ -735,15 +748,15 @@ def replan_after_edit(session: Session, service: Service, changed: set[str], tod
 def services_in_scope(session: Session, scope: str, community_id: int | None = None,
                       branch_id: int | None = None, service_id: int | None = None) -> list[int] | None:
     """Service ids a closure of this scope touches (None: every service)."""
-    if scope == "district":
+    if scope == ClosureScope.DISTRICT:
         return None
-    if scope == "community":
+    if scope == ClosureScope.COMMUNITY:
         return list(session.scalars(select(Service.id).where(Service.community_id == community_id)))
-    if scope == "branch":
+    if scope == ClosureScope.BRANCH:
         return list(session.scalars(select(Service.id).where(Service.branch_id == branch_id)))
     return [service_id] if service_id is not None else []
 
 
 def policy_service_ids(session: Session) -> list[int]:
     """Services whose dates depend on the holiday calendar."""
-    return list(session.scalars(select(Service.id).where(Service.holiday_policy != "always")))
+    return list(session.scalars(select(Service.id).where(Service.holiday_policy != HolidayPolicy.ALWAYS)))

@@ -20,7 +20,7 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.events import record_event
-from scheduler.models import CLOSURE_SCOPES, Branch, Closure, Community, Service
+from scheduler.models import CLOSURE_SCOPES, Branch, Closure, ClosureScope, Community, Service
 from scheduler.organisations import get_branch, get_community
 from scheduler.planning import DEFAULT_HORIZON_WEEKS, PlanResult, local_today, plan, services_in_scope
 
@@ -37,15 +37,15 @@ class ClosureChange:
 def _owner(session: Session, scope: str, ref: str | None) -> dict[str, int | None]:
     if scope not in CLOSURE_SCOPES:
         raise InvalidInput("scope", f"{scope!r} is not one of {', '.join(CLOSURE_SCOPES)}")
-    if scope == "district":
+    if scope == ClosureScope.DISTRICT:
         if ref:
             raise InvalidInput("ref", "a district closure covers everything; give no community, branch or service")
         return {"community_id": None, "branch_id": None, "service_id": None}
     if not ref:
         raise InvalidInput("ref", f"a {scope} closure needs the {scope}'s slug")
-    if scope == "community":
+    if scope == ClosureScope.COMMUNITY:
         return {"community_id": get_community(session, ref).id, "branch_id": None, "service_id": None}
-    if scope == "branch":
+    if scope == ClosureScope.BRANCH:
         branch = get_branch(session, ref)
         return {"community_id": branch.community_id, "branch_id": branch.id, "service_id": None}
     service = session.scalar(select(Service).where(Service.slug == ref))
@@ -109,13 +109,13 @@ def list_closures(session: Session, scope: str | None = None, current_on: date |
 
 def closure_as_dict(session: Session, closure: Closure) -> dict[str, Any]:
     target: str | None = None
-    if closure.scope == "community" and closure.community_id is not None:
+    if closure.scope == ClosureScope.COMMUNITY and closure.community_id is not None:
         community = session.get(Community, closure.community_id)
         target = community.slug if community else None
-    elif closure.scope == "branch" and closure.branch_id is not None:
+    elif closure.scope == ClosureScope.BRANCH and closure.branch_id is not None:
         branch = session.get(Branch, closure.branch_id)
         target = branch.slug if branch else None
-    elif closure.scope == "service" and closure.service_id is not None:
+    elif closure.scope == ClosureScope.SERVICE and closure.service_id is not None:
         service = session.get(Service, closure.service_id)
         target = service.slug if service else None
     return {

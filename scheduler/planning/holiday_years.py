@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
 from scheduler.events import record_event
-from scheduler.models import HolidayDay, HolidayYear, Occurrence
+from scheduler.models import HolidayDay, HolidayDayKind, HolidayYear, Occurrence, OccurrenceStatus
 from scheduler.planning import PlanResult, plan, policy_service_ids, utc_bounds
 from scheduler.planning.holidays import _PACKAGE_YEARS, SOURCE_PACKAGE, HolidayCalendar, parse_schedule
 
@@ -41,8 +41,8 @@ def load_year(session: Session, text: str, source: str = "", today: date | None 
     replaced = session.get(HolidayYear, year) is not None
     session.execute(delete(HolidayDay).where(HolidayDay.year == year))
     session.add_all(
-        [HolidayDay(day=d, year=year, kind="rest", name=n) for d, n in sorted(parsed.rest.items())]
-        + [HolidayDay(day=d, year=year, kind="workday", name=n) for d, n in sorted(parsed.workdays.items())]
+        [HolidayDay(day=d, year=year, kind=HolidayDayKind.REST, name=n) for d, n in sorted(parsed.rest.items())]
+        + [HolidayDay(day=d, year=year, kind=HolidayDayKind.WORKDAY, name=n) for d, n in sorted(parsed.workdays.items())]
     )
     row = session.get(HolidayYear, year)
     label = (parsed.source or source)[:300]
@@ -85,7 +85,7 @@ def holiday_status(session: Session, today: date, horizon_weeks: int = 12) -> di
     lo, hi = utc_bounds(today, last)
     provisional_occurrences = session.scalar(
         select(func.count()).select_from(Occurrence).where(
-            Occurrence.provisional.is_(True), Occurrence.status == "scheduled",
+            Occurrence.provisional.is_(True), Occurrence.status == OccurrenceStatus.SCHEDULED,
             Occurrence.start_at >= lo, Occurrence.start_at < hi,
         )
     ) or 0

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
-from scheduler.models import HolidayDay, HolidayYear
+from scheduler.models import HolidayDay, HolidayDayKind, HolidayYear
 
 SOURCE_LOADED = "loaded"
 SOURCE_PACKAGE = "chinese_calendar"
@@ -85,7 +85,7 @@ class HolidayCalendar:
         work: dict[int, dict[date, str]] = {y: {} for y in years}
         for row in session.scalars(select(HolidayDay)):
             if row.year in years:
-                (rest if row.kind == "rest" else work)[row.year][row.day] = row.name
+                (rest if row.kind == HolidayDayKind.REST else work)[row.year][row.day] = row.name
         for year in years:
             loaded[year] = YearSchedule(year, rest[year], work[year], SOURCE_LOADED)
         return cls(loaded)

@@ -21,7 +21,14 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
-from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Service
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Occurrence,
+    OccurrenceStatus,
+    Service,
+)
 from scheduler.organisations import get_branch, get_community
 from scheduler.planning import utc_bounds
 
@@ -79,7 +86,7 @@ def list_occurrences(session: Session, service: str | None = None, branch: str |
     if end:
         query = query.where(Occurrence.start_at < utc_bounds(end, end)[1])
     if open_only or not include_cancelled:
-        query = query.where(Occurrence.status == "scheduled")
+        query = query.where(Occurrence.status == OccurrenceStatus.SCHEDULED)
     found = list(session.scalars(query).unique())
     if start or end:
         found = [o for o in found if (start is None or _local(o.start_at, o.service).date() >= start)
@@ -122,9 +129,9 @@ def cancel_occurrence(session: Session, occurrence_id: int, reason: str,
     now = now or utcnow()
     reason = v.text(reason, "reason", 200)
     occurrence = get_occurrence(session, occurrence_id)
-    if occurrence.status == "cancelled":
+    if occurrence.status == OccurrenceStatus.CANCELLED:
         raise Conflict(f"occurrence #{occurrence_id} is already cancelled")
-    occurrence.status = "cancelled"
+    occurrence.status = OccurrenceStatus.CANCELLED
     occurrence.cancel_reason = reason
     occurrence.pinned = True
     occurrence.sequence += 1
@@ -148,7 +155,7 @@ def move_occurrence(session: Session, occurrence_id: int, new_start: str | datet
     if reason is not None:
         reason = v.text(reason, "reason", 200, required=False) or None
     occurrence = get_occurrence(session, occurrence_id)
-    if occurrence.status == "cancelled":
+    if occurrence.status == OccurrenceStatus.CANCELLED:
         raise Conflict(f"occurrence #{occurrence_id} is cancelled; it cannot be moved")
     service = occurrence.service
     start_local = parse_local_start(new_start, service.timezone)
@@ -190,7 +197,7 @@ def move_warnings(session: Session, occurrence: Occurrence) -> list[dict[str, An
     warnings = []
     for assignment in session.scalars(
             select(Assignment).where(Assignment.occurrence_id == occurrence.id,
-                                     Assignment.status.in_(("invited", "confirmed"))).order_by(Assignment.id)):
+                                     Assignment.status.in_((AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED))).order_by(Assignment.id)):
         reasons = [r for r in check_reasons(session, assignment.volunteer, occurrence, assignment.role)
                    if r.startswith(_MOVE_CHECKS)]
         if reasons:

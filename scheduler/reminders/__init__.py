@@ -19,14 +19,22 @@ from sqlalchemy.orm import Session, object_session
 
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
-from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Reminder
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Occurrence,
+    OccurrenceStatus,
+    Reminder,
+    ReminderStatus,
+)
 
 DEFAULT_CHANNEL = "console"
 DEFAULT_QUIET_HOURS = "22:00-07:30"
 #: ``session.info`` key an entry point may set to the configured quiet hours (``Settings.quiet_hours``).
 QUIET_HOURS_KEY = "roster.quiet_hours"
 #: Statuses the dispatcher may still send from; a cancel reaches them too.
-OPEN_STATUSES = ("pending", "claimed")
+OPEN_STATUSES = (ReminderStatus.PENDING, ReminderStatus.CLAIMED)
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,8 @@ def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetim
     if existing is not None:
         # Sent and failed rows stay as they are (a failure is retried by a coordinator); a stale
         # row comes back when the shift moved later, so its reminder is owed again.
-        if existing.status in ("pending", "cancelled", "stale"):
-            existing.status = "pending"
+        if existing.status in (ReminderStatus.PENDING, ReminderStatus.CANCELLED, ReminderStatus.STALE):
+            existing.status = ReminderStatus.PENDING
             existing.claimed_by = None
             existing.lease_until = None
             existing.due_at = due_at
@@ -126,7 +134,7 @@ def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetim
             existing.updated_at = now
         return existing
     reminder = Reminder(
-        assignment_id=assignment.id, kind=kind, channel=channel, due_at=due_at, status="pending",
+        assignment_id=assignment.id, kind=kind, channel=channel, due_at=due_at, status=ReminderStatus.PENDING,
         payload=payload or {},
         attempts=0, created_at=now, updated_at=now,
     )
@@ -143,7 +151,7 @@ def _cancel(session: Session, assignment_id: int, kinds_prefix: str | None = Non
         select(Reminder).where(Reminder.assignment_id == assignment_id, Reminder.status.in_(OPEN_STATUSES))
     ):
         if kinds_prefix is None or reminder.kind.startswith(kinds_prefix):
-            reminder.status = "cancelled"
+            reminder.status = ReminderStatus.CANCELLED
             reminder.updated_at = now or utcnow()
             count += 1
     return count
@@ -157,8 +165,8 @@ def sync_assignment_reminders(session: Session, assignment: Assignment, now: dat
     now = now or utcnow()
     session.flush()
     occurrence = assignment.occurrence
-    seated = assignment.status in SEATED_STATUSES and assignment.status not in ("attended", "no_show")
-    if not seated or occurrence.status != "scheduled" or occurrence.start_at <= now:
+    seated = assignment.status in SEATED_STATUSES and assignment.status not in (AssignmentStatus.ATTENDED, AssignmentStatus.NO_SHOW)
+    if not seated or occurrence.status != OccurrenceStatus.SCHEDULED or occurrence.start_at <= now:
         _cancel(session, assignment.id, "before:", now)
         return
     offsets = [int(o) for o in occurrence.service.reminder_offsets or []]
@@ -167,7 +175,7 @@ def sync_assignment_reminders(session: Session, assignment: Assignment, now: dat
         select(Reminder).where(Reminder.assignment_id == assignment.id, Reminder.status.in_(OPEN_STATUSES))
     ):
         if reminder.kind.startswith("before:") and reminder.kind not in wanted:
-            reminder.status = "cancelled"
+            reminder.status = ReminderStatus.CANCELLED
     quiet = _quiet_for(session)
     for offset in offsets:
         due = quiet_adjusted(occurrence.start_at - timedelta(minutes=offset), occurrence.start_at,
@@ -201,7 +209,7 @@ def occurrence_changed(session: Session, occurrence: Occurrence, change: str,
     count = 0
     for assignment in session.scalars(
         select(Assignment).where(
-            Assignment.occurrence_id == occurrence.id, Assignment.status.in_(("invited", "confirmed"))
+            Assignment.occurrence_id == occurrence.id, Assignment.status.in_((AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED))
         )
     ):
         if occurrence.end_at > now:
@@ -236,9 +244,9 @@ def list_reminders(session: Session, status: str | None = None, failed_only: boo
     """Reminders, most recently due first; ``failed_only`` lists the permanent failures."""
     query = select(Reminder)
     if failed_only:
-        status = "failed"
+        status = ReminderStatus.FAILED
     if status is not None:
-        if status not in ("pending", "claimed", "sent", "cancelled", "failed", "stale"):
+        if status not in (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.SENT, ReminderStatus.CANCELLED, ReminderStatus.FAILED, ReminderStatus.STALE):
             raise InvalidInput("status", f"unknown reminder status {status!r}")
         query = query.where(Reminder.status == status)
     return list(session.scalars(query.order_by(Reminder.due_at.desc(), Reminder.id.desc()).limit(limit)))
@@ -250,9 +258,9 @@ def retry_reminder(session: Session, reminder_id: int, now: datetime | None = No
     reminder = session.get(Reminder, reminder_id)
     if reminder is None:
         raise NotFound("reminder", reminder_id)
-    if reminder.status not in ("failed", "stale"):
+    if reminder.status not in (ReminderStatus.FAILED, ReminderStatus.STALE):
         raise Conflict(f"reminder #{reminder_id} is {reminder.status}; only failed or stale ones are retried")
-    reminder.status = "pending"
+    reminder.status = ReminderStatus.PENDING
     reminder.due_at = now
     reminder.attempts = 0
     reminder.claimed_by = None

@@ -22,7 +22,16 @@ from scheduler.db import utcnow
 from scheduler.events import record_event
 from scheduler.messages import digest_text, horizon_warning_text, local_time
 from scheduler.messages.channels import ChannelError, ChannelSet, Notice
-from scheduler.models import SEATED_STATUSES, Assignment, Coordinator, Event, Occurrence, Role, Service
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    Coordinator,
+    Event,
+    Occurrence,
+    OccurrenceStatus,
+    Role,
+    Service,
+)
 
 #: Arbitrary constant for PostgreSQL's advisory lock that serializes notice runs.
 NOTICE_LOCK = 6_006_006
@@ -89,7 +98,7 @@ def unfilled_seats(session: Session, first: date, last: date, timezone: str,
         .join(Occurrence, Occurrence.service_id == Service.id)
         .join(Role, Role.service_id == Service.id)
         .outerjoin(seated, (seated.c.occurrence_id == Occurrence.id) & (seated.c.role_id == Role.id))
-        .where(Occurrence.status == "scheduled", Occurrence.start_at >= lo, Occurrence.start_at < hi,
+        .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at >= lo, Occurrence.start_at < hi,
                Service.active.is_(True))
         .order_by(Occurrence.start_at, Service.title, Role.name)
     )

@@ -45,9 +45,12 @@ from scheduler.messages.channels import (
 )
 from scheduler.models import (
     Assignment,
+    AssignmentStatus,
     ChannelSend,
     Occurrence,
+    OccurrenceStatus,
     Reminder,
+    ReminderStatus,
     Role,
     Service,
     Volunteer,
@@ -60,7 +63,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 60
 BACKOFF_MAX_SECONDS = 3600
 #: Statuses of an assignment whose volunteer still expects the shift.
-EXPECTING = ("invited", "confirmed")
+EXPECTING = (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED)
 #: ChannelSend rows older than this serve no limit any more.
 CHANNEL_SEND_RETENTION = timedelta(days=2)
 
@@ -108,8 +111,8 @@ def claim_due_reminders(session: Session, now: datetime, batch_size: int, worker
     """Claim up to ``batch_size`` due rows for ``worker_id``; each claim counts as an attempt."""
     due = (
         select(Reminder.id)
-        .where(Reminder.status.in_(("pending", "claimed")), Reminder.due_at <= now,
-               or_(Reminder.status == "pending", Reminder.lease_until < now))
+        .where(Reminder.status.in_((ReminderStatus.PENDING, ReminderStatus.CLAIMED)), Reminder.due_at <= now,
+               or_(Reminder.status == ReminderStatus.PENDING, Reminder.lease_until < now))
         .order_by(Reminder.due_at, Reminder.id)
         .limit(batch_size)
     )
@@ -118,7 +121,7 @@ def claim_due_reminders(session: Session, now: datetime, batch_size: int, worker
     statement = (
         update(Reminder)
         .where(Reminder.id.in_(due.scalar_subquery()))
-        .values(status="claimed", claimed_by=worker_id, lease_until=now + lease,
+        .values(status=ReminderStatus.CLAIMED, claimed_by=worker_id, lease_until=now + lease,
                 attempts=Reminder.attempts + 1, updated_at=now)
         .returning(Reminder.id)
     )
@@ -135,7 +138,7 @@ def _facts(occurrence: Occurrence, service: Service, role: Role, payload: dict[s
     return ShiftFacts(
         service_title=service.title, start_at=occurrence.start_at, end_at=occurrence.end_at,
         timezone=service.timezone, venue=service.venue, role=role.name,
-        occurrence_cancelled=occurrence.status == "cancelled", old_start_at=old_start,
+        occurrence_cancelled=occurrence.status == OccurrenceStatus.CANCELLED, old_start_at=old_start,
         reason=str(payload.get("reason") or ""),
     )
 
@@ -152,7 +155,7 @@ def _assigned_shifts(session: Session, payloads: list[dict[str, Any]], now: date
                 .join(Service, Occurrence.service_id == Service.id)
                 .join(Role, Assignment.role_id == Role.id)
                 .where(Assignment.id.in_(ids[start:start + 5000]))):
-            if status in EXPECTING and occurrence.status == "scheduled" and occurrence.end_at > now:
+            if status in EXPECTING and occurrence.status == OccurrenceStatus.SCHEDULED and occurrence.end_at > now:
                 found[aid] = _facts(occurrence, service, role, {})
     return found
 
@@ -168,7 +171,7 @@ def _assigned_facts(payload: dict[str, Any], shifts: dict[int, ShiftFacts]) -> S
 
 def _release(ids: list[int], due_at: datetime, now: datetime, refund: bool = True) -> Any:
     """Put claimed rows back to pending (a deferral is not an attempt)."""
-    values: dict[str, Any] = {"status": "pending", "due_at": due_at, "claimed_by": None, "lease_until": None,
+    values: dict[str, Any] = {"status": ReminderStatus.PENDING, "due_at": due_at, "claimed_by": None, "lease_until": None,
                               "updated_at": now}
     if refund:
         values["attempts"] = Reminder.attempts - 1
@@ -204,7 +207,7 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
                 continue
         elif change is None:
             # A before-shift reminder is owed only while the volunteer still expects the shift.
-            if a_status not in EXPECTING or occurrence.status != "scheduled":
+            if a_status not in EXPECTING or occurrence.status != OccurrenceStatus.SCHEDULED:
                 cancelled.append(rid)
                 continue
             if occurrence.start_at <= now:
@@ -229,10 +232,10 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
         ))
     if cancelled:
         session.execute(update(Reminder).where(Reminder.id.in_(cancelled))
-                        .values(status="cancelled", claimed_by=None, lease_until=None, updated_at=now))
+                        .values(status=ReminderStatus.CANCELLED, claimed_by=None, lease_until=None, updated_at=now))
     if stale:
         session.execute(update(Reminder).where(Reminder.id.in_(stale))
-                        .values(status="stale", claimed_by=None, lease_until=None, updated_at=now,
+                        .values(status=ReminderStatus.STALE, claimed_by=None, lease_until=None, updated_at=now,
                                 last_error="the shift had begun before the reminder could go out"))
     for due_at, group in deferred.items():
         session.execute(_release(group, due_at, now))
@@ -280,8 +283,8 @@ def reserve_send(session: Session, channel: Channel, out: Outgoing, now: datetim
 def _mark_sent(session: Session, ids: list[int], worker_id: str, now: datetime) -> int:
     result = session.execute(
         update(Reminder)
-        .where(Reminder.id.in_(ids), Reminder.status == "claimed", Reminder.claimed_by == worker_id)
-        .values(status="sent", sent_at=now, lease_until=None, last_error=None, updated_at=now)
+        .where(Reminder.id.in_(ids), Reminder.status == ReminderStatus.CLAIMED, Reminder.claimed_by == worker_id)
+        .values(status=ReminderStatus.SENT, sent_at=now, lease_until=None, last_error=None, updated_at=now)
         .returning(Reminder.id),
         execution_options={"synchronize_session": False},
     )
@@ -296,10 +299,10 @@ def _mark_failure(session: Session, out: Outgoing, error: ChannelError, worker_i
         return "lost"
     message = str(error)[:500]
     if error.permanent or attempts >= max_attempts:
-        values: dict[str, Any] = {"status": "failed", "last_error": message}
+        values: dict[str, Any] = {"status": ReminderStatus.FAILED, "last_error": message}
         outcome = "failed"
     else:
-        values = {"status": "pending", "due_at": now + backoff(attempts), "last_error": message}
+        values = {"status": ReminderStatus.PENDING, "due_at": now + backoff(attempts), "last_error": message}
         outcome = "retried"
     session.execute(update(Reminder).where(Reminder.id == out.reminder_id, Reminder.claimed_by == worker_id)
                     .values(claimed_by=None, lease_until=None, updated_at=now, **values))
@@ -391,4 +394,4 @@ def prune_channel_sends(session: Session, now: datetime | None = None) -> int:
 
 def failed_reminders(session: Session) -> list[Reminder]:
     """Permanent failures, for coordinators."""
-    return list(session.scalars(select(Reminder).where(Reminder.status == "failed").order_by(Reminder.id)))
+    return list(session.scalars(select(Reminder).where(Reminder.status == ReminderStatus.FAILED).order_by(Reminder.id)))

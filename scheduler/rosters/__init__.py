@@ -30,14 +30,22 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import CapacityFull, CheckRefused, Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
-from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Role, Volunteer
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Occurrence,
+    OccurrenceStatus,
+    Role,
+    Volunteer,
+)
 from scheduler.planning.occurrences import get_occurrence
 from scheduler.reminders import notify, notify_assigned, sync_assignment_reminders
 from scheduler.volunteers import get_volunteer
 from scheduler.volunteers.skills import canonical_or_same
 
 #: Seated statuses a coordinator can still change (attended / no_show belong to attendance).
-OPEN_SEATED = ("invited", "confirmed")
+OPEN_SEATED = (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED)
 WEEKDAY_NAMES = {1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat", 7: "sun"}
 
 
@@ -169,7 +177,7 @@ def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence
         select(Assignment.id, Occurrence.id, Occurrence.start_at, Occurrence.end_at)
         .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
         .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(SEATED_STATUSES),
-               Occurrence.status == "scheduled", Occurrence.id != occurrence.id)
+               Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.id != occurrence.id)
     )
     if ignore:
         seated = seated.where(Assignment.id.not_in(list(ignore)))
@@ -193,7 +201,7 @@ def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence
 
 
 def _require_open(occurrence: Occurrence, now: datetime) -> None:
-    if occurrence.status != "scheduled":
+    if occurrence.status != OccurrenceStatus.SCHEDULED:
         raise Conflict(f"occurrence #{occurrence.id} is {occurrence.status}")
     if occurrence.end_at <= now:
         raise Conflict(f"occurrence #{occurrence.id} is already over")
@@ -260,8 +268,8 @@ def _seat(session: Session, assignment: Assignment, role: Role, status: str, pre
 def _waitlist(session: Session, assignment: Assignment) -> None:
     last = session.scalar(select(func.max(Assignment.waitlist_pos)).where(
         Assignment.occurrence_id == assignment.occurrence_id, Assignment.role_id == assignment.role_id,
-        Assignment.status == "waitlisted"))
-    assignment.status = "waitlisted"
+        Assignment.status == AssignmentStatus.WAITLISTED))
+    assignment.status = AssignmentStatus.WAITLISTED
     assignment.seat_no = None
     assignment.waitlist_pos = (last or 0) + 1
     session.add(assignment)
@@ -280,7 +288,7 @@ def _touch(assignment: Assignment, now: datetime) -> None:
 
 
 def _shift_ahead(assignment: Assignment, now: datetime) -> bool:
-    return assignment.occurrence.end_at > now and assignment.occurrence.status == "scheduled"
+    return assignment.occurrence.end_at > now and assignment.occurrence.status == OccurrenceStatus.SCHEDULED
 
 
 # --------------------------------------------------------------------------- operations
@@ -308,10 +316,10 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
     if existing is not None and existing.status in SEATED_STATUSES and existing.role_id == role.id:
         raise Conflict(f"volunteer #{volunteer.id} is already {existing.status} as {role.name} at occurrence "
                        f"#{occurrence.id} (assignment #{existing.id})")
-    if existing is not None and existing.status == "waitlisted" and existing.role_id == role.id:
+    if existing is not None and existing.status == AssignmentStatus.WAITLISTED and existing.role_id == role.id:
         raise Conflict(f"volunteer #{volunteer.id} is already on the waitlist for {role.name} at occurrence "
                        f"#{occurrence.id} (position {existing.waitlist_pos})")
-    if existing is not None and existing.status in ("attended", "no_show"):
+    if existing is not None and existing.status in (AssignmentStatus.ATTENDED, AssignmentStatus.NO_SHOW):
         raise Conflict(f"assignment #{existing.id} is already recorded as {existing.status}")
 
     if not waitlist and not free_seats(session, occurrence.id, role):
@@ -331,7 +339,7 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
 
     assignment = _ready_row(existing, volunteer, occurrence, role, force, note, explanation, now)
     try:
-        _seat(session, assignment, role, "invited")
+        _seat(session, assignment, role, AssignmentStatus.INVITED)
     except CapacityFull:
         if not waitlist:
             raise
@@ -377,14 +385,14 @@ def unassign(session: Session, ref: str | int, occurrence_id: str | int | None =
     """Take a volunteer off a shift (or off a waitlist); the freed seat goes to the first waitlisted."""
     now = now or utcnow()
     assignment = find_assignment(session, ref, occurrence_id)
-    if assignment.status in ("attended", "no_show"):
+    if assignment.status in (AssignmentStatus.ATTENDED, AssignmentStatus.NO_SHOW):
         raise Conflict(f"assignment #{assignment.id} is recorded as {assignment.status}; correct attendance instead")
-    if assignment.status in ("cancelled", "declined"):
+    if assignment.status in (AssignmentStatus.CANCELLED, AssignmentStatus.DECLINED):
         raise Conflict(f"assignment #{assignment.id} is already {assignment.status}")
     was_seated = assignment.status in SEATED_STATUSES
     if reason is not None:
         reason = v.text(reason, "reason", 300, required=False) or None
-    _release(session, assignment, "cancelled", now, reason)
+    _release(session, assignment, AssignmentStatus.CANCELLED, now, reason)
     _event(session, "assignment.cancelled", assignment)
     if was_seated and _shift_ahead(assignment, now):
         notify(session, assignment, "unassigned", now)
@@ -399,11 +407,11 @@ def confirm(session: Session, ref: str | int, occurrence_id: str | int | None = 
     """The volunteer confirms an invited shift."""
     now = now or utcnow()
     assignment = find_assignment(session, ref, occurrence_id)
-    if assignment.status == "confirmed":
+    if assignment.status == AssignmentStatus.CONFIRMED:
         raise Conflict(f"assignment #{assignment.id} is already confirmed")
-    if assignment.status != "invited":
+    if assignment.status != AssignmentStatus.INVITED:
         raise Conflict(f"assignment #{assignment.id} is {assignment.status}; only an invited shift can be confirmed")
-    assignment.status = "confirmed"
+    assignment.status = AssignmentStatus.CONFIRMED
     _touch(assignment, now)
     session.flush()
     _event(session, "assignment.changed", assignment)
@@ -432,17 +440,17 @@ def decline_shift(session: Session, ref: str | int, reason: str | None = None,
     now = now or utcnow()
     reason = v.text(reason or "", "reason", 300, required=False) or None
     assignment = find_assignment(session, ref, occurrence_id)
-    if assignment.status not in (*OPEN_SEATED, "waitlisted"):
+    if assignment.status not in (*OPEN_SEATED, AssignmentStatus.WAITLISTED):
         raise Conflict(f"assignment #{assignment.id} is {assignment.status}; it cannot be declined")
     was_seated = assignment.status in SEATED_STATUSES
     result = Declined(assignment, assignment.seat_no)
-    _release(session, assignment, "declined", now, reason)
+    _release(session, assignment, AssignmentStatus.DECLINED, now, reason)
     _event(session, "assignment.changed", assignment)
     sync_assignment_reminders(session, assignment, now)
     if was_seated:
         positions = dict(session.execute(select(Assignment.id, Assignment.waitlist_pos).where(
             Assignment.occurrence_id == assignment.occurrence_id, Assignment.role_id == assignment.role_id,
-            Assignment.status == "waitlisted")).all())  # type: ignore[arg-type]
+            Assignment.status == AssignmentStatus.WAITLISTED)).all())  # type: ignore[arg-type]
         result.promoted = [(entry, positions.get(entry.id) or 0)
                            for entry in promote_waitlist(session, assignment.occurrence, assignment.role, now)]
     return result
@@ -457,11 +465,11 @@ def promote_waitlist(session: Session, occurrence: Occurrence, role: Role,
     """
     now = now or utcnow()
     promoted: list[Assignment] = []
-    if occurrence.status != "scheduled" or occurrence.end_at <= now:
+    if occurrence.status != OccurrenceStatus.SCHEDULED or occurrence.end_at <= now:
         return promoted
     waiting = list(session.scalars(select(Assignment).where(
         Assignment.occurrence_id == occurrence.id, Assignment.role_id == role.id,
-        Assignment.status == "waitlisted").order_by(Assignment.waitlist_pos, Assignment.id)))
+        Assignment.status == AssignmentStatus.WAITLISTED).order_by(Assignment.waitlist_pos, Assignment.id)))
     for entry in waiting:
         if not free_seats(session, occurrence.id, role):
             break
@@ -472,9 +480,9 @@ def promote_waitlist(session: Session, occurrence: Occurrence, role: Role,
         position = entry.waitlist_pos
         _touch(entry, now)
         try:
-            _seat(session, entry, role, "invited")
+            _seat(session, entry, role, AssignmentStatus.INVITED)
         except CapacityFull:
-            entry.status, entry.waitlist_pos = "waitlisted", position
+            entry.status, entry.waitlist_pos = AssignmentStatus.WAITLISTED, position
             break
         _event(session, "waitlist.promoted", entry, waitlist_pos=position)
         notify(session, entry, "promoted", now)
@@ -557,7 +565,7 @@ def swap(session: Session, ref: str | int, other: str | int | None = None, to_vo
              (second.occurrence, second.role, second.seat_no, second.status)]
     people = [first.volunteer, second.volunteer]
     for a in (first, second):
-        _release(session, a, "cancelled", now, "swapped")
+        _release(session, a, AssignmentStatus.CANCELLED, now, "swapped")
         _event(session, "assignment.cancelled", a, swap=True)
         notify(session, a, "unassigned", now, {"swap": True})
         sync_assignment_reminders(session, a, now)
@@ -586,12 +594,12 @@ def _hand_over(session: Session, assignment: Assignment, taker: Volunteer, force
     if existing is not None and existing.status in SEATED_STATUSES:
         raise Conflict(f"volunteer #{taker.id} already serves at occurrence #{occurrence.id} "
                        f"(assignment #{existing.id})")
-    _release(session, assignment, "cancelled", now, "handed over")
+    _release(session, assignment, AssignmentStatus.CANCELLED, now, "handed over")
     _event(session, "assignment.cancelled", assignment, swap=True)
     notify(session, assignment, "unassigned", now, {"swap": True})
     sync_assignment_reminders(session, assignment, now)
     explanation = {"method": "handover", "from_assignment": assignment.id, "overridden": reasons}
-    row = _place(session, taker, occurrence, role, "invited", seat, bool(reasons and force), note, explanation, now)
+    row = _place(session, taker, occurrence, role, AssignmentStatus.INVITED, seat, bool(reasons and force), note, explanation, now)
     _event(session, "assignment.created", row, swap=True, forced=row.forced)
     notify_assigned(session, row, now)
     sync_assignment_reminders(session, row, now)

@@ -15,7 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
-from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, Role, Service, Volunteer
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Occurrence,
+    OccurrenceStatus,
+    Role,
+    Service,
+    Volunteer,
+)
 from scheduler.organisations import get_branch, get_community
 from scheduler.rosters import zone
 from scheduler.volunteers import WEEKDAY_NAMES
@@ -61,7 +70,7 @@ def week_schedule(session: Session, week: date | None = None, branch: str | None
         for assignment, name in session.execute(
                 select(Assignment, Volunteer.name).join(Volunteer, Volunteer.id == Assignment.volunteer_id)
                 .where(Assignment.occurrence_id.in_(occurrence_ids),
-                       Assignment.status.in_((*SEATED_STATUSES, "waitlisted")))
+                       Assignment.status.in_((*SEATED_STATUSES, AssignmentStatus.WAITLISTED)))
                 .order_by(Assignment.seat_no, Assignment.waitlist_pos, Assignment.id)):
             people[(assignment.occurrence_id, assignment.role_id)].append((assignment, name))
     occurrences: list[dict[str, Any]] = []
@@ -70,12 +79,12 @@ def week_schedule(session: Session, week: date | None = None, branch: str | None
         role_rows: list[dict[str, Any]] = []
         occurrence_open = 0
         for role in roles[service.id]:
-            rows = people[(occurrence.id, role.id)] if occurrence.status != "cancelled" else []
+            rows = people[(occurrence.id, role.id)] if occurrence.status != OccurrenceStatus.CANCELLED else []
             on = [{"assignment_id": a.id, "volunteer_id": a.volunteer_id, "name": name, "status": a.status,
                    "seat_no": a.seat_no, "forced": a.forced} for a, name in rows if a.seat_no is not None]
             waiting = [{"assignment_id": a.id, "volunteer_id": a.volunteer_id, "name": name,
-                        "position": a.waitlist_pos} for a, name in rows if a.status == "waitlisted"]
-            open_seats = max(role.count - len(on), 0) if occurrence.status == "scheduled" else 0
+                        "position": a.waitlist_pos} for a, name in rows if a.status == AssignmentStatus.WAITLISTED]
+            open_seats = max(role.count - len(on), 0) if occurrence.status == OccurrenceStatus.SCHEDULED else 0
             occurrence_open += open_seats
             role_rows.append({"name": role.name, "count": role.count, "skill": role.skill, "on": on,
                               "waitlist": waiting, "open": open_seats})

@@ -13,7 +13,15 @@ from scheduler import privacy
 from scheduler import validation as v
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
-from scheduler.models import HOLIDAY_POLICIES, SERVICE_KINDS, VISIBILITIES, Role, Service
+from scheduler.models import (
+    HOLIDAY_POLICIES,
+    SERVICE_KINDS,
+    VISIBILITIES,
+    HolidayPolicy,
+    Role,
+    Service,
+    Visibility,
+)
 from scheduler.organisations import get_branch, get_community
 from scheduler.services import recurrence
 from scheduler.volunteers.skills import canonical_skill
@@ -143,8 +151,8 @@ def add_service(session: Session, slug: str, spec: ServiceSpec) -> Service:
         slug=slug,
         kind="other",
         timezone="Asia/Shanghai",
-        holiday_policy="always",
-        visibility="public",
+        holiday_policy=HolidayPolicy.ALWAYS,
+        visibility=Visibility.PUBLIC,
         venue="",
         contact_role="",
         description="",
@@ -155,7 +163,7 @@ def add_service(session: Session, slug: str, spec: ServiceSpec) -> Service:
     )
     _apply(session, service, spec)
     if service.kind == "elderly_care" and spec.visibility is None and "入户" in (service.title + service.venue):
-        service.visibility = "private"
+        service.visibility = Visibility.PRIVATE
     session.add(service)
     session.flush()
     record_event(session, "service.created", service_id=service.id)

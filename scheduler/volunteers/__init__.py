@@ -16,7 +16,15 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
-from scheduler.models import Assignment, Occurrence, Role, Service, Volunteer
+from scheduler.models import (
+    Assignment,
+    AssignmentStatus,
+    Occurrence,
+    OccurrenceStatus,
+    Role,
+    Service,
+    Volunteer,
+)
 from scheduler.organisations import get_branch
 from scheduler.redaction import mask_id_number, mask_phone
 from scheduler.validation import CHANNELS
@@ -241,8 +249,8 @@ def coming_shifts(session: Session, volunteer: Volunteer, now: datetime | None =
         .join(Service, Service.id == Occurrence.service_id)
         .join(Role, Role.id == Assignment.role_id)
         .where(Assignment.volunteer_id == volunteer.id,
-               Assignment.status.in_(("invited", "confirmed", "waitlisted")),
-               Occurrence.status == "scheduled", Occurrence.end_at > now)
+               Assignment.status.in_((AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED, AssignmentStatus.WAITLISTED)),
+               Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.end_at > now)
         .order_by(Occurrence.start_at, Assignment.id).limit(limit)
     ).all()
     shifts: list[dict[str, Any]] = []
