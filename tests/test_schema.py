@@ -91,8 +91,8 @@ def test_an_enum_status_is_stored_and_read_back_as_its_plain_value(engine: Engin
     from scheduler.models import OccurrenceStatus
 
     with session_scope(engine) as s:
-        occurrence = factories.occurrence(s, factories.service(s))
-        occurrence.status = OccurrenceStatus.CANCELLED
+        factories.org(s)
+        factories.occurrence(s, factories.service(s), status=OccurrenceStatus.CANCELLED)
     with session_scope(engine) as s:
         raw = s.execute(text("SELECT status FROM occurrence")).scalar_one()
         assert raw == "cancelled" and type(raw) is str
