@@ -15,6 +15,8 @@ COPY pyproject.toml README.md cli.py ./
 COPY scheduler ./scheduler
 COPY tasks ./tasks
 COPY calendars ./calendars
+COPY commands ./commands
+COPY demo ./demo
 # A plain (non-editable) install: the container runs the installed `roster` and `celery` scripts.
 RUN pip install . \
     && rm -rf build *.egg-info

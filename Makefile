@@ -44,7 +44,7 @@ test-tools:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy scheduler calendars tasks demo
+	$(BIN)/mypy scheduler calendars tasks demo commands
 
 test: $(STAMP) test-tools lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)

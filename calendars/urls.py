@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calendars.dirty import DISTRICT
+from calendars.dirty import DISTRICT, volunteer_key
 
 
 def feed_path(key: str, token: str | None = None) -> str:
@@ -22,6 +22,11 @@ def feed_path(key: str, token: str | None = None) -> str:
 def feed_url(base_url: str, key: str, token: str | None = None) -> str:
     """The feed's public ``https://`` address under ``ROSTER_PUBLIC_BASE_URL``."""
     return f"{base_url.rstrip('/')}/{feed_path(key, token)}"
+
+
+def volunteer_feed_url(base_url: str, volunteer_id: int, token: str) -> str:
+    """A volunteer's private feed address (its token is the secret part)."""
+    return feed_url(base_url, volunteer_key(volunteer_id), token)
 
 
 def webcal_url(url: str) -> str:

@@ -1,8 +1,7 @@
 """One error hierarchy; each class carries the exit code the CLI returns for it.
 
-Exit codes: 0 ok, 1 generic failure, 2 usage (Click), 3 not found, 4 invalid input,
-5 conflict (duplicate or state), 6 capacity full, 7 a check refused (skill, availability,
-cap; ``--force`` overrides), 8 database busy.
+The exit codes and their meanings are EXIT_CODES at the end: the single table that ``roster --help``
+prints and README.md repeats (a test checks that they agree).
 """
 
 from __future__ import annotations
@@ -62,14 +61,21 @@ class DatabaseBusy(RosterError):
     exit_code = 8
 
 
+#: Click's exit code for a bad option or argument (Click raises it; no class here carries it).
+USAGE_EXIT_CODE = 2
+
+#: The one exit-code table: ``roster --help`` prints it and tests/test_cli_house.py checks README.md against it.
 EXIT_CODES: dict[int, str] = {
     0: "ok",
-    1: "generic failure",
-    2: "usage error (bad option or argument)",
-    3: "not found (unknown slug, id or phone)",
-    4: "invalid input (the message names the field)",
-    5: "conflict (duplicate, or the state forbids it)",
-    6: "capacity full (no seat left in the role)",
-    7: "a check refused (skill, availability, blackout, overlap, monthly cap); --force overrides",
-    8: "database busy (locked by another writer; try again)",
+    RosterError.exit_code: "generic failure",
+    USAGE_EXIT_CODE: "usage error (bad option or argument; an id that is not a whole number from 1 to 2^63-1; "
+                     "a date outside 1900-2100)",
+    NotFound.exit_code: "not found (unknown slug, id or phone)",
+    InvalidInput.exit_code: "invalid input (the message names the field)",
+    Conflict.exit_code: "conflict (duplicate, or the state forbids it)",
+    CapacityFull.exit_code: "capacity full (no seat left in the role)",
+    CheckRefused.exit_code: "a check refused (skill, availability, blackout, overlap, monthly cap); "
+                            "--force overrides",
+    DatabaseBusy.exit_code: "database busy (another writer held the lock longer than ROSTER_LOCK_TIMEOUT; "
+                            "try again)",
 }

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler import validation as v
 from scheduler.errors import Conflict, NotFound
-from scheduler.models import Branch, Community
+from scheduler.models import Branch, Community, Service, Volunteer
 
 
 def add_community(
@@ -84,3 +84,13 @@ def branch_as_dict(branch: Branch) -> dict[str, object]:
         "community": branch.community.slug,
         "secretary_title": branch.secretary_title,
     }
+
+
+def branch_summary(session: Session, slug: str) -> dict[str, object]:
+    """A branch with the slugs of the services it runs and how many active volunteers call it home."""
+    branch = get_branch(session, slug)
+    services = session.scalars(select(Service.slug).where(Service.branch_id == branch.id).order_by(Service.slug))
+    volunteers = session.scalar(
+        select(func.count()).select_from(Volunteer).where(Volunteer.home_branch_id == branch.id, Volunteer.active)
+    )
+    return dict(branch_as_dict(branch), services=list(services), volunteers=volunteers)

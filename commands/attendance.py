@@ -1,0 +1,184 @@
+"""Attendance: checkin, checkout, noshow, and roster attendance (签到记录)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cli import AppContext, command, group, pass_app
+from commands.options import RECORD_ID, RECORD_REF, date_option_callback, default_by
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def attendance_line(data: dict[str, Any]) -> str:
+    when = data["check_in"] if not data["check_out"] else f"{data['check_in']}-{data['check_out'][-5:]}"
+    line = (f"record #{data['id']}: {data['volunteer']} (#{data['volunteer_id']}) {data['service']} "
+            f"occurrence #{data['occurrence_id']} {when} {data['timezone']}")
+    if data["minutes"] is not None:
+        line += f", {data['minutes']} min ({data['hours']} h)"
+    line += f", {data['status_label']} ({data['status']})"
+    if data["assignment_id"] is None:
+        line += ", walk-in (no assignment)"
+    return line
+
+
+@command()
+@click.argument("volunteer_ref", metavar="VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="OCCURRENCE", type=RECORD_ID)
+@click.option("--at", help="Local time in the service's zone, e.g. '2026-12-07 16:30' or '16:30' "
+                           "(default now; seconds are dropped).")
+@click.option("--by", default="", help="Who records it (default: your login name).")
+@pass_app
+def checkin(app: AppContext, volunteer_ref: str, occurrence_id: int, at: str | None, by: str) -> None:
+    """Check a volunteer in (签到) at an occurrence.
+
+    \b
+    VOLUNTEER is an id or phone number; OCCURRENCE an occurrence id.
+    Example: roster checkin 13800138000 42 --at "2026-12-07 16:30" --by 李书记
+    """
+    from scheduler import attendance as att
+
+    data = app.run(lambda s: att.attendance_as_dict(
+        s, att.checkin(s, volunteer_ref, occurrence_id, at=at, by=by or default_by()), policy=app.policy))
+    app.out.result(data, f"签到 {attendance_line(data)}")
+
+
+@command()
+@click.argument("volunteer_ref", metavar="VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="OCCURRENCE", type=RECORD_ID)
+@click.option("--at", help="Local time in the service's zone (default now; seconds are dropped).")
+@click.option("--by", default="", help="Who records it (default: your login name).")
+@pass_app
+def checkout(app: AppContext, volunteer_ref: str, occurrence_id: int, at: str | None, by: str) -> None:
+    """Check a volunteer out (签退); normal records are approved at once.
+
+    More than 8 hours in a day, a 4th check-in/out pair at one occurrence in a day, a check-in
+    over an hour before the shift, or a record over the shift's length plus an hour waits for
+    `roster attendance approve` (margins: ROSTER_EARLY_CHECKIN_MINUTES, ROSTER_OVERTIME_MINUTES). Example: roster checkout 13800138000 42 --at 18:30
+    """
+    from scheduler import attendance as att
+
+    data = app.run(lambda s: att.attendance_as_dict(
+        s, att.checkout(s, volunteer_ref, occurrence_id, at=at, by=by or default_by(), policy=app.policy),
+        policy=app.policy))
+    app.out.result(data, f"签退 {attendance_line(data)}")
+    for reason in data["review_reasons"]:
+        app.out.note(f"  waits for approval: {reason}")
+    if data["status"] == "pending_approval":
+        app.out.note(f"  a coordinator approves with: roster attendance approve {data['id']} --by NAME")
+
+
+@command()
+@click.argument("volunteer_ref", metavar="VOLUNTEER", type=RECORD_REF)
+@click.argument("occurrence_id", metavar="OCCURRENCE", type=RECORD_ID)
+@click.option("--by", default="", help="Who marks it (default: your login name).")
+@pass_app
+def noshow(app: AppContext, volunteer_ref: str, occurrence_id: int, by: str) -> None:
+    """Mark an invited or confirmed volunteer as a no-show (未到), after the occurrence started.
+
+    Auto-fill reads this history. Example: roster noshow 13800138000 42
+    """
+    from scheduler.attendance import mark_no_show
+
+    def work(s: Session) -> tuple[int, str]:
+        assignment = mark_no_show(s, volunteer_ref, occurrence_id, by=by or default_by(), policy=app.policy)
+        return assignment.id, assignment.volunteer.name
+
+    assignment_id, name = app.run(work)
+    app.out.message(f"未到 assignment #{assignment_id}: {name} marked no-show at occurrence #{occurrence_id}")
+
+
+@group()
+def attendance() -> None:
+    """List, correct, approve and reject attendance records (签到记录)."""
+
+
+@attendance.command("list")
+@click.option("--pending", is_flag=True, help="Only records waiting for a coordinator's approval.")
+@click.option("--occurrence", "occurrence_id", type=RECORD_ID, help="Only this occurrence.")
+@click.option("--volunteer", "volunteer_ref", type=RECORD_REF, help="Only this volunteer (id or phone).")
+@click.option("--from", "date_from", callback=date_option_callback, help="From this local date (YYYY-MM-DD).")
+@click.option("--to", "date_to", callback=date_option_callback, help="To this local date, inclusive.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True, help="Most rows.")
+@pass_app
+def attendance_list(app: AppContext, pending: bool, occurrence_id: int | None, volunteer_ref: str | None,
+                    date_from: date | None, date_to: date | None, limit: int) -> None:
+    """List attendance records, newest first; times local to each service."""
+    from scheduler.attendance import attendance_as_dict, list_attendance
+    from scheduler.attendance.hours import date_range
+
+    def work(s: Session) -> list[dict[str, Any]]:
+        since, until = date_range(date_from, date_to, app.settings.tz)
+        records = list_attendance(s, pending=pending, occurrence_id=occurrence_id, volunteer_ref=volunteer_ref,
+                                  since=since, until=until, limit=limit)
+        return [attendance_as_dict(s, r, policy=app.policy) for r in records]
+
+    data = app.read(work)
+    app.out.records(data, ("id", "volunteer", "service", "occ", "check in", "check out", "min", "hours", "status",
+                           "why"),
+                    [(d["id"], d["volunteer"], d["service"], d["occurrence_id"], d["check_in"], d["check_out"][-5:],
+                      d["minutes"], d["hours"], d["status_label"], "; ".join(d["review_reasons"])) for d in data])
+
+
+@attendance.command("show")
+@click.argument("attendance_id", metavar="ID", type=RECORD_ID)
+@pass_app
+def attendance_show(app: AppContext, attendance_id: int) -> None:
+    """Show one record with its trail of corrections and decisions."""
+    from scheduler.attendance import attendance_as_dict, get_attendance
+
+    data = app.read(lambda s: attendance_as_dict(s, get_attendance(s, attendance_id), with_trail=True,
+                                                 policy=app.policy))
+    app.out.record(data, omit=("trail",))
+    if data["trail"]:
+        app.out.table(("at", "by", "field", "old", "new", "reason"),
+                      [(t["at"], t["by"], t["field"], t["old"], t["new"], t["reason"]) for t in data["trail"]],
+                      title="trail")
+
+
+@attendance.command("correct")
+@click.argument("attendance_id", metavar="ID", type=RECORD_ID)
+@click.option("--field", required=True, type=click.Choice(["check_in", "check_out"]), help="What to change.")
+@click.option("--value", required=True, help="Local time, e.g. '2026-12-07 16:30' or '16:30'.")
+@click.option("--reason", required=True, help="Why (kept in the trail).")
+@click.option("--by", required=True, help="Who corrects it (kept in the trail).")
+@pass_app
+def attendance_correct(app: AppContext, attendance_id: int, field: str, value: str, reason: str, by: str) -> None:
+    """Correct a check-in or check-out time; the trail keeps who, when and why.
+
+    Example: roster attendance correct 7 --field check_out --value 18:30 --reason 忘记签退 --by 李书记
+    """
+    from scheduler.attendance import attendance_as_dict, correct
+
+    data = app.run(lambda s: attendance_as_dict(
+        s, correct(s, attendance_id, field, value, by=by, reason=reason, policy=app.policy), policy=app.policy))
+    app.out.result(data, f"corrected {field}: {attendance_line(data)}")
+
+
+@attendance.command("approve")
+@click.argument("attendance_id", metavar="ID", type=RECORD_ID)
+@click.option("--by", required=True, help="The approving coordinator.")
+@pass_app
+def attendance_approve(app: AppContext, attendance_id: int, by: str) -> None:
+    """Approve a record that waits for a coordinator; its hours then count."""
+    from scheduler.attendance import approve, attendance_as_dict
+
+    data = app.run(lambda s: attendance_as_dict(s, approve(s, attendance_id, by=by), policy=app.policy))
+    app.out.result(data, f"approved {attendance_line(data)}")
+
+
+@attendance.command("reject")
+@click.argument("attendance_id", metavar="ID", type=RECORD_ID)
+@click.option("--by", required=True, help="The rejecting coordinator.")
+@click.option("--reason", required=True, help="Why (kept in the trail).")
+@pass_app
+def attendance_reject(app: AppContext, attendance_id: int, by: str, reason: str) -> None:
+    """Reject a record: its hours stop counting (an open one is a mistaken check-in)."""
+    from scheduler.attendance import attendance_as_dict, reject
+
+    data = app.run(lambda s: attendance_as_dict(s, reject(s, attendance_id, by=by, reason=reason), policy=app.policy))
+    app.out.result(data, f"rejected {attendance_line(data)}")

@@ -1,0 +1,54 @@
+"""roster coordinator: who gets digests and warnings (协调员)."""
+
+from __future__ import annotations
+
+import click
+
+from cli import AppContext, group, pass_app
+from commands.options import RECORD_ID
+
+
+@group()
+def coordinator() -> None:
+    """Add, list and remove coordinators, who get digests and warnings (协调员)."""
+
+
+@coordinator.command("add")
+@click.option("--name", required=True, help="Name (Chinese).")
+@click.option("--community", "community_slug", help="The community they coordinate.")
+@click.option("--branch", "branch_slug", help="The branch they coordinate (e.g. its 第一书记).")
+@click.option("--email", help="Email address (for the email channel).")
+@click.option("--phone", help="Mobile number (for the sms channel).")
+@click.option("--channel", type=click.Choice(["console", "email", "wecom", "dingtalk", "sms"]), default="console",
+              show_default=True, help="Where their weekly digest and warnings go.")
+@pass_app
+def coordinator_add(app: AppContext, name: str, community_slug: str | None, branch_slug: str | None,
+                    email: str | None, phone: str | None, channel: str) -> None:
+    """Add a coordinator of a community or branch (neither: the whole district)."""
+    from scheduler.organisations.coordinators import add_coordinator, coordinator_as_dict
+
+    data = app.run(lambda s: coordinator_as_dict(
+        s, add_coordinator(s, name, community_slug, branch_slug, email, phone, channel)))
+    app.out.result(data, f"added coordinator #{data['id']} {data['name']} ({data['scope']}, {data['channel']})")
+
+
+@coordinator.command("list")
+@pass_app
+def coordinator_list(app: AppContext) -> None:
+    """List coordinators."""
+    from scheduler.organisations.coordinators import coordinator_as_dict, list_coordinators
+
+    data = app.read(lambda s: [coordinator_as_dict(s, c) for c in list_coordinators(s)])
+    app.out.records(data, ("id", "name", "scope", "channel", "email", "phone"),
+                    [(d["id"], d["name"], d["scope"], d["channel"], d["email"], d["phone"]) for d in data])
+
+
+@coordinator.command("remove")
+@click.argument("coordinator_id", type=RECORD_ID)
+@pass_app
+def coordinator_remove(app: AppContext, coordinator_id: int) -> None:
+    """Remove a coordinator (they get no more digests)."""
+    from scheduler.organisations.coordinators import remove_coordinator
+
+    app.run(lambda s: remove_coordinator(s, coordinator_id))
+    app.out.message(f"removed coordinator #{coordinator_id}")

@@ -1,0 +1,63 @@
+"""roster reminders: send due reminders, list them, retry failed ones (提醒)."""
+
+from __future__ import annotations
+
+import click
+
+from cli import AppContext, group, pass_app
+from commands.options import RECORD_ID
+
+
+@group()
+def reminders() -> None:
+    """Send due reminders, list them, retry failed ones (提醒)."""
+
+
+@reminders.command("send-due")
+@click.option("--batch-size", type=click.IntRange(1, 5000), default=200, show_default=True,
+              help="Reminders claimed per transaction.")
+@click.option("--max-batches", type=click.IntRange(1, 100000), default=1000, show_default=True,
+              help="Stop after this many batches.")
+@pass_app
+def reminders_send_due(app: AppContext, batch_size: int, max_batches: int) -> None:
+    """Run one dispatch cycle without Celery (for cron).
+
+    \b
+    Example crontab line (every minute):
+      * * * * *  cd /srv/roster && .venv/bin/roster reminders send-due
+    """
+    from scheduler.reminders.dispatch import dispatch_due
+
+    result = dispatch_due(app.engine, app.settings, batch_size=batch_size, max_batches=max_batches).as_dict()
+    app.out.result(result, f"claimed {result['claimed']}, sent {result['sent']}, stale {result['stale']}, "
+                           f"cancelled {result['cancelled']}, deferred {result['deferred']}, "
+                           f"retrying {result['retried']}, failed {result['failed']}")
+    for line in result["errors"]:
+        app.out.note(f"  {line}", err=True)
+
+
+@reminders.command("list")
+@click.option("--failed", "failed_only", is_flag=True, help="Only permanent failures.")
+@click.option("--status", type=click.Choice(["pending", "claimed", "sent", "cancelled", "failed", "stale"]),
+              help="Only this status.")
+@click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
+@pass_app
+def reminders_list(app: AppContext, failed_only: bool, status: str | None, limit: int) -> None:
+    """List reminders, most recently due first (--failed: permanent failures)."""
+    from scheduler.reminders import list_reminders, reminder_as_dict
+
+    data = app.read(lambda s: [reminder_as_dict(r) for r in list_reminders(s, status, failed_only, limit)])
+    app.out.records(data, ("id", "status", "kind", "channel", "due", "service", "volunteer", "tries", "error"),
+                    [(d["id"], d["status"], d["kind"], d["channel"], d["due_at"][:16], d["service"],
+                      d["volunteer_id"], d["attempts"], d["last_error"] or "") for d in data])
+
+
+@reminders.command("retry")
+@click.argument("reminder_id", type=RECORD_ID)
+@pass_app
+def reminders_retry(app: AppContext, reminder_id: int) -> None:
+    """Send a failed or stale reminder again at the next dispatch."""
+    from scheduler.reminders import retry_reminder
+
+    rid = app.run(lambda s: retry_reminder(s, reminder_id).id)
+    app.out.message(f"reminder #{rid} will be sent at the next dispatch")

@@ -1,0 +1,237 @@
+"""roster volunteer: volunteers (志愿者), their CSV and their private feed links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cli import AppContext, group, pass_app
+from commands.options import RECORD_REF
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from scheduler.volunteers import VolunteerSpec
+
+
+def _volunteer_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--name", help="Name (Chinese)."),
+        click.option("--phone", help="Mainland mobile number."),
+        click.option("--email", help="Email for reminders."),
+        click.option("--chat-id", help="WeCom/DingTalk user id."),
+        click.option("--id-number", help="Citizen ID (only ever exported masked)."),
+        click.option("--branch", "branch_slug", help="Home branch slug."),
+        click.option("--skill", "skills", multiple=True, help="Skill or qualification in Chinese or English, "
+                                                              "repeatable (医生/doctor, 护士/nurse, 辅导员/tutor; "
+                                                              "`roster skills` lists them)."),
+        click.option("--availability", help="Weekly windows, as in the CSV: '周一至周五 16:00-19:00' or "
+                                            "'mon-fri 16:00-19:00; sat 09:00-12:00'. None: any time."),
+        click.option("--blackout", multiple=True, help="Unavailable date or range (2026-10-01..2026-10-07), "
+                                                       "repeatable."),
+        click.option("--monthly-cap", type=int, help="Most hours a month (0: no cap)."),
+        click.option("--channel", type=click.Choice(["console", "email", "wecom", "dingtalk", "sms"]),
+                     help="Preferred reminder channel."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _volunteer_spec(kw: dict[str, Any], editing: bool) -> VolunteerSpec:
+    from scheduler.volunteers import VolunteerSpec
+
+    return VolunteerSpec(
+        name=kw.get("name"), phone=kw.get("phone"), email=kw.get("email"), chat_id=kw.get("chat_id"),
+        id_number=kw.get("id_number"), branch=kw.get("branch_slug"),
+        skills=list(kw["skills"]) if kw.get("skills") else (None if editing else []),
+        availability=kw.get("availability"),
+        blackout=list(kw["blackout"]) if kw.get("blackout") else None,
+        monthly_cap=kw.get("monthly_cap"), channel=kw.get("channel"),
+    )
+
+
+@group()
+def volunteer() -> None:
+    """Add, list, show, edit and deactivate volunteers (志愿者).
+
+    A VOLUNTEER is named by id (12 or #12), phone number, or name where the name is unique;
+    a name several volunteers share is refused (exit 4) with their ids.
+    """
+
+
+@volunteer.command("add")
+@_volunteer_options
+@pass_app
+def volunteer_add(app: AppContext, **kw: Any) -> None:
+    """Add a volunteer. Example: roster volunteer add --name 王芳 --phone 13800138000 --skill tutor"""
+    from scheduler.volunteers import add_volunteer, volunteer_as_dict
+
+    spec = _volunteer_spec(kw, editing=False)
+    data = app.run(lambda s: volunteer_as_dict(add_volunteer(s, spec)))
+    app.out.result(data, f"added volunteer #{data['id']} {data['name']}")
+
+
+@volunteer.command("list")
+@click.option("--branch", "branch_slug", help="Only this home branch.")
+@click.option("--skill", help="Only volunteers with this skill.")
+@click.option("--search", help="Part of a name or phone number.")
+@click.option("--all", "include_inactive", is_flag=True, help="Include deactivated volunteers.")
+@pass_app
+def volunteer_list(app: AppContext, branch_slug: str | None, skill: str | None, search: str | None,
+                   include_inactive: bool) -> None:
+    """List volunteers (phone numbers masked)."""
+    from scheduler.volunteers import list_volunteers, volunteer_as_dict
+
+    data = app.read(lambda s: [volunteer_as_dict(x) for x in list_volunteers(s, branch_slug, skill,
+                                                                             include_inactive, search)])
+    app.out.records(data, ("id", "name", "phone", "branch", "skills", "active"),
+                    [(d["id"], d["name"], d["phone"], d["branch"], ",".join(d["skills"]),
+                      "yes" if d["active"] else "no") for d in data])
+
+
+@volunteer.command("show")
+@click.argument("ref", type=RECORD_REF)
+@pass_app
+def volunteer_show(app: AppContext, ref: str) -> None:
+    """Show a volunteer (id, phone or unique name) and their coming shifts with assignment ids."""
+    from scheduler.volunteers import coming_shifts, get_volunteer, volunteer_as_dict
+
+    def work(s: Session) -> dict[str, Any]:
+        vol = get_volunteer(s, ref)
+        return dict(volunteer_as_dict(vol), shifts=coming_shifts(s, vol))
+
+    data = app.read(work)
+    app.out.record(data, omit=("shifts",))
+    shifts = data["shifts"]
+    if not shifts:
+        app.out.note("no coming shifts")
+        return
+    app.out.table(("assignment", "occ", "date", "time", "service", "role", "status"),
+                  [(f"#{d['assignment_id']}", d["occurrence_id"], f"{d['date']} {d['weekday']}", d["time"],
+                    d["title"], d["role"],
+                    d["status"] if d["status"] != "waitlisted" else f"waitlist {d['waitlist_pos']}")
+                   for d in shifts], title="coming shifts")
+
+
+@volunteer.command("edit")
+@click.argument("ref", type=RECORD_REF)
+@_volunteer_options
+@pass_app
+def volunteer_edit(app: AppContext, ref: str, **kw: Any) -> None:
+    """Change a volunteer (by id, phone number or unique name)."""
+    from scheduler.volunteers import edit_volunteer, volunteer_as_dict
+
+    spec = _volunteer_spec(kw, editing=True)
+
+    def work(s: Session) -> tuple[dict[str, Any], list[str]]:
+        vol, changed = edit_volunteer(s, ref, spec)
+        return volunteer_as_dict(vol), sorted(changed)
+
+    data, changed = app.run(work)
+    app.out.result(dict(data, changed=changed),
+                   f"volunteer #{data['id']}: " + (f"changed {', '.join(changed)}" if changed else "nothing changed"))
+
+
+@volunteer.command("deactivate")
+@click.argument("ref", type=RECORD_REF)
+@pass_app
+def volunteer_deactivate(app: AppContext, ref: str) -> None:
+    """Deactivate a volunteer: no new shifts; the record and hours stay."""
+    from scheduler.volunteers import deactivate_volunteer
+
+    vid = app.run(lambda s: deactivate_volunteer(s, ref).id)
+    app.out.message(f"volunteer #{vid} deactivated")
+
+
+@volunteer.command("rotate-token")
+@click.argument("ref", type=RECORD_REF)
+@pass_app
+def volunteer_rotate_token(app: AppContext, ref: str) -> None:
+    """Give a volunteer a new private feed URL; the old one stops working at the next publish."""
+    from calendars.urls import volunteer_feed_url
+    from scheduler.volunteers import rotate_feed_token
+
+    def work(s: Session) -> tuple[int, str]:
+        vol = rotate_feed_token(s, ref)
+        return vol.id, vol.feed_token
+
+    vid, token = app.run(work)
+    app.out.message(f"volunteer #{vid}: new private feed "
+                    f"{volunteer_feed_url(app.settings.public_base_url, vid, token)}")
+
+
+@volunteer.command("feed-url")
+@click.argument("ref", metavar="VOLUNTEER", type=RECORD_REF)
+@pass_app
+def volunteer_feed_url_command(app: AppContext, ref: str) -> None:
+    """Print a volunteer's current private feed link, without rotating it.
+
+    The link is private (anyone holding it sees the shifts): send it to the volunteer only.
+    `roster volunteer rotate-token` replaces it when it has leaked.
+    """
+    from calendars.urls import volunteer_feed_url, webcal_url
+    from scheduler.volunteers import get_volunteer
+
+    def work(s: Session) -> tuple[int, str, str]:
+        vol = get_volunteer(s, ref)
+        return vol.id, vol.name, vol.feed_token
+
+    vid, name, token = app.read(work)
+    url = volunteer_feed_url(app.settings.public_base_url, vid, token)
+    app.out.result({"volunteer_id": vid, "name": name, "https": url, "webcal": webcal_url(url)},
+                   f"volunteer #{vid} {name}: {url}\n  subscribe: {webcal_url(url)}")
+
+
+@volunteer.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def volunteer_import(app: AppContext, path: str) -> None:
+    """Import volunteers from a CSV file (Excel: UTF-8 with BOM or GBK).
+
+    \b
+    Headers in Chinese or English: 姓名/name, 手机/phone, 邮箱/email, 支部/branch, 技能/skills,
+    可服务时间/availability, 不可服务日期/blackout, 每月上限/monthly_cap, 身份证号/id_number,
+    提醒方式/channel. Other columns are ignored, with a warning naming them.
+    \b
+    A known phone number updates that volunteer; a blank cell leaves the stored value alone.
+    A blank 可服务时间 means no weekly windows: a new volunteer is available at any time
+    (blackout dates, the monthly cap and overlaps still apply). Windows look like
+    周一至周五 16:00-19:00 or mon-fri 16:00-19:00; sat 09:00-12:00.
+    Skills in Chinese or English (医生 = doctor; `roster skills` lists them); an unknown one
+    is an error. Any bad row rejects the whole file (exit 4), listing every problem.
+    """
+    from pathlib import Path
+
+    from scheduler.volunteers.csv_io import import_volunteers
+
+    raw = Path(path).read_bytes()
+    summary = app.run(lambda s: import_volunteers(s, raw))
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)  # in both modes: stderr never mixes into the JSON
+    lines = [f"line {row['line']}: {row['action']} volunteer #{row['id']} {row['name']}" for row in summary["rows"]]
+    lines.append(f"{summary['created']} created, {summary['updated']} updated")
+    app.out.result(summary, "\n".join(lines))
+
+
+@volunteer.command("export")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, writable=True))
+@click.option("--branch", "branch_slug", help="Only this home branch.")
+@click.option("--all", "include_inactive", is_flag=True, help="Include deactivated volunteers.")
+@pass_app
+def volunteer_export(app: AppContext, path: str | None, branch_slug: str | None, include_inactive: bool) -> None:
+    """Export volunteers as CSV for Excel (UTF-8 with BOM; ID numbers masked)."""
+    from scheduler.volunteers.csv_io import export_volunteers
+
+    data = app.read(lambda s: export_volunteers(s, branch=branch_slug, include_inactive=include_inactive))
+    if path:
+        from pathlib import Path
+
+        from calendars.publish import write_atomic
+
+        write_atomic(Path(path), data)
+        click.echo(f"wrote {path}", err=True)
+    else:
+        click.echo(data, nl=False)  # bytes go to the binary stream untouched (BOM included)
