@@ -137,7 +137,7 @@ def test_import_help_says_what_an_empty_availability_means(invoke) -> None:  # t
 
 
 def test_empty_availability_means_any_time_as_documented(session: Session) -> None:
-    from scheduler.rosters import available
+    from scheduler.volunteers.eligibility import available
 
     f.org(session)
     import_volunteers(session, "姓名,手机,可服务时间\n王芳,13800138000,\n".encode())

@@ -31,6 +31,8 @@ from scheduler.models import (
 )
 from scheduler.organisations import get_branch, get_community
 from scheduler.planning import utc_bounds
+from scheduler.policy import DEFAULT_POLICY, OperationPolicy
+from scheduler.volunteers.eligibility import check_reasons
 
 
 def get_occurrence(session: Session, occurrence_id: int | str) -> Occurrence:
@@ -124,7 +126,7 @@ def parse_local_start(value: str | datetime, zone: str, field: str = "to") -> da
 
 
 def cancel_occurrence(session: Session, occurrence_id: int, reason: str,
-                      now: datetime | None = None) -> Occurrence:
+                      now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Occurrence:
     """Cancel one occurrence by hand (pinned: re-planning keeps it cancelled) and tell seated volunteers."""
     now = now or utcnow()
     reason = v.text(reason, "reason", 200)
@@ -139,13 +141,13 @@ def cancel_occurrence(session: Session, occurrence_id: int, reason: str,
     session.flush()
     record_event(session, "occurrence.cancelled", occurrence_id=occurrence.id, service_id=occurrence.service_id,
                  sequence=occurrence.sequence, reason="by_hand")
-    reminders.occurrence_changed(session, occurrence, "cancelled", {"reason": reason}, now=now)
+    reminders.occurrence_changed(session, occurrence, "cancelled", {"reason": reason}, now=now, policy=policy)
     return occurrence
 
 
 def move_occurrence(session: Session, occurrence_id: int, new_start: str | datetime,
                     duration: str | int | None = None, now: datetime | None = None,
-                    reason: str | None = None) -> Occurrence:
+                    reason: str | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Occurrence:
     """Move one occurrence to a new local start (and optionally length); identity is kept, it is pinned.
 
     Seated volunteers are told, with ``reason`` when given; ``move_warnings`` says whom the new time
@@ -181,7 +183,7 @@ def move_occurrence(session: Session, occurrence_id: int, new_start: str | datet
               "to": start_local.strftime("%Y-%m-%d %H:%M"), "old_start": previous.isoformat()}
     if reason:
         detail["reason"] = reason
-    reminders.occurrence_changed(session, occurrence, "moved", detail, now=now)
+    reminders.occurrence_changed(session, occurrence, "moved", detail, now=now, policy=policy)
     return occurrence
 
 
@@ -192,8 +194,6 @@ _MOVE_CHECKS = ("availability:", "blackout:", "overlap:")
 def move_warnings(session: Session, occurrence: Occurrence) -> list[dict[str, Any]]:
     """Seated volunteers whose availability, blackout dates or other shifts the occurrence's
     current time breaks: the move stands, the coordinator is told whom to call."""
-    from scheduler.rosters import check_reasons
-
     warnings = []
     for assignment in session.scalars(
             select(Assignment).where(Assignment.occurrence_id == occurrence.id,

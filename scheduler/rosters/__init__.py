@@ -15,12 +15,10 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from functools import lru_cache
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -40,75 +38,13 @@ from scheduler.models import (
     Volunteer,
 )
 from scheduler.planning.occurrences import get_occurrence
+from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 from scheduler.reminders import notify, notify_assigned, sync_assignment_reminders
 from scheduler.volunteers import get_volunteer
-from scheduler.volunteers.skills import canonical_or_same
+from scheduler.volunteers.eligibility import check_reasons, zone
 
 #: Seated statuses a coordinator can still change (attended / no_show belong to attendance).
 OPEN_SEATED = (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED)
-WEEKDAY_NAMES = {1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat", 7: "sun"}
-
-
-@lru_cache(maxsize=64)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-# --------------------------------------------------------------------------- pure rules
-# Shared with auto-fill (scheduler.rosters.fill), which applies them to rows it loaded in bulk.
-
-
-def local_span(start_at: datetime, end_at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    return start_at.astimezone(tz), end_at.astimezone(tz)
-
-
-def span_key(local_start: datetime, local_end: datetime) -> tuple[int, str, str] | None:
-    """(ISO weekday, "HH:MM", "HH:MM") of a shift, or None when it runs past midnight."""
-    if local_end.date() == local_start.date():
-        end = local_end.strftime("%H:%M")
-    elif local_end.date() == local_start.date() + timedelta(days=1) and local_end.hour == local_end.minute == 0:
-        end = "24:00"
-    else:
-        return None
-    return local_start.isoweekday(), local_start.strftime("%H:%M"), end
-
-
-def available(availability: Mapping[str, Any] | None, key: tuple[int, str, str] | None) -> bool:
-    """Whether one weekly window covers the whole shift. No windows at all means any time."""
-    if not availability:
-        return True
-    if key is None:
-        return False
-    weekday, start, end = key
-    for window in availability.get(str(weekday), ()):
-        first, _, last = str(window).partition("-")
-        if first <= start and end <= last:
-            return True
-    return False
-
-
-def blackout_days(local_start: datetime, local_end: datetime) -> list[str]:
-    """The local dates a shift touches (ISO), for the blackout check."""
-    days = [local_start.date()]
-    last = (local_end - timedelta(microseconds=1)).date()
-    while days[-1] < last:
-        days.append(days[-1] + timedelta(days=1))
-    return [d.isoformat() for d in days]
-
-
-def month_bounds(local_start: datetime) -> tuple[datetime, datetime]:
-    """The calendar month (in the shift's own zone) that the monthly cap counts."""
-    first = local_start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return first, nxt
-
-
-def describe_span(key: tuple[int, str, str] | None, local_start: datetime) -> str:
-    if key is None:
-        return f"{local_start:%Y-%m-%d %H:%M} (past midnight)"
-    return f"{WEEKDAY_NAMES[key[0]]} {key[1]}-{key[2]}"
-
-
 # --------------------------------------------------------------------------- lookups
 
 
@@ -146,58 +82,6 @@ def role_of(occurrence: Occurrence, role_name: str | None) -> Role:
         if role.name == wanted:
             return role
     raise NotFound("role", f"{wanted} (service {occurrence.service.slug} has {', '.join(r.name for r in roles)})")
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,
-                  ignore: Collection[int] = ()) -> list[str]:
-    """Every soft rule this placement breaks, as messages a coordinator reads (empty: all fine).
-
-    ``ignore`` holds assignment ids to leave out of the overlap and cap sums (the shift a volunteer
-    gives up in a swap).
-    """
-    reasons: list[str] = []
-    tz = zone(occurrence.service.timezone)
-    local_start, local_end = local_span(occurrence.start_at, occurrence.end_at, tz)
-    skills = [canonical_or_same(s) for s in volunteer.skills or []]  # 医生 = doctor, even in older rows
-    if role.skill and canonical_or_same(role.skill) not in skills:
-        reasons.append(f"skill: role {role.name} needs {role.skill!r}; volunteer #{volunteer.id} has "
-                       f"{', '.join(skills) or 'no skills'}")
-    key = span_key(local_start, local_end)
-    if not available(volunteer.availability, key):
-        reasons.append(f"availability: volunteer #{volunteer.id} is not available {describe_span(key, local_start)} "
-                       f"(windows: {v.format_availability(volunteer.availability) or 'none'})")
-    blocked = set(volunteer.blackout_dates or ()) & set(blackout_days(local_start, local_end))
-    if blocked:
-        reasons.append(f"blackout: volunteer #{volunteer.id} is away on {', '.join(sorted(blocked))}")
-
-    seated = (
-        select(Assignment.id, Occurrence.id, Occurrence.start_at, Occurrence.end_at)
-        .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
-        .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(SEATED_STATUSES),
-               Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.id != occurrence.id)
-    )
-    if ignore:
-        seated = seated.where(Assignment.id.not_in(list(ignore)))
-    clashes = session.execute(
-        seated.where(Occurrence.start_at < occurrence.end_at, Occurrence.end_at > occurrence.start_at)
-    ).all()
-    if clashes:
-        reasons.append(f"overlap: volunteer #{volunteer.id} already serves at occurrence "
-                       f"{', '.join('#' + str(row[1]) for row in clashes)} at that time")
-    if volunteer.monthly_cap_hours:
-        month_start, month_end = month_bounds(local_start)
-        rows = session.execute(
-            seated.where(Occurrence.start_at >= month_start, Occurrence.start_at < month_end)
-        ).all()
-        minutes = sum((row[3] - row[2]).total_seconds() for row in rows) / 60
-        shift = (occurrence.end_at - occurrence.start_at).total_seconds() / 60
-        if minutes + shift > volunteer.monthly_cap_hours * 60:
-            reasons.append(f"monthly cap: volunteer #{volunteer.id} would serve {(minutes + shift) / 60:g} h in "
-                           f"{local_start:%Y-%m}, over the cap of {volunteer.monthly_cap_hours} h")
-    return reasons
 
 
 def _require_open(occurrence: Occurrence, now: datetime) -> None:
@@ -296,7 +180,7 @@ def _shift_ahead(assignment: Assignment, now: datetime) -> bool:
 
 def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_name: str | None = None,
            force: bool = False, note: str | None = None, now: datetime | None = None,
-           waitlist: bool = False) -> Assignment:
+           waitlist: bool = False, policy: OperationPolicy = DEFAULT_POLICY) -> Assignment:
     """Put a volunteer in a role at an occurrence (status ``invited``).
 
     Refuses with CheckRefused (listing every reason) unless ``force``; a full role raises
@@ -335,7 +219,7 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
     explanation = {"method": "manual", "overridden": reasons} if reasons else {"method": "manual"}
 
     if existing is not None and existing.status in OPEN_SEATED:
-        return _change_role(session, existing, role, force, note, explanation, now)
+        return _change_role(session, existing, role, force, note, explanation, now, policy=policy)
 
     assignment = _ready_row(existing, volunteer, occurrence, role, force, note, explanation, now)
     try:
@@ -347,13 +231,13 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
         _event(session, "assignment.created", assignment, waitlist_pos=assignment.waitlist_pos)
         return assignment
     _event(session, "assignment.created", assignment, forced=assignment.forced)
-    notify_assigned(session, assignment, now)
-    sync_assignment_reminders(session, assignment, now)
+    notify_assigned(session, assignment, now, policy=policy)
+    sync_assignment_reminders(session, assignment, now, policy=policy)
     return assignment
 
 
 def _change_role(session: Session, assignment: Assignment, role: Role, force: bool, note: str | None,
-                 explanation: dict[str, Any], now: datetime) -> Assignment:
+                 explanation: dict[str, Any], now: datetime, *, policy: OperationPolicy) -> Assignment:
     old_role = assignment.role
     status = assignment.status
     assignment.forced = force
@@ -364,9 +248,9 @@ def _change_role(session: Session, assignment: Assignment, role: Role, force: bo
     _seat(session, assignment, role, status)
     session.refresh(assignment, ["role"])
     _event(session, "assignment.changed", assignment, previous_role_id=old_role.id)
-    notify(session, assignment, "role_changed", now)
-    sync_assignment_reminders(session, assignment, now)
-    promote_waitlist(session, assignment.occurrence, old_role, now)
+    notify(session, assignment, "role_changed", now, policy=policy)
+    sync_assignment_reminders(session, assignment, now, policy=policy)
+    promote_waitlist(session, assignment.occurrence, old_role, now, policy=policy)
     return assignment
 
 
@@ -381,7 +265,7 @@ def _release(session: Session, assignment: Assignment, status: str, now: datetim
 
 
 def unassign(session: Session, ref: str | int, occurrence_id: str | int | None = None, now: datetime | None = None,
-             reason: str | None = None) -> Assignment:
+             reason: str | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Assignment:
     """Take a volunteer off a shift (or off a waitlist); the freed seat goes to the first waitlisted."""
     now = now or utcnow()
     assignment = find_assignment(session, ref, occurrence_id)
@@ -395,15 +279,15 @@ def unassign(session: Session, ref: str | int, occurrence_id: str | int | None =
     _release(session, assignment, AssignmentStatus.CANCELLED, now, reason)
     _event(session, "assignment.cancelled", assignment)
     if was_seated and _shift_ahead(assignment, now):
-        notify(session, assignment, "unassigned", now)
-    sync_assignment_reminders(session, assignment, now)
+        notify(session, assignment, "unassigned", now, policy=policy)
+    sync_assignment_reminders(session, assignment, now, policy=policy)
     if was_seated:
-        promote_waitlist(session, assignment.occurrence, assignment.role, now)
+        promote_waitlist(session, assignment.occurrence, assignment.role, now, policy=policy)
     return assignment
 
 
 def confirm(session: Session, ref: str | int, occurrence_id: str | int | None = None,
-            now: datetime | None = None) -> Assignment:
+            now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Assignment:
     """The volunteer confirms an invited shift."""
     now = now or utcnow()
     assignment = find_assignment(session, ref, occurrence_id)
@@ -415,14 +299,14 @@ def confirm(session: Session, ref: str | int, occurrence_id: str | int | None = 
     _touch(assignment, now)
     session.flush()
     _event(session, "assignment.changed", assignment)
-    sync_assignment_reminders(session, assignment, now)
+    sync_assignment_reminders(session, assignment, now, policy=policy)
     return assignment
 
 
 def decline(session: Session, ref: str | int, reason: str | None = None, occurrence_id: str | int | None = None,
-            now: datetime | None = None) -> Assignment:
+            now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Assignment:
     """The volunteer declines (a reason is optional); the seat goes to the first waitlisted."""
-    return decline_shift(session, ref, reason, occurrence_id, now).declined
+    return decline_shift(session, ref, reason, occurrence_id, now, policy=policy).declined
 
 
 @dataclass
@@ -435,7 +319,7 @@ class Declined:
 
 
 def decline_shift(session: Session, ref: str | int, reason: str | None = None,
-                  occurrence_id: str | int | None = None, now: datetime | None = None) -> Declined:
+                  occurrence_id: str | int | None = None, now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Declined:
     """``decline``, telling also which seat was freed and who moved up from the waitlist."""
     now = now or utcnow()
     reason = v.text(reason or "", "reason", 300, required=False) or None
@@ -446,18 +330,18 @@ def decline_shift(session: Session, ref: str | int, reason: str | None = None,
     result = Declined(assignment, assignment.seat_no)
     _release(session, assignment, AssignmentStatus.DECLINED, now, reason)
     _event(session, "assignment.changed", assignment)
-    sync_assignment_reminders(session, assignment, now)
+    sync_assignment_reminders(session, assignment, now, policy=policy)
     if was_seated:
         positions = dict(session.execute(select(Assignment.id, Assignment.waitlist_pos).where(
             Assignment.occurrence_id == assignment.occurrence_id, Assignment.role_id == assignment.role_id,
             Assignment.status == AssignmentStatus.WAITLISTED)).all())  # type: ignore[arg-type]
         result.promoted = [(entry, positions.get(entry.id) or 0)
-                           for entry in promote_waitlist(session, assignment.occurrence, assignment.role, now)]
+                           for entry in promote_waitlist(session, assignment.occurrence, assignment.role, now, policy=policy)]
     return result
 
 
 def promote_waitlist(session: Session, occurrence: Occurrence, role: Role,
-                     now: datetime | None = None) -> list[Assignment]:
+                     now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> list[Assignment]:
     """Fill free seats of ``role`` from its waitlist, in order; each promoted volunteer is told.
 
     Someone who can no longer take the shift (deactivated, or a check now fails and the entry was
@@ -485,8 +369,8 @@ def promote_waitlist(session: Session, occurrence: Occurrence, role: Role,
             entry.status, entry.waitlist_pos = AssignmentStatus.WAITLISTED, position
             break
         _event(session, "waitlist.promoted", entry, waitlist_pos=position)
-        notify(session, entry, "promoted", now)
-        sync_assignment_reminders(session, entry, now)
+        notify(session, entry, "promoted", now, policy=policy)
+        sync_assignment_reminders(session, entry, now, policy=policy)
         promoted.append(entry)
     return promoted
 
@@ -525,7 +409,7 @@ def _ready_row(row: Assignment | None, volunteer: Volunteer, occurrence: Occurre
 
 
 def swap(session: Session, ref: str | int, other: str | int | None = None, to_volunteer: str | None = None,
-         force: bool = False, note: str | None = None, now: datetime | None = None) -> list[Assignment]:
+         force: bool = False, note: str | None = None, now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> list[Assignment]:
     """Two volunteers trade shifts (``other`` is the second assignment), or one hands a shift to
     another volunteer (``to_volunteer``). Seats are kept; the checks apply to each new holder.
 
@@ -541,7 +425,7 @@ def swap(session: Session, ref: str | int, other: str | int | None = None, to_vo
         raise Conflict(f"assignment #{first.id} is {first.status}; only an invited or confirmed shift can be swapped")
     _require_open(first.occurrence, now)
     if to_volunteer is not None:
-        return [_hand_over(session, first, get_volunteer(session, to_volunteer), force, note, now)]
+        return [_hand_over(session, first, get_volunteer(session, to_volunteer), force, note, now, policy=policy)]
     second = get_assignment(session, other)  # type: ignore[arg-type]
     if second.id == first.id:
         raise InvalidInput("swap", "an assignment cannot be swapped with itself")
@@ -560,27 +444,27 @@ def swap(session: Session, ref: str | int, other: str | int | None = None, to_vo
     forced = bool(reasons and force)
     explanation = {"method": "swap", "with": [first.id, second.id], "overridden": reasons}
     if first.occurrence_id == second.occurrence_id:
-        return _trade_roles(session, first, second, forced, note, explanation, now)
+        return _trade_roles(session, first, second, forced, note, explanation, now, policy=policy)
     spots = [(first.occurrence, first.role, first.seat_no, first.status),
              (second.occurrence, second.role, second.seat_no, second.status)]
     people = [first.volunteer, second.volunteer]
     for a in (first, second):
         _release(session, a, AssignmentStatus.CANCELLED, now, "swapped")
         _event(session, "assignment.cancelled", a, swap=True)
-        notify(session, a, "unassigned", now, {"swap": True})
-        sync_assignment_reminders(session, a, now)
+        notify(session, a, "unassigned", now, {"swap": True}, policy=policy)
+        sync_assignment_reminders(session, a, now, policy=policy)
     result: list[Assignment] = []
     for person, (occurrence, role, seat, status) in zip(people[::-1], spots, strict=True):
         row = _place(session, person, occurrence, role, status, seat, forced, note, explanation, now)
         _event(session, "assignment.created", row, swap=True, forced=forced)
-        notify_assigned(session, row, now)
-        sync_assignment_reminders(session, row, now)
+        notify_assigned(session, row, now, policy=policy)
+        sync_assignment_reminders(session, row, now, policy=policy)
         result.append(row)
     return result
 
 
 def _hand_over(session: Session, assignment: Assignment, taker: Volunteer, force: bool, note: str | None,
-               now: datetime) -> Assignment:
+               now: datetime, *, policy: OperationPolicy) -> Assignment:
     _require_active(taker)
     if taker.id == assignment.volunteer_id:
         raise Conflict(f"volunteer #{taker.id} already holds assignment #{assignment.id}")
@@ -596,18 +480,18 @@ def _hand_over(session: Session, assignment: Assignment, taker: Volunteer, force
                        f"(assignment #{existing.id})")
     _release(session, assignment, AssignmentStatus.CANCELLED, now, "handed over")
     _event(session, "assignment.cancelled", assignment, swap=True)
-    notify(session, assignment, "unassigned", now, {"swap": True})
-    sync_assignment_reminders(session, assignment, now)
+    notify(session, assignment, "unassigned", now, {"swap": True}, policy=policy)
+    sync_assignment_reminders(session, assignment, now, policy=policy)
     explanation = {"method": "handover", "from_assignment": assignment.id, "overridden": reasons}
     row = _place(session, taker, occurrence, role, AssignmentStatus.INVITED, seat, bool(reasons and force), note, explanation, now)
     _event(session, "assignment.created", row, swap=True, forced=row.forced)
-    notify_assigned(session, row, now)
-    sync_assignment_reminders(session, row, now)
+    notify_assigned(session, row, now, policy=policy)
+    sync_assignment_reminders(session, row, now, policy=policy)
     return row
 
 
 def _trade_roles(session: Session, first: Assignment, second: Assignment, forced: bool, note: str | None,
-                 explanation: dict[str, Any], now: datetime) -> list[Assignment]:
+                 explanation: dict[str, Any], now: datetime, *, policy: OperationPolicy) -> list[Assignment]:
     """Two volunteers of one occurrence trade roles: the rows swap role and seat.
 
     The seat CHECK only asks for seat_no >= 1, so a seat number past any role's count parks one row
@@ -629,8 +513,8 @@ def _trade_roles(session: Session, first: Assignment, second: Assignment, forced
     for row in (first, second):
         session.refresh(row, ["role"])
         _event(session, "assignment.changed", row, swap=True)
-        notify(session, row, "role_changed", now)
-        sync_assignment_reminders(session, row, now)
+        notify(session, row, "role_changed", now, policy=policy)
+        sync_assignment_reminders(session, row, now, policy=policy)
     return [first, second]
 
 

@@ -26,8 +26,8 @@ from scheduler.models import (
     Volunteer,
 )
 from scheduler.organisations import get_branch, get_community
-from scheduler.rosters import zone
 from scheduler.volunteers import WEEKDAY_NAMES
+from scheduler.volunteers.eligibility import zone
 
 DEFAULT_ZONE = "Asia/Shanghai"
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler.rosters import assignment_as_dict, describe_span, get_assignment
+from scheduler.rosters import assignment_as_dict, get_assignment
+from scheduler.volunteers.eligibility import describe_span
 
 RULE = ("own branch first, then the community; then fewest no-shows in 90 days, fewest minutes served "
         "(28 days before the run plus what is rostered), least recently served, lowest id")

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from scheduler.models import SEATED_STATUSES, Assignment, Branch, Occurrence, Role, Service, Volunteer
 from scheduler.organisations import get_branch, get_community
-from scheduler.rosters import zone
 from scheduler.rosters.fill.ranking import (
     LOAD_STATUSES,
     NO_SHOW_DAYS,
@@ -24,6 +23,7 @@ from scheduler.rosters.fill.ranking import (
     epoch,
     utc_midnight,
 )
+from scheduler.volunteers.eligibility import zone
 from scheduler.volunteers.skills import canonical_or_same
 
 #: Occurrences in range: (id, service_id, start_at, end_at, local start, local end), by start then id.

@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime
 from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
-from scheduler.rosters import available, blackout_days, span_key
 from scheduler.rosters.fill.explain import open_reason
 from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
+from scheduler.volunteers.eligibility import available, blackout_days, span_key
 from scheduler.volunteers.skills import canonical_or_same
 
 TRAILING_DAYS = 28
