@@ -117,7 +117,7 @@ def weekly_digest(today: str | None = None, force: bool = False) -> dict[str, An
 def horizon_warning(today: str | None = None) -> dict[str, Any]:
     """Warn coordinators (once a day) while the horizon reaches a year without holiday data."""
     from scheduler.messages.channels import channels_from_settings
-    from scheduler.reminders.digest import send_horizon_warning
+    from scheduler.planning.horizon import send_horizon_warning
 
     settings = _settings()
     day = date.fromisoformat(today) if today else _local_today()

@@ -19,7 +19,8 @@ from scheduler.db import session_scope, utcnow
 from scheduler.events import record_event
 from scheduler.messages.channels import ChannelSet, ConsoleChannel
 from scheduler.models import Coordinator, Event, FeedState
-from scheduler.reminders.digest import next_week, send_horizon_warning, send_weekly_digest, unfilled_seats
+from scheduler.planning.horizon import send_horizon_warning
+from scheduler.reminders.digest import next_week, send_weekly_digest, unfilled_seats
 from scheduler.settings import Settings
 from tasks.app import WorkerTuning, celery_config, create_app
 from tasks.beat import beat_schedule

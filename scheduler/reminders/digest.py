@@ -1,5 +1,6 @@
-"""Coordinator notices: the weekly digest of next week's unfilled seats, and the daily warning when
-the planning horizon reaches a year without official holiday data.
+"""Coordinator notices: the weekly digest of next week's unfilled seats here, and the daily warning when
+the planning horizon reaches a year without official holiday data (:mod:`scheduler.planning.horizon`,
+through the helpers below).
 
 Both are safe to run twice: each records an event (``digest.sent``, ``horizon.warned``) per
 coordinator and period in the caller's transaction, under a lock, and skips a coordinator already
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
 from scheduler.events import record_event
-from scheduler.messages import digest_text, horizon_warning_text, local_time
+from scheduler.messages import digest_text, local_time
 from scheduler.messages.channels import ChannelError, ChannelSet, Notice
 from scheduler.models import (
     SEATED_STATUSES,
@@ -45,12 +46,12 @@ class NoticeResult:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _lock(session: Session) -> None:
+def lock_notices(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": NOTICE_LOCK})
 
 
-def _already(session: Session, kind: str, since: datetime) -> set[tuple[int, str]]:
+def already_notified(session: Session, kind: str, since: datetime) -> set[tuple[int, str]]:
     done: set[tuple[int, str]] = set()
     for payload in session.scalars(select(Event.payload).where(Event.kind == kind, Event.created_at >= since)):
         if isinstance(payload, dict) and "coordinator_id" in payload:
@@ -58,8 +59,8 @@ def _already(session: Session, kind: str, since: datetime) -> set[tuple[int, str
     return done
 
 
-def _notify(session: Session, channels: ChannelSet, coordinator: Coordinator, kind: str, period: str,
-            subject: str, body: str, now: datetime, result: NoticeResult) -> None:
+def notify_coordinator(session: Session, channels: ChannelSet, coordinator: Coordinator, kind: str,
+                       period: str, subject: str, body: str, now: datetime, result: NoticeResult) -> None:
     key = f"{kind}:{coordinator.id}:{period}"
     notice = Notice(key=key, subject=subject, body=body, email=coordinator.email, phone=coordinator.phone,
                     recipient=f"协调员#{coordinator.id}")
@@ -117,10 +118,10 @@ def send_weekly_digest(session: Session, channels: ChannelSet, today: date, time
                        now: datetime | None = None) -> NoticeResult:
     """Tell each coordinator next week's unfilled seats in their scope; once per week each."""
     now = now or utcnow()
-    _lock(session)
+    lock_notices(session)
     first, last = next_week(today)
     period = f"{first.isocalendar().year}-W{first.isocalendar().week:02d}"
-    done = _already(session, "digest.sent", now - timedelta(days=14))
+    done = already_notified(session, "digest.sent", now - timedelta(days=14))
     result = NoticeResult(detail={"week": period})
     for coordinator in session.scalars(select(Coordinator).order_by(Coordinator.id)):
         if (coordinator.id, period) in done:
@@ -129,35 +130,6 @@ def send_weekly_digest(session: Session, channels: ChannelSet, today: date, time
         rows = unfilled_seats(session, first, last, timezone, coordinator)
         label = f"下周（{first.month}月{first.day}日-{last.month}月{last.day}日）"
         message = digest_text(label, rows)
-        _notify(session, channels, coordinator, "digest.sent", period, message.subject, message.body, now, result)
-    return result
-
-
-def years_without_holiday_data(session: Session, today: date, horizon_weeks: int) -> list[int]:
-    """Years the planning horizon reaches that have neither loaded nor packaged official data."""
-    from scheduler.planning.holidays import HolidayCalendar
-
-    calendar = HolidayCalendar.from_session(session)
-    last = today + timedelta(weeks=horizon_weeks)
-    return [year for year in range(today.year, last.year + 1) if calendar.schedule(year) is None]
-
-
-def send_horizon_warning(session: Session, channels: ChannelSet, today: date, horizon_weeks: int,
-                         now: datetime | None = None) -> NoticeResult:
-    """Warn every coordinator, once a day, while the horizon reaches years without official data."""
-    now = now or utcnow()
-    years = years_without_holiday_data(session, today, horizon_weeks)
-    result = NoticeResult(detail={"years": years})
-    if not years:
-        return result
-    _lock(session)
-    period = today.isoformat()
-    done = _already(session, "horizon.warned", now - timedelta(days=2))
-    message = horizon_warning_text(years, (today + timedelta(weeks=horizon_weeks)).isoformat())
-    for coordinator in session.scalars(select(Coordinator).order_by(Coordinator.id)):
-        if (coordinator.id, period) in done:
-            result.skipped += 1
-            continue
-        _notify(session, channels, coordinator, "horizon.warned", period, message.subject, message.body, now,
-                result)
+        notify_coordinator(session, channels, coordinator, "digest.sent", period, message.subject, message.body, now,
+                           result)
     return result
