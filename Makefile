@@ -44,6 +44,7 @@ test-tools:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy scheduler calendars tasks demo commands
 
 test: $(STAMP) test-tools lint
