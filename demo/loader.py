@@ -195,13 +195,15 @@ class InProcessSteps:
     def plan(self, today: date) -> dict[str, int]:
         from scheduler.planning import plan
 
-        result = run_in_transaction(self.engine, lambda s: plan(s, today, self.settings.horizon_weeks, now=self.now))
+        result = run_in_transaction(self.engine, lambda s: plan(s, today, self.settings.horizon_weeks, now=self.now,
+                                                                policy=self.settings.policy()))
         return {k: v for k, v in result.as_dict().items() if isinstance(v, int)}
 
     def fill(self, first: date, last: date) -> dict[str, int]:
         from scheduler.rosters.fill import fill
 
-        result = run_in_transaction(self.engine, lambda s: fill(s, first, last, now=self.now))
+        result = run_in_transaction(self.engine, lambda s: fill(s, first, last, now=self.now,
+                                                                policy=self.settings.policy()))
         return {"filled": result.filled, "already_taken": result.already_taken, "left_open": result.left_open}
 
     def relay_and_publish(self) -> dict[str, int]:

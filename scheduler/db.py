@@ -158,15 +158,6 @@ def lock_timeout_of(engine: Engine) -> float:
 
 
 _ENGINES: dict[str, Engine] = {}
-#: Per-engine defaults copied into every session's ``info`` (quiet hours, default channel...).
-_SESSION_DEFAULTS: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-
-def set_session_defaults(engine: Engine, info: dict[str, Any]) -> None:
-    """Settings that operations read from ``session.info`` for every session on ``engine``."""
-    _SESSION_DEFAULTS[engine] = dict(info)
-
-
 def engine_for(url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
     """One engine per URL per process (the first call's ``lock_timeout`` holds)."""
     engine = _ENGINES.get(url)
@@ -201,7 +192,6 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error; a lock wait that ran out is
     ``DatabaseBusy`` (exit 8)."""
     session = sessionmaker(bind=engine, expire_on_commit=False)()
-    session.info.update(_SESSION_DEFAULTS.get(engine, {}))
     try:
         yield session
         session.commit()
@@ -231,7 +221,6 @@ def read_scope(engine: Engine) -> Iterator[Session]:
     """One read-only transaction: never takes SQLite's write lock, so a listing never waits for a
     writer; writing in it is an error. Rolled back at the end (nothing to commit)."""
     session = sessionmaker(bind=read_engine(engine), expire_on_commit=False)()
-    session.info.update(_SESSION_DEFAULTS.get(engine, {}))
     try:
         yield session
     except OperationalError as exc:

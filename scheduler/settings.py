@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.errors import InvalidInput
+from scheduler.policy import OperationPolicy
 
 #: Every variable the settings read, with its default (``{var}`` is ROSTER_HOME; its own default,
 #: left empty here, is the platform's per-user data folder: see ``default_home``).
@@ -177,11 +178,11 @@ class Settings:
             lock_timeout=get_positive("ROSTER_LOCK_TIMEOUT"),
         )
 
-    def session_info(self) -> dict[str, str]:
-        """What operations read from ``session.info`` (see ``scheduler.db.set_session_defaults``)."""
-        return {"roster.quiet_hours": self.quiet_hours, "roster.default_channel": self.reminder_channel,
-                "roster.early_checkin_minutes": str(self.early_checkin_minutes),
-                "roster.overtime_minutes": str(self.overtime_minutes)}
+    def policy(self) -> OperationPolicy:
+        """The operation policy the entry points pass to operations (quiet hours, default channel,
+        attendance review margins); a bad ROSTER_QUIET_HOURS is InvalidInput (exit 4)."""
+        return OperationPolicy.from_text(self.quiet_hours, self.reminder_channel,
+                                         self.early_checkin_minutes, self.overtime_minutes)
 
     def sqlite_path(self) -> Path | None:
         """The database file of a ``sqlite:///`` URL (None for an in-memory or server database)."""

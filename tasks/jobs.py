@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from scheduler.db import engine_for, run_in_transaction, set_session_defaults
+from scheduler.db import engine_for, run_in_transaction
 from scheduler.settings import Settings
 from tasks.app import WorkerTuning, app, enqueue_after_commit
 
@@ -24,9 +24,7 @@ def _settings() -> Settings:
 
 def _engine() -> Engine:
     settings = _settings()
-    engine = engine_for(settings.database_url, settings.lock_timeout)
-    set_session_defaults(engine, settings.session_info())
-    return engine
+    return engine_for(settings.database_url, settings.lock_timeout)
 
 
 def _tuning() -> WorkerTuning:
@@ -88,7 +86,8 @@ def extend_horizon(today: str | None = None) -> dict[str, Any]:
 
     day = date.fromisoformat(today) if today else _local_today()
     settings = _settings()
-    result = run_in_transaction(_engine(), lambda s: plan(s, day, settings.horizon_weeks))
+    policy = settings.policy()
+    result = run_in_transaction(_engine(), lambda s: plan(s, day, settings.horizon_weeks, policy=policy))
     data = result.as_dict()
     # The list of provisional dates can be long: the count says enough in a task result.
     data.pop("provisional_dates", None)
@@ -146,5 +145,6 @@ def fill_open_seats(first: str, last: str) -> dict[str, Any]:
     from scheduler.rosters.fill import fill
 
     day, until = date.fromisoformat(first), date.fromisoformat(last)
-    result = run_in_transaction(_engine(), lambda s: fill(s, day, until))
+    policy = _settings().policy()
+    result = run_in_transaction(_engine(), lambda s: fill(s, day, until, policy=policy))
     return {k: v for k, v in result.as_dict().items() if not isinstance(v, list | dict)}

@@ -219,16 +219,16 @@ def test_record_longer_than_the_shift_plus_a_margin_waits_for_approval(engine: E
 def test_attendance_margins_are_settings(engine: Engine, world: World) -> None:
     from scheduler.settings import Settings
 
-    info = Settings.from_env({"ROSTER_EARLY_CHECKIN_MINUTES": "120", "ROSTER_OVERTIME_MINUTES": "0"}).session_info()
+    policy = Settings.from_env({"ROSTER_EARLY_CHECKIN_MINUTES": "120", "ROSTER_OVERTIME_MINUTES": "0"}).policy()
     with pytest.raises(InvalidInput, match="ROSTER_OVERTIME_MINUTES"):
         Settings.from_env({"ROSTER_OVERTIME_MINUTES": "-5"})
     with session_scope(engine) as s:
-        s.info.update(info)
         att.checkin(s, str(world.volunteer_id), world.occurrence_id, at="15:00", now=EVENING)  # 90 min early: fine
-        record = att.checkout(s, str(world.volunteer_id), world.occurrence_id, at="17:00", now=EVENING)
+        record = att.checkout(s, str(world.volunteer_id), world.occurrence_id, at="17:00", now=EVENING,
+                              policy=policy)
         assert record.status == "approved"
         att.checkin(s, str(world.walk_in_id), world.occurrence_id, at="16:30", now=EVENING)
-        over = att.checkout(s, str(world.walk_in_id), world.occurrence_id, at="18:31", now=EVENING)
+        over = att.checkout(s, str(world.walk_in_id), world.occurrence_id, at="18:31", now=EVENING, policy=policy)
         assert over.status == "pending_approval"  # no margin at all: a minute over the shift is reviewed
 
 
@@ -406,12 +406,13 @@ def test_concurrent_checkins_of_one_volunteer_on_postgresql_only_one_wins(pg_url
 
 def test_no_show_cancels_before_shift_reminders_still_pending(engine: Engine, world: World) -> None:
     from scheduler.models import Reminder
+    from scheduler.policy import DEFAULT_POLICY
     from scheduler.reminders import sync_assignment_reminders
 
     with session_scope(engine) as s:
         assignment = s.get(Assignment, world.assignment_id)
         assert assignment is not None
-        sync_assignment_reminders(s, assignment, now=START - timedelta(days=3))
+        sync_assignment_reminders(s, assignment, now=START - timedelta(days=3), policy=DEFAULT_POLICY)
         assert {r.status for r in s.scalars(select(Reminder))} == {"pending"}
     with session_scope(engine) as s:
         att.mark_no_show(s, str(world.volunteer_id), world.occurrence_id, by="李书记", now=EVENING)

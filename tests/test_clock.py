@@ -11,6 +11,7 @@ from calendars.dirty import feeds_for_event, volunteer_key
 from scheduler.db import session_scope
 from scheduler.events import record_event
 from scheduler.models import Assignment, Reminder, Role
+from scheduler.policy import DEFAULT_POLICY
 from scheduler.reminders import notify, sync_assignment_reminders
 from tests import factories as f
 
@@ -40,8 +41,8 @@ def test_reminder_rows_are_stamped_with_the_callers_now(engine: Engine) -> None:
     with session_scope(engine) as s:
         seat = s.get(Assignment, seat_id)
         assert seat is not None
-        sync_assignment_reminders(s, seat, now=now)
-        notify(s, seat, "moved", now=now)
+        sync_assignment_reminders(s, seat, now=now, policy=DEFAULT_POLICY)
+        notify(s, seat, "moved", now=now, policy=DEFAULT_POLICY)
     with session_scope(engine) as s:
         rows = list(s.scalars(select(Reminder).where(Reminder.assignment_id == seat_id)))
         assert {r.kind.split(":")[0] for r in rows} == {"before", "moved"}
@@ -51,7 +52,7 @@ def test_reminder_rows_are_stamped_with_the_callers_now(engine: Engine) -> None:
         seat = s.get(Assignment, seat_id)
         assert seat is not None
         seat.status, seat.seat_no = "cancelled", None
-        sync_assignment_reminders(s, seat, now=later)
+        sync_assignment_reminders(s, seat, now=later, policy=DEFAULT_POLICY)
     with session_scope(engine) as s:
         [before] = s.scalars(select(Reminder).where(Reminder.assignment_id == seat_id,
                                                     Reminder.kind.startswith("before:")))

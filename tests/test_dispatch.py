@@ -19,6 +19,7 @@ from scheduler.messages.channels import (
     SmsChannel,
 )
 from scheduler.models import Assignment, ChannelSend, Reminder
+from scheduler.policy import DEFAULT_POLICY
 from scheduler.reminders import list_reminders, notify, retry_reminder
 from scheduler.reminders.dispatch import (
     DEFAULT_MAX_ATTEMPTS,
@@ -258,7 +259,7 @@ def test_change_notice_claimed_in_quiet_hours_waits_until_they_end(engine: Engin
     with session_scope(engine) as session:
         assignment = session.get(Assignment, shift.assignment_ids[0])
         assert assignment is not None
-        notify(session, assignment, "role_changed", now=late)
+        notify(session, assignment, "role_changed", now=late, policy=DEFAULT_POLICY)
     channel = RecordingChannel()
     settings = settings_for(str(engine.url))
     result = dispatch_due(engine, settings, now=late, channels=only(channel))
@@ -274,7 +275,7 @@ def test_notice_in_quiet_hours_goes_now_when_the_shift_starts_before_they_end(en
     with session_scope(engine) as session:
         assignment = session.get(Assignment, shift.assignment_ids[0])
         assert assignment is not None
-        notify(session, assignment, "cancelled", now=late)
+        notify(session, assignment, "cancelled", now=late, policy=DEFAULT_POLICY)
     channel = RecordingChannel()
     assert dispatch_due(engine, settings_for(str(engine.url)), now=late, channels=only(channel)).sent == 1
 

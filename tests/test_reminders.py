@@ -76,3 +76,33 @@ def test_sent_reminder_is_not_owed_again_when_the_shift_moves(engine: Engine) ->
     assert kinds["before:1440"][0] == "sent"
     assert kinds["before:120"] == ("pending", NOW + timedelta(hours=8))
     assert [k for k in kinds if k.startswith("moved:")] == ["moved:1:0"]
+
+
+def test_the_policy_passed_in_times_and_routes_the_reminder_rows(engine: Engine) -> None:
+    """Quiet hours and the default channel come from the caller's policy, not from the session."""
+    from scheduler.models import Assignment
+    from scheduler.policy import OperationPolicy
+    from scheduler.reminders import sync_assignment_reminders
+
+    nine = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)  # 09:00 in Shenzhen: the 2 h reminder falls at 07:00
+    shift = create_shift(engine, nine, offsets=[120], quiet="off")
+    with session_scope(engine) as s:
+        assignment = s.get(Assignment, shift.assignment_ids[0])
+        assert assignment is not None
+        assignment.volunteer.preferred_channel = None
+        sync_assignment_reminders(s, assignment, now=NOW, policy=OperationPolicy.from_text("22:00-07:30", "email"))
+    due = {(r.channel, r.kind): r.due_at for r in reminders_of(engine, shift)}
+    assert due[("console", "before:120")] == nine - timedelta(hours=2)  # made with quiet hours off
+    assert due[("email", "before:120")] == nine - timedelta(hours=1, minutes=30)  # after they end, 07:30
+
+
+def test_settings_build_the_policy_the_entry_points_pass() -> None:
+    from scheduler.policy import DEFAULT_POLICY, OperationPolicy
+    from scheduler.settings import Settings
+
+    policy = Settings.from_env({"ROSTER_QUIET_HOURS": "off", "ROSTER_REMINDER_CHANNEL": "email",
+                                "ROSTER_OVERTIME_MINUTES": "5"}).policy()
+    assert policy == OperationPolicy(None, "email", 60, 5)
+    assert Settings.from_env({}).policy() == DEFAULT_POLICY
+    with pytest.raises(InvalidInput, match="ROSTER_QUIET_HOURS"):
+        Settings.from_env({"ROSTER_QUIET_HOURS": "late"}).policy()

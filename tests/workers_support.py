@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import session_scope
 from scheduler.models import Assignment, Occurrence, Reminder, Role, Service
-from scheduler.reminders import QUIET_HOURS_KEY, sync_assignment_reminders
+from scheduler.policy import DEFAULT_POLICY, OperationPolicy
+from scheduler.reminders import sync_assignment_reminders
 from scheduler.settings import Settings
 from tests import factories
 
@@ -81,7 +82,7 @@ def make_shift(session: Session, start: datetime, volunteers: int = 1, channel: 
         svc.reminder_offsets = offsets
     occ = factories.occurrence(session, svc, start=start)
     role = session.scalars(select(Role).where(Role.service_id == svc.id)).one()
-    session.info[QUIET_HOURS_KEY] = quiet if quiet is not None else "22:00-07:30"
+    policy = OperationPolicy.from_text(quiet if quiet is not None else "22:00-07:30")
     shift = Shift(svc.id, occ.id)
     for i in range(volunteers):
         vol = factories.volunteer(session, name=f"李{n}号{i}", channel=channel,
@@ -90,7 +91,7 @@ def make_shift(session: Session, start: datetime, volunteers: int = 1, channel: 
                                 seat_no=i + 1)
         session.add(assignment)
         session.flush()
-        sync_assignment_reminders(session, assignment, now=now or NOW)
+        sync_assignment_reminders(session, assignment, now=now or NOW, policy=policy)
         shift.assignment_ids.append(assignment.id)
         shift.volunteer_ids.append(vol.id)
     session.flush()
@@ -120,7 +121,6 @@ def move_occurrence(engine: Engine, occurrence_id: int, new_start: datetime, now
     from scheduler.reminders import occurrence_changed
 
     with session_scope(engine) as session:
-        session.info[QUIET_HOURS_KEY] = quiet
         occ = session.get(Occurrence, occurrence_id)
         assert occ is not None
         old = occ.start_at
@@ -128,7 +128,8 @@ def move_occurrence(engine: Engine, occurrence_id: int, new_start: datetime, now
         occ.start_at, occ.end_at = new_start, new_start + length
         occ.sequence += 1
         occ.pinned = True
-        occurrence_changed(session, occ, "moved", detail={"old_start": old.isoformat()}, now=now)
+        occurrence_changed(session, occ, "moved", detail={"old_start": old.isoformat()}, now=now,
+                           policy=OperationPolicy.from_text(quiet))
 
 
 def cancel_assignment(engine: Engine, assignment_id: int, now: datetime) -> None:
@@ -136,7 +137,7 @@ def cancel_assignment(engine: Engine, assignment_id: int, now: datetime) -> None
         assignment = session.get(Assignment, assignment_id)
         assert assignment is not None
         assignment.status, assignment.seat_no = "cancelled", None
-        sync_assignment_reminders(session, assignment, now=now)
+        sync_assignment_reminders(session, assignment, now=now, policy=DEFAULT_POLICY)
 
 
 def service_of(engine: Engine, shift: Shift) -> Service:

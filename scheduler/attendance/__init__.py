@@ -44,6 +44,7 @@ from scheduler.models import (
     Volunteer,
 )
 from scheduler.planning.occurrences import get_occurrence
+from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 from scheduler.reminders import sync_assignment_reminders
 from scheduler.volunteers import get_volunteer
 
@@ -51,13 +52,6 @@ from scheduler.volunteers import get_volunteer
 DAY_LIMIT_MINUTES = 8 * 60
 #: More than this many check-in/out pairs at one occurrence in one day needs approval.
 PAIRS_PER_ACTIVITY_DAY = 3
-#: A check-in earlier than this many minutes before the shift needs approval (``session.info`` key,
-#: from ``ROSTER_EARLY_CHECKIN_MINUTES``).
-EARLY_CHECKIN_KEY = "roster.early_checkin_minutes"
-DEFAULT_EARLY_CHECKIN_MINUTES = 60
-#: A record longer than the shift plus this many minutes needs approval (``ROSTER_OVERTIME_MINUTES``).
-OVERTIME_KEY = "roster.overtime_minutes"
-DEFAULT_OVERTIME_MINUTES = 60
 #: ``approved_by`` of a record approved by the rules rather than by a person.
 AUTO_APPROVER = "auto"
 #: How far from its occurrence a check-in or check-out may lie: a typo in the date ("2026-12-17"
@@ -200,7 +194,7 @@ def _overlap_error(field: str, other: Attendance, tz: ZoneInfo) -> InvalidInput:
 # --------------------------------------------------------------------------- approval policy
 
 
-def review_reasons(session: Session, record: Attendance) -> list[str]:
+def review_reasons(session: Session, record: Attendance, policy: OperationPolicy = DEFAULT_POLICY) -> list[str]:
     """Why a closed record needs a coordinator (empty: the rules approve it)."""
     if record.check_out is None or record.minutes is None:
         return []
@@ -227,23 +221,17 @@ def review_reasons(session: Session, record: Attendance) -> list[str]:
     if pairs > PAIRS_PER_ACTIVITY_DAY:
         reasons.append(f"{pairs} check-in/out pairs at occurrence #{record.occurrence_id} on {day.isoformat()} "
                        f"(more than {PAIRS_PER_ACTIVITY_DAY})")
-    early = _margin(session, EARLY_CHECKIN_KEY, DEFAULT_EARLY_CHECKIN_MINUTES)
+    early = policy.early_checkin_minutes
     lead = int((occurrence.start_at - record.check_in).total_seconds() // 60)
     if lead > early:
         reasons.append(f"checked in {minutes_text(lead)} before the shift starts at "
                        f"{local_text(occurrence.start_at, tz)} (more than {early} min early)")
-    over = _margin(session, OVERTIME_KEY, DEFAULT_OVERTIME_MINUTES)
+    over = policy.overtime_minutes
     shift = int((occurrence.end_at - occurrence.start_at).total_seconds() // 60)
     if record.minutes > shift + over:
         reasons.append(f"{minutes_text(record.minutes)} recorded for a {minutes_text(shift)} shift "
                        f"(more than {over} min over its length)")
     return reasons
-
-
-def _margin(session: Session, key: str, default: int) -> int:
-    """A margin in minutes from ``session.info`` (the entry point's settings), else the default."""
-    value = session.info.get(key)
-    return default if value is None or value == "" else int(value)
 
 
 def record_occurrence(session: Session, record: Attendance) -> Occurrence:
@@ -252,9 +240,9 @@ def record_occurrence(session: Session, record: Attendance) -> Occurrence:
     return occurrence
 
 
-def _settle(session: Session, record: Attendance, now: datetime) -> None:
+def _settle(session: Session, record: Attendance, now: datetime, *, policy: OperationPolicy) -> None:
     """Approve a normal closed record; send an exceptional one to a coordinator."""
-    if review_reasons(session, record):
+    if review_reasons(session, record, policy=policy):
         record.status = AttendanceStatus.PENDING_APPROVAL
         record.approved_by = None
         record.approved_at = None
@@ -323,7 +311,7 @@ def checkin(session: Session, volunteer_ref: str, occurrence_id: int | str, at: 
 
 
 def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at: str | datetime | None = None,
-             by: str = "", now: datetime | None = None) -> Attendance:
+             by: str = "", now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Attendance:
     """Check a volunteer out; closes the open record, counts its minutes, applies the approval rules.
 
     A linked assignment becomes ``attended``.
@@ -353,13 +341,13 @@ def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at:
     current.minutes = int((check_out - current.check_in).total_seconds() // 60)
     if by and not current.recorded_by:
         current.recorded_by = by
-    _settle(session, current, now)
+    _settle(session, current, now, policy=policy)
     if current.assignment_id is not None:
         assignment = session.get(Assignment, current.assignment_id)
         if assignment is not None and assignment.status in SEATED_STATUSES and assignment.status != AssignmentStatus.ATTENDED:
             assignment.status = AssignmentStatus.ATTENDED
             assignment.updated_at = now
-            sync_assignment_reminders(session, assignment, now=now)
+            sync_assignment_reminders(session, assignment, now=now, policy=policy)
     session.flush()
     record_event(session, "attendance.recorded", action="check_out", attendance_id=current.id,
                  occurrence_id=occurrence.id, assignment_id=current.assignment_id, status=current.status)
@@ -367,7 +355,7 @@ def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at:
 
 
 def mark_no_show(session: Session, volunteer_ref: str, occurrence_id: int | str, by: str,
-                 now: datetime | None = None) -> Assignment:
+                 now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Assignment:
     """Mark a seated volunteer who did not come as ``no_show`` (after the occurrence has started).
 
     Auto-fill reads the no-show history from ``Assignment.status``. Checking the volunteer in
@@ -404,14 +392,14 @@ def mark_no_show(session: Session, volunteer_ref: str, occurrence_id: int | str,
     assignment.reason = f"no-show, marked by {by}"
     assignment.updated_at = now
     # Nothing owed before a shift that is over; sync cancels what is still pending.
-    sync_assignment_reminders(session, assignment, now=now)
+    sync_assignment_reminders(session, assignment, now=now, policy=policy)
     record_event(session, "attendance.recorded", action="no_show", occurrence_id=occurrence.id,
                  assignment_id=assignment.id)
     return assignment
 
 
 def correct(session: Session, attendance_id: int | str, field: str, value: str | datetime, by: str, reason: str,
-            now: datetime | None = None) -> Attendance:
+            now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Attendance:
     """Change a record's check-in or check-out, keeping the trail (who, when, why).
 
     The minutes are recounted and the approval rules applied again: a corrected record that is now
@@ -448,7 +436,7 @@ def correct(session: Session, attendance_id: int | str, field: str, value: str |
         record.minutes = int((new_out - new_in).total_seconds() // 60)
         if record.status in (AttendanceStatus.APPROVED, AttendanceStatus.PENDING_APPROVAL):
             before = record.status
-            _settle(session, record, now)
+            _settle(session, record, now, policy=policy)
             if record.status != before:
                 _trail(session, record, "status", before, record.status, AUTO_APPROVER,
                        "approval rules applied after correction", now)
@@ -526,7 +514,7 @@ def corrections(session: Session, attendance_id: int) -> list[AttendanceCorrecti
     ))
 
 
-def attendance_as_dict(session: Session, record: Attendance, with_trail: bool = False) -> dict[str, Any]:
+def attendance_as_dict(session: Session, record: Attendance, with_trail: bool = False, policy: OperationPolicy = DEFAULT_POLICY) -> dict[str, Any]:
     """A record for the CLI: times local to the service's zone."""
     occurrence = record_occurrence(session, record)
     service: Service = occurrence.service
@@ -551,7 +539,7 @@ def attendance_as_dict(session: Session, record: Attendance, with_trail: bool = 
         "approved_by": record.approved_by,
         "approved_at": local_text(record.approved_at, tz),
         "timezone": tz.key,
-        "review_reasons": review_reasons(session, record) if record.status == AttendanceStatus.PENDING_APPROVAL else [],
+        "review_reasons": review_reasons(session, record, policy=policy) if record.status == AttendanceStatus.PENDING_APPROVAL else [],
     }
     if with_trail:
         data["trail"] = [

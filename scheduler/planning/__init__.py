@@ -74,6 +74,7 @@ from scheduler.models import (
     Service,
 )
 from scheduler.planning.holidays import HolidayCalendar
+from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 from scheduler.services import recurrence
 
 DEFAULT_HORIZON_WEEKS = 12
@@ -381,7 +382,7 @@ def _seated_occurrence_ids(session: Session, occurrence_ids: list[int]) -> set[i
 
 def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEEKS,
          service_ids: list[int] | None = None, now: datetime | None = None,
-         cancel_reason: str | None = None) -> PlanResult:
+         cancel_reason: str | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> PlanResult:
     """Materialise occurrences for local dates ``today .. today + horizon_weeks`` (idempotent).
 
     ``service_ids`` limits the run to those services (None: every service). A second run with
@@ -563,7 +564,7 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
         record_event(session, "occurrence.cancelled", occurrence_id=oid, service_id=occurrence.service_id,
                      reason="closure" if oid in closed_seated else "replanned", sequence=occurrence.sequence)
         result.notified += reminders.occurrence_changed(
-            session, occurrence, "cancelled", {"reason": occurrence.cancel_reason or replan_reason}, now=now_aware)
+            session, occurrence, "cancelled", {"reason": occurrence.cancel_reason or replan_reason}, now=now_aware, policy=policy)
         result.events += 1
     result.cancelled = len(seated) + len(closed_ids)
     reinstated_ids = [r["oid"] for r in reinstates]
@@ -575,12 +576,12 @@ def plan(session: Session, today: date, horizon_weeks: int = DEFAULT_HORIZON_WEE
         if occurrence is not None:
             # The seat was kept while the occurrence was closed: its holder is told it runs after
             # all and is owed the before-shift reminders again (occurrence_changed re-times them).
-            result.notified += reminders.occurrence_changed(session, occurrence, "reinstated", now=now_aware)
+            result.notified += reminders.occurrence_changed(session, occurrence, "reinstated", now=now_aware, policy=policy)
     for oid in end_changed:
         occurrence = session.get(Occurrence, oid)
         if occurrence is not None and _has_seated(session, oid):
             result.notified += reminders.occurrence_changed(session, occurrence, "moved",
-                                                            {"reason": "service changed"}, now=now_aware)
+                                                            {"reason": "service changed"}, now=now_aware, policy=policy)
 
     if counts:
         event_rows = [
@@ -726,7 +727,7 @@ SHOWN_FIELDS = frozenset({"title", "venue", "kind", "contact_role", "visibility"
 
 
 def replan_after_edit(session: Session, service: Service, changed: set[str], today: date | None = None,
-                      horizon_weeks: int = DEFAULT_HORIZON_WEEKS, now: datetime | None = None) -> PlanResult | None:
+                      horizon_weeks: int = DEFAULT_HORIZON_WEEKS, now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> PlanResult | None:
     """Re-plan one service after an edit that touches when it runs; None when nothing relevant changed.
 
     An edit to what a feed shows (title, venue...) bumps SEQUENCE on the coming occurrences instead
@@ -742,7 +743,7 @@ def replan_after_edit(session: Session, service: Service, changed: set[str], tod
     if not changed & PLANNING_FIELDS:
         return None
     session.flush()
-    return plan(session, today or local_today(service.timezone, now), horizon_weeks, [service.id], now=now)
+    return plan(session, today or local_today(service.timezone, now), horizon_weeks, [service.id], now=now, policy=policy)
 
 
 def services_in_scope(session: Session, scope: str, community_id: int | None = None,

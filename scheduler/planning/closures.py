@@ -23,6 +23,7 @@ from scheduler.events import record_event
 from scheduler.models import CLOSURE_SCOPES, Branch, Closure, ClosureScope, Community, Service
 from scheduler.organisations import get_branch, get_community
 from scheduler.planning import DEFAULT_HORIZON_WEEKS, PlanResult, local_today, plan, services_in_scope
+from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 
 #: Longest closure accepted: a renovation or a school vacation, not a shutdown forever.
 MAX_CLOSURE_DAYS = 366
@@ -55,14 +56,14 @@ def _owner(session: Session, scope: str, ref: str | None) -> dict[str, int | Non
 
 
 def _replan(session: Session, closure: Closure, today: date | None, horizon_weeks: int,
-            now: datetime | None, cancel_reason: str | None = None) -> PlanResult:
+            now: datetime | None, cancel_reason: str | None = None, *, policy: OperationPolicy) -> PlanResult:
     ids = services_in_scope(session, closure.scope, closure.community_id, closure.branch_id, closure.service_id)
-    return plan(session, today or local_today(now=now), horizon_weeks, ids, now=now, cancel_reason=cancel_reason)
+    return plan(session, today or local_today(now=now), horizon_weeks, ids, now=now, cancel_reason=cancel_reason, policy=policy)
 
 
 def add_closure(session: Session, scope: str, ref: str | None, start: date, end: date, reason: str,
                 today: date | None = None, horizon_weeks: int = DEFAULT_HORIZON_WEEKS,
-                now: datetime | None = None) -> ClosureChange:
+                now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> ClosureChange:
     """Close a scope from ``start`` to ``end`` (inclusive) and re-plan what it touches."""
     owner = _owner(session, scope, ref)
     privacy.refuse_personal_data(session, {"reason": reason})  # public feeds show it word for word
@@ -77,12 +78,12 @@ def add_closure(session: Session, scope: str, ref: str | None, start: date, end:
     record_event(session, "closure.added", closure_id=closure.id, scope=scope, start=start.isoformat(),
                  end=end.isoformat())
     # Volunteers of a cancelled occurrence are told the closure's reason (in their private message).
-    result = _replan(session, closure, today, horizon_weeks, now, cancel_reason=f"停课/闭馆：{closure.reason}")
+    result = _replan(session, closure, today, horizon_weeks, now, cancel_reason=f"停课/闭馆：{closure.reason}", policy=policy)
     return ClosureChange(closure_as_dict(session, closure), result)
 
 
 def remove_closure(session: Session, closure_id: int, today: date | None = None,
-                   horizon_weeks: int = DEFAULT_HORIZON_WEEKS, now: datetime | None = None) -> ClosureChange:
+                   horizon_weeks: int = DEFAULT_HORIZON_WEEKS, now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> ClosureChange:
     """Lift a closure and re-plan: the occurrences it cancelled are scheduled again."""
     closure = session.get(Closure, closure_id)
     if closure is None:
@@ -91,7 +92,7 @@ def remove_closure(session: Session, closure_id: int, today: date | None = None,
     session.delete(closure)
     session.flush()
     record_event(session, "closure.removed", closure_id=closure_id, scope=closure.scope)
-    result = _replan(session, closure, today, horizon_weeks, now)
+    result = _replan(session, closure, today, horizon_weeks, now, policy=policy)
     return ClosureChange(data, result)
 
 

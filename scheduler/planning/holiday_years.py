@@ -18,6 +18,7 @@ from scheduler.events import record_event
 from scheduler.models import HolidayDay, HolidayDayKind, HolidayYear, Occurrence, OccurrenceStatus
 from scheduler.planning import PlanResult, plan, policy_service_ids, utc_bounds
 from scheduler.planning.holidays import _PACKAGE_YEARS, SOURCE_PACKAGE, HolidayCalendar, parse_schedule
+from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 
 
 @dataclass
@@ -30,7 +31,7 @@ class LoadResult:
 
 
 def load_year(session: Session, text: str, source: str = "", today: date | None = None,
-              horizon_weeks: int = 12, now: datetime | None = None) -> LoadResult:
+              horizon_weeks: int = 12, now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> LoadResult:
     """Store a year's official schedule (replacing any loaded before), then re-plan affected occurrences.
 
     Re-planning cancels occurrences that no longer fall on allowed days (telling assigned volunteers),
@@ -55,7 +56,7 @@ def load_year(session: Session, text: str, source: str = "", today: date | None 
     record_event(session, "holidays.loaded", year=year, rest_days=len(parsed.rest),
                  makeup_workdays=len(parsed.workdays))
     today = today or (now or utcnow()).date()
-    result = plan(session, today, horizon_weeks, service_ids=policy_service_ids(session), now=now)
+    result = plan(session, today, horizon_weeks, service_ids=policy_service_ids(session), now=now, policy=policy)
     return LoadResult(year, len(parsed.rest), len(parsed.workdays), replaced, result)
 
 

@@ -9,13 +9,12 @@ One row per (assignment, kind, channel); the dispatcher claims due rows, sends t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
@@ -28,58 +27,11 @@ from scheduler.models import (
     Reminder,
     ReminderStatus,
 )
+from scheduler.policy import OperationPolicy, QuietHours
+from scheduler.policy import parse_quiet_hours as parse_quiet_hours  # re-exported with QuietHours
 
-DEFAULT_CHANNEL = "console"
-DEFAULT_QUIET_HOURS = "22:00-07:30"
-#: ``session.info`` key an entry point may set to the configured quiet hours (``Settings.quiet_hours``).
-QUIET_HOURS_KEY = "roster.quiet_hours"
 #: Statuses the dispatcher may still send from; a cancel reaches them too.
 OPEN_STATUSES = (ReminderStatus.PENDING, ReminderStatus.CLAIMED)
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """A nightly window, local time, in which no reminder goes out (``22:00-07:30`` spans midnight)."""
-
-    start: time
-    end: time
-
-    def contains(self, moment: time) -> bool:
-        if self.start <= self.end:
-            return self.start <= moment < self.end
-        return moment >= self.start or moment < self.end
-
-    def window_around(self, local: datetime) -> tuple[datetime, datetime]:
-        """The quiet window (local, aware) that contains ``local``."""
-        day = local.date()
-        tz = local.tzinfo
-        if self.start <= self.end:
-            first, last = day, day
-        elif local.time() < self.end:
-            first, last = day - timedelta(days=1), day
-        else:
-            first, last = day, day + timedelta(days=1)
-        return datetime.combine(first, self.start, tz), datetime.combine(last, self.end, tz)
-
-    def end_after(self, local_day: date, tz: ZoneInfo) -> datetime:
-        return datetime.combine(local_day, self.end, tz)
-
-
-def parse_quiet_hours(spec: str | None) -> QuietHours | None:
-    """``"22:00-07:30"`` -> QuietHours; ``"off"``/``"none"`` -> None (no quiet hours)."""
-    if spec is None:
-        spec = DEFAULT_QUIET_HOURS
-    spec = spec.strip()
-    if spec.lower() in ("", "off", "none", "0"):
-        return None
-    try:
-        first, last = spec.split("-", 1)
-        start, end = time.fromisoformat(first.strip()), time.fromisoformat(last.strip())
-    except ValueError:
-        raise InvalidInput("ROSTER_QUIET_HOURS", f"expected HH:MM-HH:MM or off, not {spec!r}") from None
-    if start == end:
-        return None
-    return QuietHours(start, end)
 
 
 def quiet_adjusted(due: datetime, shift_start: datetime, timezone: str, quiet: QuietHours | None) -> datetime:
@@ -97,23 +49,15 @@ def quiet_adjusted(due: datetime, shift_start: datetime, timezone: str, quiet: Q
     return (window_start - timedelta(minutes=1)).astimezone(due.tzinfo)
 
 
-def _quiet_for(session: Session) -> QuietHours | None:
-    return parse_quiet_hours(session.info.get(QUIET_HOURS_KEY, DEFAULT_QUIET_HOURS))
-
-
-def channel_for(assignment: Assignment) -> str:
-    """The volunteer's preferred channel, else ROSTER_REMINDER_CHANNEL (console by default)."""
-    volunteer = assignment.volunteer
-    if volunteer.preferred_channel:
-        return volunteer.preferred_channel
-    session = object_session(assignment)
-    default = session.info.get("roster.default_channel") if session is not None else None
-    return str(default or DEFAULT_CHANNEL)
+def channel_for(assignment: Assignment, policy: OperationPolicy) -> str:
+    """The volunteer's preferred channel, else the policy's (ROSTER_REMINDER_CHANNEL, console by default)."""
+    return assignment.volunteer.preferred_channel or policy.default_channel
 
 
 def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetime,
-            payload: dict[str, Any] | None = None, now: datetime | None = None) -> Reminder:
-    channel = channel_for(assignment)
+            payload: dict[str, Any] | None = None, now: datetime | None = None, *,
+            policy: OperationPolicy) -> Reminder:
+    channel = channel_for(assignment, policy)
     existing = session.scalar(
         select(Reminder).where(
             Reminder.assignment_id == assignment.id, Reminder.kind == kind, Reminder.channel == channel
@@ -157,8 +101,10 @@ def _cancel(session: Session, assignment_id: int, kinds_prefix: str | None = Non
     return count
 
 
-def sync_assignment_reminders(session: Session, assignment: Assignment, now: datetime | None = None) -> None:
-    """Make the before-shift rows match the assignment: due for a seated one, cancelled otherwise.
+def sync_assignment_reminders(session: Session, assignment: Assignment, now: datetime | None = None, *,
+                              policy: OperationPolicy) -> None:
+    """Make the before-shift rows match the assignment: due for a seated one, cancelled otherwise,
+    timed out of the policy's quiet hours, on the volunteer's channel or the policy's.
 
     Call after every change to an assignment or its occurrence (same transaction).
     """
@@ -176,34 +122,36 @@ def sync_assignment_reminders(session: Session, assignment: Assignment, now: dat
     ):
         if reminder.kind.startswith("before:") and reminder.kind not in wanted:
             reminder.status = ReminderStatus.CANCELLED
-    quiet = _quiet_for(session)
+    quiet = policy.quiet_hours
     for offset in offsets:
         due = quiet_adjusted(occurrence.start_at - timedelta(minutes=offset), occurrence.start_at,
                              occurrence.service.timezone, quiet)
         if due < now:
             # Assigned late: a reminder whose moment has passed goes out now, while the shift is ahead.
             due = now
-        _upsert(session, assignment, f"before:{offset}", due, now=now)
+        _upsert(session, assignment, f"before:{offset}", due, now=now, policy=policy)
 
 
 def notify(session: Session, assignment: Assignment, change: str, now: datetime | None = None,
-           detail: dict[str, Any] | None = None) -> Reminder:
+           detail: dict[str, Any] | None = None, *, policy: OperationPolicy) -> Reminder:
     """Owe the volunteer a change notice (moved, cancelled, role_changed, unassigned, promoted, assigned)."""
     now = now or utcnow()
     occurrence = assignment.occurrence
     kind = "promoted" if change == "promoted" else f"{change}:{occurrence.sequence}:{assignment.sequence}"
     payload = {"change": change, **(detail or {})}
-    return _upsert(session, assignment, kind[:32], now, payload, now)
+    return _upsert(session, assignment, kind[:32], now, payload, now, policy=policy)
 
 
-def notify_assigned(session: Session, assignment: Assignment, now: datetime | None = None) -> Reminder:
+def notify_assigned(session: Session, assignment: Assignment, now: datetime | None = None, *,
+                    policy: OperationPolicy) -> Reminder:
     """Owe the volunteer an "assigned" notice for this new shift (auto-fill writes its own in bulk,
     one per volunteer for all their new shifts)."""
-    return notify(session, assignment, "assigned", now, {"assignment_ids": [assignment.id]})
+    return notify(session, assignment, "assigned", now, {"assignment_ids": [assignment.id]}, policy=policy)
 
 
 def occurrence_changed(session: Session, occurrence: Occurrence, change: str,
-                       detail: dict[str, Any] | None = None, now: datetime | None = None) -> int:
+                       detail: dict[str, Any] | None = None, now: datetime | None = None, *,
+                       policy: OperationPolicy) -> int:
     """After a move or cancel: tell every seated volunteer, and re-time their before-shift rows."""
     now = now or utcnow()
     count = 0
@@ -213,9 +161,9 @@ def occurrence_changed(session: Session, occurrence: Occurrence, change: str,
         )
     ):
         if occurrence.end_at > now:
-            notify(session, assignment, change, now, detail)
+            notify(session, assignment, change, now, detail, policy=policy)
             count += 1
-        sync_assignment_reminders(session, assignment, now)
+        sync_assignment_reminders(session, assignment, now, policy=policy)
     return count
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
+from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 from scheduler.rosters.fill.explain import why
 from scheduler.rosters.fill.loading import load_bookings, load_candidates, load_occurrences
 from scheduler.rosters.fill.ranking import Planner, plan
@@ -51,21 +52,22 @@ MAX_DAYS = 92
 
 
 def fill(session: Session, first: date, last: date, branch: str | None = None, community: str | None = None,
-         dry_run: bool = False, now: datetime | None = None) -> FillResult:
-    """Fill the open seats of occurrences whose local date is in ``first``..``last``; see the module doc."""
+         dry_run: bool = False, now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> FillResult:
+    """Fill the open seats of occurrences whose local date is in ``first``..``last``; see the module doc.
+    Reminder rows are timed and routed by ``policy`` (quiet hours, default channel)."""
     # A city's fill allocates millions of small acyclic tuples: the cyclic collector's passes over
     # them cost a quarter of the run and free nothing, so it is paused for the call.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _fill(session, first, last, branch, community, dry_run, now)
+        return _fill(session, first, last, branch, community, dry_run, now, policy)
     finally:
         if collecting:
             gc.enable()
 
 
 def _fill(session: Session, first: date, last: date, branch: str | None, community: str | None,
-          dry_run: bool, now: datetime | None) -> FillResult:
+          dry_run: bool, now: datetime | None, policy: OperationPolicy) -> FillResult:
     if last < first:
         raise InvalidInput("to", "the last date is before the first")
     if (last - first).days >= MAX_DAYS:
@@ -94,7 +96,7 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
 
     streamer = None
     if not dry_run and session.get_bind().dialect.name == "postgresql":
-        streamer = SeatStreamer(session, now, Dues(session, services, occurrences, vols, now))
+        streamer = SeatStreamer(session, now, Dues(session, services, occurrences, vols, now, policy))
     try:
         plan(planner, occurrences, services, roles, result, streamer)
     except BaseException:
@@ -107,7 +109,7 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
     if streamer is not None:  # of which the writer thread's database work (overlapping the plan)
         result.timings.update({name: round(value, 3) for name, value in streamer.seconds.items()})
     if not dry_run and result.placements:
-        write(session, result, services, occurrences, vols, now, inserted)
+        write(session, result, services, occurrences, vols, now, inserted, policy=policy)
     lap("write")
     if not dry_run and analyze_after_bulk_write(session, ["assignment", "reminder"], len(result.placements)):
         lap("analyze")

@@ -10,13 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler.reminders import (
-    DEFAULT_CHANNEL,
-    DEFAULT_QUIET_HOURS,
-    QUIET_HOURS_KEY,
-    parse_quiet_hours,
-    quiet_adjusted,
-)
+from scheduler.policy import OperationPolicy
+from scheduler.reminders import quiet_adjusted
 from scheduler.rosters.fill.ranking import Candidate
 from scheduler.rosters.fill.results import Placement
 
@@ -31,12 +26,12 @@ class Dues:
     ``reminders.sync_assignment_reminders`` times them (out of quiet hours; a moment past goes out now)."""
 
     def __init__(self, session: Session, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
-                 vols: dict[int, Candidate], now: datetime) -> None:
-        self.quiet = parse_quiet_hours(session.info.get(QUIET_HOURS_KEY, DEFAULT_QUIET_HOURS))
+                 vols: dict[int, Candidate], now: datetime, policy: OperationPolicy) -> None:
+        self.quiet = policy.quiet_hours
         self.services = services
         self.occurrences = {occ[0]: (occ[1], occ[2]) for occ in occurrences}
         self.now = now
-        self.channel = str(session.info.get("roster.default_channel") or DEFAULT_CHANNEL)
+        self.channel = policy.default_channel
         #: Volunteers with a channel of their own (``reminders.channel_for``); the rest get ``channel``.
         self.preferred = {vid: vol.channel for vid, vol in vols.items() if vol.channel}
         # A city has few distinct start times per zone: time each (start, offset, zone) once.

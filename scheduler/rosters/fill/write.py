@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from scheduler.models import Event, Reminder
+from scheduler.policy import OperationPolicy
 from scheduler.rosters.fill import write_generic, write_postgres
 from scheduler.rosters.fill.explain import explanation_json
 from scheduler.rosters.fill.ranking import Candidate
@@ -22,7 +23,8 @@ EVENT_BATCH = 500
 
 
 def write(session: Session, result: FillResult, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
-          vols: dict[int, Candidate], now: datetime, inserted: dict[tuple[int, int], int] | None = None) -> None:
+          vols: dict[int, Candidate], now: datetime, inserted: dict[tuple[int, int], int] | None = None, *,
+          policy: OperationPolicy) -> None:
     """Insert the chosen seats and their reminder rows (unless a streamer did: ``inserted``), and
     their events (one per batch of seats, ids only)."""
     placements = result.placements
@@ -62,7 +64,7 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
                    "volunteer_ids": sorted({p.volunteer_id for p in batch}), "status": "invited", "via": "fill"}
         events.append(("assignment.created", dumps(payload), stamp))
     event_cols = ("kind", "payload", "created_at")
-    dues = Dues(session, services, occurrences, vols, now)
+    dues = Dues(session, services, occurrences, vols, now, policy)
     if dialect == "postgresql":
         write_postgres.copy_rows(session, "event", event_cols, events)
         if not streamed:
