@@ -13,8 +13,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from scheduler.db import engine_for, session_scope
+from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.models import Assignment, Service
 from tests import factories
+from tests.cli_codes import USAGE
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Yesterday, local: the occurrence is over whenever the test runs, so --at times are in the past.
@@ -80,9 +82,9 @@ def test_checkout_before_checkin_and_checkin_twice_write_nothing(invoke, setup) 
     occ = str(setup["occ"])
     assert invoke("checkin", "1", occ, "--at", at("16:30")).exit_code == 0
     result = invoke("checkout", "1", occ, "--at", at("16:00"))
-    assert result.exit_code == 4 and "check_out: " in result.stderr and "not after the check-in" in result.stderr
+    assert result.exit_code == InvalidInput.exit_code and "check_out: " in result.stderr and "not after the check-in" in result.stderr
     result = invoke("checkin", "1", occ, "--at", at("16:40"))
-    assert result.exit_code == 5 and "already checked in" in result.stderr
+    assert result.exit_code == Conflict.exit_code and "already checked in" in result.stderr
     records = json.loads(invoke("attendance", "list", "--json").output)
     assert [(r["id"], r["status"], r["check_out"]) for r in records] == [(1, "open", "")]
 
@@ -99,7 +101,7 @@ def test_long_day_waits_for_approval_then_counts(invoke, setup) -> None:  # type
     assert result.exit_code == 0 and "已审核" in result.output
     report = json.loads(invoke("hours", "report", "--json").output)
     assert [(r["name"], r["hours"], r["star"]) for r in report] == [("王芳", "9.00", "")]
-    assert invoke("attendance", "approve", "1", "--by", "张主任").exit_code == 5
+    assert invoke("attendance", "approve", "1", "--by", "张主任").exit_code == Conflict.exit_code
 
 
 def test_correct_and_reject_keep_the_trail(invoke, setup) -> None:  # type: ignore[no-untyped-def]
@@ -112,7 +114,7 @@ def test_correct_and_reject_keep_the_trail(invoke, setup) -> None:  # type: igno
     assert "120 min" in result.output
     result = invoke("attendance", "correct", "1", "--field", "check_out", "--value", "18:30",
                     "--reason", "再改", "--by", "李书记")
-    assert result.exit_code == 4 and "value: " in result.stderr
+    assert result.exit_code == InvalidInput.exit_code and "value: " in result.stderr
     result = invoke("attendance", "reject", "1", "--by", "张主任", "--reason", "重复登记")
     assert result.exit_code == 0 and "未通过" in result.output
     shown = invoke("attendance", "show", "1")
@@ -127,8 +129,8 @@ def test_noshow_marks_the_assignment(invoke, setup, roster_env) -> None:  # type
     assert result.exit_code == 0 and "未到" in result.output and "王芳" in result.output
     with session_scope(engine_for(roster_env["ROSTER_DATABASE_URL"])) as s:
         assert s.get(Assignment, 1).status == "no_show"  # type: ignore[union-attr]
-    assert invoke("noshow", "13800138000", str(setup["occ"])).exit_code == 5
-    assert invoke("noshow", "13900139000", str(setup["occ"])).exit_code == 3  # not assigned
+    assert invoke("noshow", "13800138000", str(setup["occ"])).exit_code == Conflict.exit_code
+    assert invoke("noshow", "13900139000", str(setup["occ"])).exit_code == NotFound.exit_code  # not assigned
 
 
 def test_hours_report_tables_by_each_dimension(invoke, setup) -> None:  # type: ignore[no-untyped-def]
@@ -140,9 +142,9 @@ def test_hours_report_tables_by_each_dimension(invoke, setup) -> None:  # type: 
         result = invoke("hours", "report", "--by", dimension, "--from", DAY.isoformat(), "--to", DAY.isoformat())
         assert result.exit_code == 0, result.output
         assert expected in result.output and "2.00" in result.output
-    assert invoke("hours", "report", "--from", "2026-13-01").exit_code == 2
+    assert invoke("hours", "report", "--from", "2026-13-01").exit_code == USAGE
     result = invoke("hours", "report", "--from", "2026-12-02", "--to", "2026-12-01")
-    assert result.exit_code == 4 and "to: " in result.stderr
+    assert result.exit_code == InvalidInput.exit_code and "to: " in result.stderr
 
 
 def test_csv_export_is_excel_ready_masked_and_not_a_certificate(invoke, setup, tmp_path: Path) -> None:  # type: ignore
@@ -183,7 +185,7 @@ def test_xlsx_export_by_file_name(invoke, setup, tmp_path: Path) -> None:  # typ
     assert sheet["B3"].value == "'=cmd|' /C calc'!A0" and sheet["B3"].data_type == "s"
     assert sheet["I3"].value == 2
     result = invoke("hours", "export", "--format", "xlsx")
-    assert result.exit_code == 2 and "needs a FILE" in result.output
+    assert result.exit_code == USAGE and "needs a FILE" in result.output
 
 
 def test_early_checkin_waits_for_approval_and_list_and_show_say_why(invoke, setup) -> None:  # type: ignore

@@ -22,7 +22,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select, text, update
 
 from scheduler.db import dispose_engines, make_engine
+from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.models import Base, Service, Volunteer
+from tests.cli_codes import USAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = Path(sys.executable).with_name("roster")
@@ -97,78 +99,78 @@ def _service(*extra: str, rule: tuple[str, ...] = ("--every", "saturday")) -> tu
 # (arguments, exit code, text the message must contain: the field)
 BAD: list[tuple[tuple[str, ...], int, str]] = [
     # rules that poison the plan
-    (_service(rule=("--every", "0 weeks on sunday")), 4, "every: INTERVAL=0"),
-    (_service(rule=("--rrule", "FREQ=WEEKLY;INTERVAL=0")), 4, "rrule: INTERVAL=0"),
-    (_service(rule=("--rrule", "FREQ=WEEKLY;INTERVAL=-1")), 4, "rrule: INTERVAL=-1"),
-    (_service(rule=("--rrule", "FREQ=MONTHLY;BYMONTHDAY=0")), 4, "rrule: BYMONTHDAY=0"),
-    (_service(rule=("--rrule", "FREQ=YEARLY;BYMONTH=13")), 4, "rrule: BYMONTH=13"),
-    (_service(rule=("--rrule", "FREQ=MONTHLY;BYDAY=+9SA")), 4, "rrule: BYDAY=+9SA"),
-    (_service(rule=("--rrule", "FREQ=WEEKLY;COUNT=0")), 4, "rrule: COUNT=0"),
-    (_service(rule=("--rrule", "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=4")), 4, "rrule: 'FREQ=MONTHLY;BYMONTHDAY=31;"
-                                                                           "BYMONTH=4' fires on no date"),
-    (_service(rule=("--rrule", "FREQ=WEEKLY;UNTIL=20200101")), 4, "fires on no date"),
-    (_service(rule=("--rrule", "FREQ=DAILY;BYMONTHDAY=30;BYMONTH=2")), 4, "rrule: BYMONTHDAY needs FREQ=MONTHLY"),
-    (_service(rule=("--rrule", "FREQ=DAILY;BYHOUR=9")), 4, "rrule: BYHOUR is not supported"),
-    (_service(rule=("--rrule", "FREQ=HOURLY")), 4, "rrule: services recur daily at most"),
-    (_service(rule=("--rrule", "FREQ=WEEKLY;BYDAY=XX")), 4, "rrule: BYDAY=XX"),
-    (_service(rule=("--every", "每周八")), 4, "every: cannot read"),
-    (_service(rule=("--every", "sometimes")), 4, "every: cannot read"),
-    (_service("--start-date", "9999-12-31"), 2, "'--start-date': 9999-12-31 is outside 1900-2100"),
-    (_service("--start-date", "0001-01-01"), 2, "'--start-date': 0001-01-01 is outside 1900-2100"),
-    (_service("--start-date", "2026-02-30"), 2, "'--start-date'"),
+    (_service(rule=("--every", "0 weeks on sunday")), InvalidInput.exit_code, "every: INTERVAL=0"),
+    (_service(rule=("--rrule", "FREQ=WEEKLY;INTERVAL=0")), InvalidInput.exit_code, "rrule: INTERVAL=0"),
+    (_service(rule=("--rrule", "FREQ=WEEKLY;INTERVAL=-1")), InvalidInput.exit_code, "rrule: INTERVAL=-1"),
+    (_service(rule=("--rrule", "FREQ=MONTHLY;BYMONTHDAY=0")), InvalidInput.exit_code, "rrule: BYMONTHDAY=0"),
+    (_service(rule=("--rrule", "FREQ=YEARLY;BYMONTH=13")), InvalidInput.exit_code, "rrule: BYMONTH=13"),
+    (_service(rule=("--rrule", "FREQ=MONTHLY;BYDAY=+9SA")), InvalidInput.exit_code, "rrule: BYDAY=+9SA"),
+    (_service(rule=("--rrule", "FREQ=WEEKLY;COUNT=0")), InvalidInput.exit_code, "rrule: COUNT=0"),
+    (_service(rule=("--rrule", "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=4")), InvalidInput.exit_code,
+     "rrule: 'FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=4' fires on no date"),
+    (_service(rule=("--rrule", "FREQ=WEEKLY;UNTIL=20200101")), InvalidInput.exit_code, "fires on no date"),
+    (_service(rule=("--rrule", "FREQ=DAILY;BYMONTHDAY=30;BYMONTH=2")), InvalidInput.exit_code, "rrule: BYMONTHDAY needs FREQ=MONTHLY"),
+    (_service(rule=("--rrule", "FREQ=DAILY;BYHOUR=9")), InvalidInput.exit_code, "rrule: BYHOUR is not supported"),
+    (_service(rule=("--rrule", "FREQ=HOURLY")), InvalidInput.exit_code, "rrule: services recur daily at most"),
+    (_service(rule=("--rrule", "FREQ=WEEKLY;BYDAY=XX")), InvalidInput.exit_code, "rrule: BYDAY=XX"),
+    (_service(rule=("--every", "每周八")), InvalidInput.exit_code, "every: cannot read"),
+    (_service(rule=("--every", "sometimes")), InvalidInput.exit_code, "every: cannot read"),
+    (_service("--start-date", "9999-12-31"), USAGE, "'--start-date': 9999-12-31 is outside 1900-2100"),
+    (_service("--start-date", "0001-01-01"), USAGE, "'--start-date': 0001-01-01 is outside 1900-2100"),
+    (_service("--start-date", "2026-02-30"), USAGE, "'--start-date'"),
     # text that reaches a feed
-    (_service("--title", f"亲子{RLO}阅读"), 4, "title: contains the invisible direction control U+202E"),
-    (_service("--venue", "活动室\u2066"), 4, "venue: contains the invisible direction control U+2066"),
-    (_service("--contact-role", "第一书记\u200f"), 4, "contact_role: contains the invisible direction control"),
-    (_service("--title", "x" * 201), 4, "title: is 201 characters long; at most 200"),
+    (_service("--title", f"亲子{RLO}阅读"), InvalidInput.exit_code, "title: contains the invisible direction control U+202E"),
+    (_service("--venue", "活动室\u2066"), InvalidInput.exit_code, "venue: contains the invisible direction control U+2066"),
+    (_service("--contact-role", "第一书记\u200f"), InvalidInput.exit_code, "contact_role: contains the invisible direction control"),
+    (_service("--title", "x" * 201), InvalidInput.exit_code, "title: is 201 characters long; at most 200"),
     # time zones
-    (_service("--timezone", "A" * 300), 4, "timezone: is 300 characters long"),
-    (_service("--timezone", "Mars/Olympus"), 4, "timezone: unknown time zone"),
-    (_service("--timezone", "../../etc/passwd"), 4, "timezone: unknown time zone"),
+    (_service("--timezone", "A" * 300), InvalidInput.exit_code, "timezone: is 300 characters long"),
+    (_service("--timezone", "Mars/Olympus"), InvalidInput.exit_code, "timezone: unknown time zone"),
+    (_service("--timezone", "../../etc/passwd"), InvalidInput.exit_code, "timezone: unknown time zone"),
     # edits are held to the same rules
-    (("service", "edit", "reading", "--rrule", "FREQ=WEEKLY;INTERVAL=0"), 4, "rrule: INTERVAL=0"),
-    (("service", "edit", "reading", "--every", "0 weeks on sunday"), 4, "every: INTERVAL=0"),
-    (("service", "edit", "reading", "--start-date", "9999-12-31"), 2, "'--start-date'"),
-    (("service", "edit", "reading", "--title", f"{RLO}读阅子亲"), 4, "title: contains the invisible"),
-    (("service", "edit", "reading", "--timezone", "A" * 300), 4, "timezone:"),
+    (("service", "edit", "reading", "--rrule", "FREQ=WEEKLY;INTERVAL=0"), InvalidInput.exit_code, "rrule: INTERVAL=0"),
+    (("service", "edit", "reading", "--every", "0 weeks on sunday"), InvalidInput.exit_code, "every: INTERVAL=0"),
+    (("service", "edit", "reading", "--start-date", "9999-12-31"), USAGE, "'--start-date'"),
+    (("service", "edit", "reading", "--title", f"{RLO}读阅子亲"), InvalidInput.exit_code, "title: contains the invisible"),
+    (("service", "edit", "reading", "--timezone", "A" * 300), InvalidInput.exit_code, "timezone:"),
     # people
-    (("volunteer", "add", "--name", "李四", "--phone", "12345"), 4, "phone: '12345' is not a mainland mobile"),
-    (("volunteer", "add", "--name", "李四", "--phone", "12800138000"), 4, "phone:"),
-    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--id-number", "440307199001011234"), 4,
+    (("volunteer", "add", "--name", "李四", "--phone", "12345"), InvalidInput.exit_code, "phone: '12345' is not a mainland mobile"),
+    (("volunteer", "add", "--name", "李四", "--phone", "12800138000"), InvalidInput.exit_code, "phone:"),
+    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--id-number", "440307199001011234"), InvalidInput.exit_code,
      "id_number: the check character"),
-    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--id-number", "440307199013011236"), 4,
+    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--id-number", "440307199013011236"), InvalidInput.exit_code,
      "id_number: digits 7-14 of an ID number are a birth date"),
-    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--id-number", "12345"), 4, "id_number:"),
-    (("volunteer", "add", "--name", f"李{RLO}四", "--phone", "13900139000"), 4, "name: contains the invisible"),
-    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--email", "a" * 34000 + "@example.cn"), 4,
+    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--id-number", "12345"), InvalidInput.exit_code, "id_number:"),
+    (("volunteer", "add", "--name", f"李{RLO}四", "--phone", "13900139000"), InvalidInput.exit_code, "name: contains the invisible"),
+    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--email", "a" * 34000 + "@example.cn"), InvalidInput.exit_code,
      "email: is 34011 characters long; at most 200"),
-    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--chat-id", "c" * 121), 4,
+    (("volunteer", "add", "--name", "李四", "--phone", "13900139000", "--chat-id", "c" * 121), InvalidInput.exit_code,
      "chat_id: is 121 characters long; at most 120"),
-    (("volunteer", "add", "--name", "李四", "--phone", "13800138000"), 5, "phone: 138****8000 already belongs"),
-    (("coordinator", "add", "--name", "李书记", "--email", "b" * 300 + "@example.cn"), 4, "email: is 311 characters"),
-    (("coordinator", "add", "--name", f"李{RLO}书记"), 4, "name: contains the invisible"),
-    (("community", "add", "longxi", "--name", "社" * 121), 4, "name:"),
+    (("volunteer", "add", "--name", "李四", "--phone", "13800138000"), Conflict.exit_code, "phone: 138****8000 already belongs"),
+    (("coordinator", "add", "--name", "李书记", "--email", "b" * 300 + "@example.cn"), InvalidInput.exit_code, "email: is 311 characters"),
+    (("coordinator", "add", "--name", f"李{RLO}书记"), InvalidInput.exit_code, "name: contains the invisible"),
+    (("community", "add", "longxi", "--name", "社" * 121), InvalidInput.exit_code, "name:"),
     # dates the calendar cannot hold
-    (("plan", "--today", "9999-12-01"), 2, "'--today': 9999-12-01 is outside 1900-2100"),
-    (("plan", "--today", "0001-01-01"), 2, "'--today': 0001-01-01 is outside 1900-2100"),
-    (("closure", "add", "--scope", "district", "--from", "9999-12-01", "--to", "9999-12-31", "--reason", "x"), 2,
+    (("plan", "--today", "9999-12-01"), USAGE, "'--today': 9999-12-01 is outside 1900-2100"),
+    (("plan", "--today", "0001-01-01"), USAGE, "'--today': 0001-01-01 is outside 1900-2100"),
+    (("closure", "add", "--scope", "district", "--from", "9999-12-01", "--to", "9999-12-31", "--reason", "x"), USAGE,
      "'--from'"),
     # ids beyond 64 bits: one Click type, exit 2 on both backends
-    (("assign", "13800138000", BIG), 2, f"'OCCURRENCE': {BIG} is not an id"),
-    (("why", BIG), 2, f"'ASSIGNMENT': {BIG} is not an id"),
-    (("reminders", "retry", BIG), 2, f"'REMINDER_ID': {BIG} is not an id"),
-    (("coordinator", "remove", BIG), 2, f"'COORDINATOR_ID': {BIG} is not an id"),
-    (("closure", "remove", BIG), 2, f"'CLOSURE_ID': {BIG} is not an id"),
-    (("attendance", "show", BIG), 2, f"'ID': {BIG} is not an id"),
-    (("occurrence", "cancel", BIG, "--reason", "台风"), 2, f"'OCCURRENCE_ID': {BIG} is not an id"),
-    (("unassign", BIG), 2, f"{BIG} is neither an id"),
-    (("volunteer", "show", BIG), 2, f"{BIG} is neither an id"),
-    (("checkin", BIG, "1"), 2, f"'VOLUNTEER': {BIG} is neither an id"),
-    (("attendance", "list", "--occurrence", BIG), 2, f"'--occurrence': {BIG} is not an id"),
-    (("why", "0"), 2, "'ASSIGNMENT': 0 is not an id"),
-    (("why", "abc"), 2, "'ASSIGNMENT': 'abc' is not an id"),
-    (("why", "9223372036854775807"), 3, "assignment not found"),
-    (("reminders", "retry", "424242"), 3, "not found"),
+    (("assign", "13800138000", BIG), USAGE, f"'OCCURRENCE': {BIG} is not an id"),
+    (("why", BIG), USAGE, f"'ASSIGNMENT': {BIG} is not an id"),
+    (("reminders", "retry", BIG), USAGE, f"'REMINDER_ID': {BIG} is not an id"),
+    (("coordinator", "remove", BIG), USAGE, f"'COORDINATOR_ID': {BIG} is not an id"),
+    (("closure", "remove", BIG), USAGE, f"'CLOSURE_ID': {BIG} is not an id"),
+    (("attendance", "show", BIG), USAGE, f"'ID': {BIG} is not an id"),
+    (("occurrence", "cancel", BIG, "--reason", "台风"), USAGE, f"'OCCURRENCE_ID': {BIG} is not an id"),
+    (("unassign", BIG), USAGE, f"{BIG} is neither an id"),
+    (("volunteer", "show", BIG), USAGE, f"{BIG} is neither an id"),
+    (("checkin", BIG, "1"), USAGE, f"'VOLUNTEER': {BIG} is neither an id"),
+    (("attendance", "list", "--occurrence", BIG), USAGE, f"'--occurrence': {BIG} is not an id"),
+    (("why", "0"), USAGE, "'ASSIGNMENT': 0 is not an id"),
+    (("why", "abc"), USAGE, "'ASSIGNMENT': 'abc' is not an id"),
+    (("why", "9223372036854775807"), NotFound.exit_code, "assignment not found"),
+    (("reminders", "retry", "424242"), NotFound.exit_code, "not found"),
 ]
 
 
@@ -189,7 +191,7 @@ def test_occurrence_moved_past_the_calendar_is_refused(roster: Roster) -> None:
     occurrence = _occurrence_id(roster)
     for to in ("9999-12-31 23:30", "0001-01-01 00:00"):
         result = roster("occurrence", "move", occurrence, "--to", to)
-        assert result.exit_code == 4, result.output
+        assert result.exit_code == InvalidInput.exit_code, result.output
         assert "to: " in result.output and "outside 1900-2100" in result.output
     assert roster.snapshot() == before
 
@@ -201,7 +203,7 @@ def test_phone_digits_of_any_script_are_stored_as_ascii_and_still_unique(roster:
     with roster.engine.connect() as conn:
         assert conn.scalar(select(Volunteer.phone).where(Volunteer.name == "李四")) == "13900139000"
     again = roster("volunteer", "add", "--name", "李五", "--phone", "１３９００１３９０００")  # full-width
-    assert again.exit_code == 5, again.output
+    assert again.exit_code == Conflict.exit_code, again.output
     found = roster("volunteer", "show", "13900139000", "--json")
     assert json.loads(found.output)["name"] == "李四"
 

@@ -85,10 +85,10 @@ def test_parallel_cli_losers_get_a_clean_capacity_full(engine: Engine, tmp_path:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for vid in volunteers]
     finished = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in finished)
-    assert codes == [0, 0, 6, 6, 6, 6], finished
+    assert codes == [0, 0, *[CapacityFull.exit_code] * 4], finished
     for code, stdout, stderr in finished:
         assert "Traceback" not in stderr + stdout
-        if code == 6:
+        if code == CapacityFull.exit_code:
             assert stderr.startswith("error: role 看护 at occurrence") and "is full" in stderr
         else:
             assert "invited, seat" in stdout

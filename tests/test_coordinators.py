@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine
 
 from scheduler.db import session_scope
+from scheduler.errors import InvalidInput, NotFound
 from scheduler.messages.channels import channels_from_settings
 from scheduler.organisations.coordinators import add_coordinator
 from scheduler.reminders.digest import send_weekly_digest
@@ -27,12 +28,12 @@ def test_coordinator_add_list_remove(invoke) -> None:  # type: ignore[no-untyped
     assert "陈书记" in listed.output and "branch:shunjing" in listed.output
     assert invoke("coordinator", "remove", "1").exit_code == 0
     assert json.loads(invoke("coordinator", "list", "--json").output) == []
-    assert invoke("coordinator", "remove", "1").exit_code == 3
+    assert invoke("coordinator", "remove", "1").exit_code == NotFound.exit_code
 
 
 def test_email_channel_needs_an_address_and_nothing_is_written(invoke) -> None:  # type: ignore[no-untyped-def]
     result = invoke("coordinator", "add", "--name", "陈书记", "--channel", "email")
-    assert result.exit_code == 4
+    assert result.exit_code == InvalidInput.exit_code
     assert "email: the email channel needs --email" in result.output
     assert json.loads(invoke("coordinator", "list", "--json").output) == []
 

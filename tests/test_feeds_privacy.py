@@ -14,6 +14,7 @@ from calendars.build import FeedMeta, build_feed, build_feed_icalendar
 from calendars.publish import publish_dirty
 from calendars.rows import NAME_MEMO
 from scheduler.db import engine_for, session_scope
+from scheduler.errors import InvalidInput
 from scheduler.models import Closure, Service
 from scheduler.privacy import personal_data_in, redact
 from scheduler.settings import Settings
@@ -78,13 +79,13 @@ def test_every_public_free_text_field_refuses_personal_data(
             else:
                 args += [option, text]
             result = cli_org(*args)
-            assert result.exit_code == 4, (args, result.output)
+            assert result.exit_code == InvalidInput.exit_code, (args, result.output)
             assert f"{field}: holds" in result.output
     result = cli_org("service", "add", "new-svc", "--title", "亲子阅读", "--role", f"{text}:1", *base)
-    assert result.exit_code == 4 and "role: holds" in result.output
+    assert result.exit_code == InvalidInput.exit_code and "role: holds" in result.output
     result = cli_org("closure", "add", "--scope", "branch:shunjing", "--from", "2026-12-24", "--to", "2026-12-25",
                      "--reason", text, "--today", "2026-12-01")
-    assert result.exit_code == 4 and "reason: holds" in result.output
+    assert result.exit_code == InvalidInput.exit_code and "reason: holds" in result.output
     assert "Traceback" not in result.output
     published = cli_org("feeds", "publish", "--all")
     assert published.exit_code == 0, published.output

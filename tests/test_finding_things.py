@@ -38,7 +38,7 @@ def test_a_shared_name_is_refused_listing_the_ids(session: Session) -> None:
     first, second = f.volunteer(session, name="王芳"), f.volunteer(session, name="王芳")
     with pytest.raises(InvalidInput) as refused:
         get_volunteer(session, "王芳")
-    assert refused.value.exit_code == 4
+    assert refused.value.exit_code == InvalidInput.exit_code
     assert refused.value.message == (f"volunteer: 2 volunteers named 王芳: ids {first.id}, {second.id}; "
                                      "give an id or a phone number")
     deactivate_volunteer(session, str(first.id))
@@ -90,7 +90,7 @@ def test_cli_takes_a_unique_name_and_refuses_a_shared_one(town: dict) -> None:
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["id"] == li
     refused = invoke("volunteer", "show", "王芳")
-    assert refused.exit_code == 4
+    assert refused.exit_code == InvalidInput.exit_code
     assert f"error: volunteer: 2 volunteers named 王芳: ids {wang1}, {wang2}" in refused.stderr
     assert invoke("volunteer", "edit", "李娜", "--monthly-cap", "10").exit_code == 0
 

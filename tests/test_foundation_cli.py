@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from scheduler.db import make_engine, session_scope
+from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.models import Branch, Community, Event, Service, Volunteer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,13 +127,13 @@ def test_bad_service_input_names_the_field_and_writes_nothing(
 
 def test_duplicate_slug_is_a_conflict(org_cli) -> None:  # type: ignore[no-untyped-def]
     result = org_cli("community", "add", "ailian", "--name", "又一个")
-    assert result.exit_code == 5
+    assert result.exit_code == Conflict.exit_code
     assert "slug: a community with slug 'ailian' already exists" in result.output
 
 
 def test_bad_slug_is_invalid_input(org_cli) -> None:  # type: ignore[no-untyped-def]
     result = org_cli("community", "add", "Ai Lian", "--name", "爱联")
-    assert result.exit_code == 4
+    assert result.exit_code == InvalidInput.exit_code
     assert "slug:" in result.output
 
 
@@ -153,7 +154,7 @@ def test_volunteer_lifecycle_by_id_and_phone(org_cli) -> None:  # type: ignore[n
     assert json.loads(org_cli("volunteer", "list", "--json").output) == []
     assert len(json.loads(org_cli("volunteer", "list", "--all", "--json").output)) == 1
     again = org_cli("volunteer", "deactivate", "13800138000")
-    assert again.exit_code == 5
+    assert again.exit_code == Conflict.exit_code
 
 
 @pytest.mark.parametrize(
@@ -180,14 +181,14 @@ def test_bad_volunteer_input_names_the_field_and_writes_nothing(
 def test_duplicate_phone_is_a_conflict(org_cli) -> None:  # type: ignore[no-untyped-def]
     assert org_cli("volunteer", "add", "--name", "王芳", "--phone", "13800138000").exit_code == 0
     result = org_cli("volunteer", "add", "--name", "李娜", "--phone", "13800138000")
-    assert result.exit_code == 5
+    assert result.exit_code == Conflict.exit_code
     assert "phone: 138****8000 already belongs to volunteer #1" in result.output
     assert "13800138000" not in result.output  # masked as listings mask it
 
 
 def test_unknown_volunteer_reference_is_not_found(org_cli) -> None:  # type: ignore[no-untyped-def]
-    assert org_cli("volunteer", "show", "42").exit_code == 3
-    assert org_cli("volunteer", "show", "王芳").exit_code == 3
+    assert org_cli("volunteer", "show", "42").exit_code == NotFound.exit_code
+    assert org_cli("volunteer", "show", "王芳").exit_code == NotFound.exit_code
 
 
 def test_console_script_exit_code_matches_documented_code(tmp_path: Path) -> None:
@@ -195,7 +196,7 @@ def test_console_script_exit_code_matches_documented_code(tmp_path: Path) -> Non
     roster = [sys.executable, "-c", "import cli; cli.main()"]
     assert subprocess.run([*roster, "init"], cwd=ROOT, env=env, capture_output=True).returncode == 0
     result = subprocess.run([*roster, "branch", "show", "nope"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert result.returncode == 3
+    assert result.returncode == NotFound.exit_code
     assert result.stderr.strip() == "error: branch not found: nope"
     assert "Traceback" not in result.stderr
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
 from scheduler.db import make_engine, run_in_transaction, session_scope
-from scheduler.errors import DatabaseBusy
+from scheduler.errors import Conflict, DatabaseBusy
 from scheduler.settings import Settings
 
 LOCK_TIMEOUT = 1.5
@@ -31,7 +31,7 @@ def timed(invoke: Invoke, *args: str) -> tuple[Result, float]:
 
 
 def assert_busy_within_the_timeout(result: Result, elapsed: float) -> None:
-    assert result.exit_code == 8, result.output
+    assert result.exit_code == DatabaseBusy.exit_code, result.output
     assert "database busy" in result.output and "ROSTER_LOCK_TIMEOUT" in result.output
     assert "Traceback" not in result.output
     assert LOCK_TIMEOUT - 0.2 <= elapsed <= LOCK_TIMEOUT + 2.0, elapsed
@@ -204,6 +204,6 @@ def test_duplicate_phone_error_masks_the_number_on_add_and_edit(invoke: Invoke) 
     added = invoke("volunteer", "add", "--name", "李娜", "--phone", "13800138000")
     edited = invoke("volunteer", "edit", "13900139000", "--phone", "13800138000")
     for result in (added, edited):
-        assert result.exit_code == 5, result.output
+        assert result.exit_code == Conflict.exit_code, result.output
         assert "phone: 138****8000 already belongs to volunteer #1" in result.output
         assert "13800138000" not in result.output

@@ -164,7 +164,7 @@ def test_cli_holidays_load_replans_and_reports(invoke, tmp_path: Path) -> None: 
     bad = tmp_path / "bad.txt"
     bad.write_text("year 2027\nrest 2027-01-01\nwork 2027-01-04\n", encoding="utf-8")
     refused = invoke("holidays", "load", str(bad))
-    assert refused.exit_code == 4 and "line 3" in refused.output
+    assert refused.exit_code == InvalidInput.exit_code and "line 3" in refused.output
 
 
 def test_cli_closure_add_list_remove(invoke) -> None:  # type: ignore[no-untyped-def]
@@ -179,9 +179,9 @@ def test_cli_closure_add_list_remove(invoke) -> None:  # type: ignore[no-untyped
     assert "装修" in listing.output and "shunjing" in listing.output
     removed = invoke("closure", "remove", str(data["id"]), "--today", "2026-12-01")
     assert removed.exit_code == 0 and "2 reinstated" in removed.output
-    assert invoke("closure", "remove", "999").exit_code == 3
+    assert invoke("closure", "remove", "999").exit_code == NotFound.exit_code
     assert invoke("closure", "add", "--scope", "planet", "--from", "2026-12-07", "--to", "2026-12-08",
-                  "--reason", "x").exit_code == 4
+                  "--reason", "x").exit_code == InvalidInput.exit_code
 
 
 def test_cli_occurrence_cancel_and_move(invoke) -> None:  # type: ignore[no-untyped-def]
@@ -194,7 +194,7 @@ def test_cli_occurrence_cancel_and_move(invoke) -> None:  # type: ignore[no-unty
     assert json.loads(moved.output)["start"] == "2030-03-09T10:00"
     cancelled = invoke("occurrence", "cancel", str(second), "--reason", "台风")
     assert cancelled.exit_code == 0 and "cancelled: 台风" in cancelled.output
-    assert invoke("occurrence", "cancel", str(second), "--reason", "again").exit_code == 5
-    assert invoke("occurrence", "move", str(first), "--to", "tomorrow").exit_code == 4
+    assert invoke("occurrence", "cancel", str(second), "--reason", "again").exit_code == Conflict.exit_code
+    assert invoke("occurrence", "move", str(first), "--to", "tomorrow").exit_code == InvalidInput.exit_code
     edited = invoke("service", "edit", "ketang", "--time", "17:00")
     assert edited.exit_code == 0, edited.output

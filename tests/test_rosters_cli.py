@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from scheduler.db import make_engine, session_scope, utcnow
+from scheduler.errors import CapacityFull, CheckRefused, Conflict, InvalidInput, NotFound
 from scheduler.models import Assignment, Service
 from tests import factories as f
+from tests.cli_codes import USAGE
 
 
 @pytest.fixture
@@ -53,20 +55,20 @@ def test_assign_prints_the_seat_and_refusals_use_their_exit_codes(clinic) -> Non
     ok = invoke("assign", "13800000001", occ, "--role", "医生")
     assert ok.exit_code == 0 and "as 医生" in ok.output and "invited, seat 1" in ok.output
     refused = invoke("assign", "13800000002", occ, "--role", "医生")
-    assert refused.exit_code == 6 and "error: role 医生 at occurrence" in refused.stderr  # full before skill
+    assert refused.exit_code == CapacityFull.exit_code and "error: role 医生 at occurrence" in refused.stderr  # full before skill
     invoke("unassign", "13800000001", occ)
     refused = invoke("assign", "13800000002", occ, "--role", "医生")
-    assert refused.exit_code == 7
+    assert refused.exit_code == CheckRefused.exit_code
     assert "skill: role 医生 needs 'doctor'" in refused.stderr and "--force" in refused.stderr
     forced = invoke("assign", "13800000002", occ, "--role", "医生", "--force", "--note", "退休医生，证书待补", "--json")
     data = json.loads(forced.stdout)
     assert forced.exit_code == 0 and data["forced"] is True and data["force_note"] == "退休医生，证书待补"
-    assert invoke("assign", "99", occ, "--role", "医生").exit_code == 3
-    assert invoke("assign", "13800000003", "x1", "--role", "医生").exit_code == 2  # not an id: a usage error
-    assert invoke("assign", "13800000003", occ).exit_code == 4  # two roles: --role needed
+    assert invoke("assign", "99", occ, "--role", "医生").exit_code == NotFound.exit_code
+    assert invoke("assign", "13800000003", "x1", "--role", "医生").exit_code == USAGE  # not an id: a usage error
+    assert invoke("assign", "13800000003", occ).exit_code == InvalidInput.exit_code  # two roles: --role needed
     invoke("volunteer", "deactivate", "13800000004")
     gone = invoke("assign", "13800000004", occ, "--role", "引导员", "--force")
-    assert gone.exit_code == 5 and "deactivated" in gone.stderr
+    assert gone.exit_code == Conflict.exit_code and "deactivated" in gone.stderr
 
 
 def test_waitlist_confirm_decline_and_swap_from_the_command_line(clinic) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +87,7 @@ def test_waitlist_confirm_decline_and_swap_from_the_command_line(clinic) -> None
     assert [p["name"] for p in guides["on"]] == ["张医生", "王芳"]
     handed = invoke("swap", str(guides["on"][0]["assignment_id"]), "--to", "13800000002")
     assert handed.exit_code == 0 and "invited" in handed.output
-    assert invoke("swap", "1").exit_code == 4
+    assert invoke("swap", "1").exit_code == InvalidInput.exit_code
 
 
 def test_decline_needs_no_reason_and_names_who_moved_up_never_position_none(clinic) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +138,7 @@ def test_fill_dry_run_prints_the_plan_and_why_explains(clinic) -> None:  # type:
     assert "chosen by auto-fill from the service's own branch" in explained.output
     assert f"at occurrence #{occ}" in explained.output
     bad = invoke("fill", "--from", day, "--to", day, "--branch", "shunjing", "--community", "ailian")
-    assert bad.exit_code == 2
+    assert bad.exit_code == USAGE
 
 
 def test_schedule_table_aligns_chinese_and_shows_open_seats(clinic) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from scheduler.errors import InvalidInput
+from scheduler.errors import InvalidInput, RosterError
 from scheduler.settings import VARIABLES, Settings, default_home, redacted_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def test_commands_run_from_any_folder_share_one_database(tmp_path: Path) -> None
 def test_command_before_init_says_to_run_init_and_creates_nothing(tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_HOME": str(tmp_path / "fresh")}
     result = _roster(["volunteer", "list"], tmp_path, env)
-    assert result.returncode == 1
+    assert result.returncode == RosterError.exit_code
     assert "run `roster init`" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "fresh").exists()
 
@@ -66,7 +66,7 @@ def test_command_on_an_empty_database_says_to_run_init(tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_HOME": str(tmp_path),
            "ROSTER_DATABASE_URL": f"sqlite:///{empty}"}
     result = _roster(["service", "list"], tmp_path, env)
-    assert result.returncode == 1
+    assert result.returncode == RosterError.exit_code
     assert result.stderr.startswith(f"error: the database sqlite:///{empty} is not set up: run `roster init`")
     assert "Traceback" not in result.stderr and "no such table" not in result.stderr
 
@@ -75,7 +75,7 @@ def test_command_on_an_unmigrated_postgresql_database_says_to_run_init(pg_url: s
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_HOME": str(tmp_path),
            "ROSTER_DATABASE_URL": pg_url}
     result = _roster(["volunteer", "list"], tmp_path, env)
-    assert result.returncode == 1
+    assert result.returncode == RosterError.exit_code
     assert "run `roster init`" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -36,7 +36,7 @@ def test_unknown_skill_is_refused_with_the_list(session: Session) -> None:
     f.org(session)
     with pytest.raises(InvalidInput) as refused:
         f.volunteer(session, skills=["魔术"])
-    assert refused.value.exit_code == 4
+    assert refused.value.exit_code == InvalidInput.exit_code
     assert refused.value.message.startswith("skills: unknown skill '魔术'; known skills: doctor 医生, nurse 护士")
 
 
@@ -91,7 +91,7 @@ def test_cli_refuses_an_unknown_skill_with_exit_4(invoke) -> None:  # type: igno
     assert added.exit_code == 0, added.output
     assert json.loads(invoke("volunteer", "show", "13800138000", "--json").output)["skills"] == ["doctor"]
     refused = invoke("volunteer", "add", "--name", "李四", "--phone", "13800138001", "--skill", "魔术")
-    assert refused.exit_code == 4 and "skills: unknown skill '魔术'" in refused.stderr
+    assert refused.exit_code == InvalidInput.exit_code and "skills: unknown skill '魔术'" in refused.stderr
 
 
 def test_volunteer_add_takes_availability_in_the_csv_forms(invoke) -> None:  # type: ignore[no-untyped-def]

@@ -62,7 +62,7 @@ def test_bad_rows_are_all_reported_by_line_and_field_and_nothing_is_written(sess
             (3, "id_number"), (4, "phone"), (5, "phone")} <= found
     assert "line 5, phone: 13800138000 also appears on line 2" in rejected.value.message
     assert "format the column as text" in rejected.value.message
-    assert rejected.value.exit_code == 4
+    assert rejected.value.exit_code == InvalidInput.exit_code
     assert _count(session) == 0
 
 
@@ -109,7 +109,7 @@ def test_cli_import_then_export_round_trip(invoke, tmp_path) -> None:  # type: i
     bad = tmp_path / "bad.csv"
     bad.write_text("姓名,手机\n王芳,123\n", encoding="utf-8")
     refused = invoke("volunteer", "import", str(bad))
-    assert refused.exit_code == 4 and "line 2, phone:" in refused.stderr
+    assert refused.exit_code == InvalidInput.exit_code and "line 2, phone:" in refused.stderr
 
 
 def test_unknown_columns_are_reported_never_silently_dropped(session: Session) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from calendars.relay import relay_events, unrelayed_count
 from scheduler.db import session_scope, utcnow
+from scheduler.errors import Conflict, NotFound
 from scheduler.events import record_event
 from scheduler.messages.channels import ChannelSet, ConsoleChannel
 from scheduler.models import Coordinator, Event, FeedState
@@ -202,8 +203,8 @@ def test_send_due_runs_one_cycle_without_celery_and_lists_failures(  # type: ign
     assert "failed" in table.output and "email" in table.output
     retried = invoke("reminders", "retry", str(failed["id"]))
     assert retried.exit_code == 0 and f"#{failed['id']}" in retried.output
-    assert invoke("reminders", "retry", str(failed["id"])).exit_code == 5  # now pending: a conflict
-    assert invoke("reminders", "retry", "99999").exit_code == 3
+    assert invoke("reminders", "retry", str(failed["id"])).exit_code == Conflict.exit_code  # now pending: a conflict
+    assert invoke("reminders", "retry", "99999").exit_code == NotFound.exit_code
 
 
 def test_roster_help_imports_no_celery() -> None:
