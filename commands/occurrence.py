@@ -13,6 +13,14 @@ from commands.options import RECORD_ID, date_option_callback
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from scheduler.planning.occurrences import OccurrenceView
+
+
+def end_text(occurrence: OccurrenceView) -> str:
+    """The local end time; with its date when the occurrence ends on a later day than it starts."""
+    end = occurrence.local_end
+    return f"{end:%H:%M}" if end.date() == occurrence.local_start.date() else f"{end:%Y-%m-%d %H:%M}"
+
 
 @group()
 def occurrence() -> None:
@@ -32,22 +40,23 @@ def occurrence_list(app: AppContext, service_slug: str | None, branch_slug: str 
                     community_slug: str | None, start: date | None, end: date | None, open_only: bool,
                     limit: int) -> None:
     """List occurrences. Example: roster occurrence list --branch shunjing --open"""
-    from scheduler.planning.occurrences import list_occurrences, occurrences_as_dicts
+    from scheduler.planning.occurrences import list_occurrences, occurrence_views
 
-    def work(s: Session) -> list[dict[str, Any]]:
+    def work(s: Session) -> list[OccurrenceView]:
         found = list_occurrences(s, service_slug, branch_slug, community_slug, start, end, open_only, limit=limit)
-        return occurrences_as_dicts(s, found)
+        return occurrence_views(s, found)
 
-    data = app.read(work)
+    views = app.read(work)
     rows = []
-    for d in data:
-        state = d["status"] if d["status"] != "scheduled" else ("moved" if d["moved"] else "")
-        if d["provisional"]:
+    for o in views:
+        state = o.status if o.status != "scheduled" else ("moved" if o.moved else "")
+        if o.provisional:
             state = (state + " 待定/provisional").strip()
-        rows.append((d["id"], d["service"], d["title"], d["start"].replace("T", " "), d["end"][11:],
-                     d["timezone"] if d["timezone"] != "Asia/Shanghai" else "", d["open_seats"], state))
-    app.out.records(data, ("id", "service", "title", "start", "end", "zone", "open", "state"), rows)
-    if any(d["provisional"] for d in data):
+        rows.append((o.id, o.service, o.title, f"{o.local_start:%Y-%m-%d %H:%M}", end_text(o),
+                     o.timezone if o.timezone != "Asia/Shanghai" else "", o.open_seats, state))
+    app.out.records([o.as_json() for o in views], ("id", "service", "title", "start", "end", "zone", "open", "state"),
+                    rows)
+    if any(o.provisional for o in views):
         app.out.note("provisional: planned without an official holiday schedule; dates may change")
 
 
@@ -57,11 +66,10 @@ def occurrence_list(app: AppContext, service_slug: str | None, branch_slug: str 
 @pass_app
 def occurrence_cancel(app: AppContext, occurrence_id: int, reason: str) -> None:
     """Cancel one occurrence; assigned volunteers are told."""
-    from scheduler.planning.occurrences import cancel_occurrence, occurrence_as_dict
+    from scheduler.planning.occurrences import cancel_occurrence, occurrence_view
 
-    data = app.run(lambda s: occurrence_as_dict(cancel_occurrence(s, occurrence_id, reason, policy=app.policy)))
-    app.out.result(data, f"occurrence #{data['id']} {data['title']} {data['start'].replace('T', ' ')} "
-                         f"cancelled: {reason}")
+    o = app.run(lambda s: occurrence_view(cancel_occurrence(s, occurrence_id, reason, policy=app.policy)))
+    app.out.result(o.as_json(), f"occurrence #{o.id} {o.title} {o.local_start:%Y-%m-%d %H:%M} cancelled: {reason}")
 
 
 @occurrence.command("move")
@@ -79,15 +87,15 @@ def occurrence_move(app: AppContext, occurrence_id: int, new_start: str, duratio
     \b
     Example: roster occurrence move 42 --to "2026-10-10 09:30" --reason 场地调整
     """
-    from scheduler.planning.occurrences import move_occurrence, move_warnings, occurrence_as_dict
+    from scheduler.planning.occurrences import move_occurrence, move_warnings, occurrence_view
 
-    def work(s: Session) -> dict[str, Any]:
+    def work(s: Session) -> tuple[OccurrenceView, list[dict[str, Any]]]:
         moved = move_occurrence(s, occurrence_id, new_start, duration, reason=reason, policy=app.policy)
-        return dict(occurrence_as_dict(moved), warnings=move_warnings(s, moved))
+        return occurrence_view(moved), move_warnings(s, moved)
 
-    data = app.run(work)
-    app.out.result(data, f"occurrence #{data['id']} {data['title']} moved to {data['start'].replace('T', ' ')}"
-                         f"-{data['end'][11:]} {data['timezone']}")
-    for w in data["warnings"]:
+    o, warnings = app.run(work)
+    app.out.result(dict(o.as_json(), warnings=warnings),
+                   f"occurrence #{o.id} {o.title} moved to {o.local_start:%Y-%m-%d %H:%M}-{end_text(o)} {o.timezone}")
+    for w in warnings:
         app.out.note(f"warning: the new time does not suit {w['volunteer']} (volunteer #{w['volunteer_id']}, "
                      f"assignment #{w['assignment_id']}): {'; '.join(w['reasons'])}", err=True)

@@ -28,7 +28,8 @@ def reminders_send_due(app: AppContext, batch_size: int, max_batches: int) -> No
     """
     from scheduler.reminders.dispatch import dispatch_due
 
-    result = dispatch_due(app.engine, app.settings, batch_size=batch_size, max_batches=max_batches).as_dict()
+    result = dispatch_due(app.engine, app.settings, batch_size=batch_size, max_batches=max_batches,
+                          policy=app.policy).as_dict()
     app.out.result(result, f"claimed {result['claimed']}, sent {result['sent']}, stale {result['stale']}, "
                            f"cancelled {result['cancelled']}, deferred {result['deferred']}, "
                            f"retrying {result['retried']}, failed {result['failed']}")
@@ -43,13 +44,19 @@ def reminders_send_due(app: AppContext, batch_size: int, max_batches: int) -> No
 @click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
 @pass_app
 def reminders_list(app: AppContext, failed_only: bool, status: str | None, limit: int) -> None:
-    """List reminders, most recently due first (--failed: permanent failures)."""
-    from scheduler.reminders import list_reminders, reminder_as_dict
+    """List reminders, most recently due first (--failed: permanent failures).
 
-    data = app.read(lambda s: [reminder_as_dict(r) for r in list_reminders(s, status, failed_only, limit)])
-    app.out.records(data, ("id", "status", "kind", "channel", "due", "service", "volunteer", "tries", "error"),
-                    [(d["id"], d["status"], d["kind"], d["channel"], d["due_at"][:16], d["service"],
-                      d["volunteer_id"], d["attempts"], d["last_error"] or "") for d in data])
+    The due time is local to the reminder's service (its zone is named unless Asia/Shanghai);
+    --json gives it in UTC.
+    """
+    from scheduler.reminders import list_reminders, reminder_view
+
+    views = app.read(lambda s: [reminder_view(r) for r in list_reminders(s, status, failed_only, limit)])
+    app.out.records([r.as_json() for r in views],
+                    ("id", "status", "kind", "channel", "due (local)", "service", "volunteer", "tries", "error"),
+                    [(r.id, r.status, r.kind, r.channel,
+                      f"{r.local_due:%Y-%m-%d %H:%M}{'' if r.timezone == 'Asia/Shanghai' else ' ' + r.timezone}",
+                      r.service, r.volunteer_id, r.attempts, r.last_error or "") for r in views])
 
 
 @reminders.command("retry")

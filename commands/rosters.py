@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,27 +11,27 @@ from cli import AppContext, command, pass_app
 from commands.options import RECORD_ID, RECORD_REF, date_option_callback
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from scheduler.rosters import AssignmentView
 
 #: Days ``fill`` covers when --from/--to are left out: the coming four weeks, today included.
 FILL_DEFAULT_DAYS = 28
 
 
-def assignment_line(d: dict[str, Any]) -> str:
-    if d["seat_no"]:
-        where = f", seat {d['seat_no']}"
-    elif d["waitlist_pos"]:
-        where = f", waitlist position {d['waitlist_pos']}"
+def assignment_line(a: AssignmentView) -> str:
+    if a.seat_no:
+        where = f", seat {a.seat_no}"
+    elif a.waitlist_pos:
+        where = f", waitlist position {a.waitlist_pos}"
     else:  # declined or cancelled: no seat and no place in line
         where = ""
-    forced = " (forced)" if d["forced"] else ""
-    return (f"assignment #{d['id']}: volunteer #{d['volunteer_id']} as {d['role']} at occurrence "
-            f"#{d['occurrence_id']} ({d['service']} {d['start'][:16].replace('T', ' ')}), {d['status']}"
-            f"{where}{forced}")
+    forced = " (forced)" if a.forced else ""
+    return (f"assignment #{a.id}: volunteer #{a.volunteer_id} as {a.role} at occurrence "
+            f"#{a.occurrence_id} ({a.service} {a.local_start:%Y-%m-%d %H:%M}), {a.status}{where}{forced}")
 
 
-def _show_assignments(app: AppContext, data: list[dict[str, Any]]) -> None:
-    app.out.result(data if len(data) != 1 else data[0], "\n".join(assignment_line(d) for d in data))
+def _show_assignments(app: AppContext, views: list[AssignmentView]) -> None:
+    data = [a.as_json() for a in views]
+    app.out.result(data if len(data) != 1 else data[0], "\n".join(assignment_line(a) for a in views))
 
 
 @command()
@@ -52,9 +52,9 @@ def assign(app: AppContext, volunteer_ref: str, occurrence_id: int, role_name: s
       roster assign 17 412 --role 医生 --force --note "持证护士可顶岗"
     """
     from scheduler.rosters import assign as do_assign
-    from scheduler.rosters import assignment_as_dict
+    from scheduler.rosters import assignment_view
 
-    _show_assignments(app, [app.run(lambda s: assignment_as_dict(do_assign(
+    _show_assignments(app, [app.run(lambda s: assignment_view(do_assign(
         s, volunteer_ref, occurrence_id, role_name, force=force, note=note, waitlist=waitlist, policy=app.policy)))])
 
 
@@ -68,11 +68,11 @@ def unassign(app: AppContext, ref: str, occurrence_id: int | None, reason: str |
 
     Give an assignment id, or a volunteer (id or phone) and an occurrence id.
     """
-    from scheduler.rosters import assignment_as_dict
+    from scheduler.rosters import assignment_view
     from scheduler.rosters import unassign as do_unassign
 
-    _show_assignments(app, [app.run(lambda s: assignment_as_dict(do_unassign(s, ref, occurrence_id,
-                                                                             reason=reason, policy=app.policy)))])
+    _show_assignments(app, [app.run(lambda s: assignment_view(do_unassign(s, ref, occurrence_id,
+                                                                          reason=reason, policy=app.policy)))])
 
 
 @command()
@@ -81,10 +81,10 @@ def unassign(app: AppContext, ref: str, occurrence_id: int | None, reason: str |
 @pass_app
 def confirm(app: AppContext, ref: str, occurrence_id: int | None) -> None:
     """Record that the volunteer confirmed an invited shift."""
-    from scheduler.rosters import assignment_as_dict
+    from scheduler.rosters import assignment_view
     from scheduler.rosters import confirm as do_confirm
 
-    _show_assignments(app, [app.run(lambda s: assignment_as_dict(do_confirm(s, ref, occurrence_id, policy=app.policy)))])
+    _show_assignments(app, [app.run(lambda s: assignment_view(do_confirm(s, ref, occurrence_id, policy=app.policy)))])
 
 
 @command()
@@ -97,21 +97,15 @@ def decline(app: AppContext, ref: str, occurrence_id: int | None, reason: str | 
 
     The output names who moved up from the waitlist into the freed seat.
     """
-    from scheduler.rosters import assignment_as_dict, decline_shift
+    from scheduler.rosters import decline_shift, declined_view
 
-    def work(s: Session) -> dict[str, Any]:
-        result = decline_shift(s, ref, reason, occurrence_id, policy=app.policy)
-        return dict(assignment_as_dict(result.declined), freed_seat=result.seat_no, promoted=[
-            dict(assignment_as_dict(entry, with_name=True), from_waitlist_pos=position)
-            for entry, position in result.promoted])
-
-    data = app.run(work)
-    app.out.result(data, assignment_line(data))
-    for p in data["promoted"]:
-        app.out.note(f"moved up from waitlist position {p['from_waitlist_pos']}: {p['volunteer']} "
-                     f"(volunteer #{p['volunteer_id']}), now seat {p['seat_no']} (assignment #{p['id']})")
-    if data["freed_seat"] and not data["promoted"]:
-        app.out.note(f"seat {data['freed_seat']} is open again (nobody on the waitlist could take it)")
+    result = app.run(lambda s: declined_view(decline_shift(s, ref, reason, occurrence_id, policy=app.policy)))
+    app.out.result(result.as_json(), assignment_line(result.declined))
+    for p, position in result.promoted:
+        app.out.note(f"moved up from waitlist position {position}: {p.volunteer} "
+                     f"(volunteer #{p.volunteer_id}), now seat {p.seat_no} (assignment #{p.id})")
+    if result.freed_seat and not result.promoted:
+        app.out.note(f"seat {result.freed_seat} is open again (nobody on the waitlist could take it)")
 
 
 @command()
@@ -130,10 +124,10 @@ def swap(app: AppContext, ref: int, other: int | None, to_volunteer: str | None,
       roster swap 501 502          # the holders of 501 and 502 trade
       roster swap 501 --to 17      # volunteer #17 takes over 501
     """
-    from scheduler.rosters import assignment_as_dict
+    from scheduler.rosters import assignment_view
     from scheduler.rosters import swap as do_swap
 
-    _show_assignments(app, app.run(lambda s: [assignment_as_dict(a) for a in do_swap(
+    _show_assignments(app, app.run(lambda s: [assignment_view(a) for a in do_swap(
         s, ref, other, to_volunteer, force=force, note=note, policy=app.policy)]))
 
 

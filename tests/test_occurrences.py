@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from scheduler.planning.occurrences import (
     get_occurrence,
     list_occurrences,
     move_occurrence,
-    occurrence_as_dict,
+    occurrence_view,
 )
 from tests import factories as f
 
@@ -69,11 +69,30 @@ def test_open_seats_are_role_counts_minus_seated_assignments(session: Session, p
     session.flush()
     open_ids = {o.id for o in list_occurrences(session, open_only=True)}
     assert saturday.id not in open_ids and monday.id in open_ids
-    data = occurrence_as_dict(monday)
+    data = occurrence_view(monday).as_json()
     assert data["open_seats"] == 2
     assert data["roles"][0] == {"role": "辅导员", "skill": "tutor", "count": 2, "seated": 1, "open": 1}
     assert data["start"] == "2026-03-02T16:30" and data["end"] == "2026-03-02T18:30"
     assert data["timezone"] == "Asia/Shanghai" and data["status"] == "scheduled" and data["provisional"] is False
+
+
+def test_occurrence_view_holds_utc_instants_and_its_json_is_the_stable_shape(session: Session,
+                                                                            planned: dict) -> None:
+    monday = list_occurrences(session, service="ketang")[0]
+    _seat(session, monday)
+    view = occurrence_view(monday)
+    assert view.start_at == datetime(2026, 3, 2, 8, 30, tzinfo=UTC) and view.start_at.utcoffset() == timedelta(0)
+    assert f"{view.local_start:%Y-%m-%d %H:%M}" == "2026-03-02 16:30"
+    assert view.as_json() == {
+        "id": monday.id, "service": "ketang", "title": "四点半课堂", "branch": "shunjing",
+        "community": "ailian", "venue": "顺景花园党群之家", "timezone": "Asia/Shanghai", "date": "2026-03-02",
+        "start": "2026-03-02T16:30", "end": "2026-03-02T18:30", "start_utc": "2026-03-02T08:30:00+00:00",
+        "end_utc": "2026-03-02T10:30:00+00:00", "original_start": "2026-03-02T16:30", "moved": False,
+        "status": "scheduled", "cancel_reason": None, "pinned": False, "provisional": False, "sequence": 0,
+        "roles": [{"role": "辅导员", "skill": "tutor", "count": 2, "seated": 1, "open": 1},
+                  {"role": "看护", "skill": None, "count": 1, "seated": 0, "open": 1}],
+        "open_seats": 2,
+    }
 
 
 def test_cancel_pins_bumps_sequence_writes_event_and_tells_seated_volunteers(session: Session,
@@ -98,7 +117,7 @@ def test_move_keeps_identity_pins_and_tells_seated_volunteers(session: Session, 
     original = occ.original_start
     a = _seat(session, occ)
     move_occurrence(session, occ.id, "2026-03-07 09:30", duration="3h", now=NOW)
-    data = occurrence_as_dict(occ)
+    data = occurrence_view(occ).as_json()
     assert (data["start"], data["end"], data["moved"], data["pinned"], data["sequence"]) == \
         ("2026-03-07T09:30", "2026-03-07T12:30", True, True, 1)
     assert occ.original_start == original and data["original_start"] == "2026-03-02T16:30"
@@ -198,3 +217,17 @@ def test_cli_occurrence_cancel_and_move(invoke) -> None:  # type: ignore[no-unty
     assert invoke("occurrence", "move", str(first), "--to", "tomorrow").exit_code == InvalidInput.exit_code
     edited = invoke("service", "edit", "ketang", "--time", "17:00")
     assert edited.exit_code == 0, edited.output
+
+
+def test_occurrence_ending_on_a_later_day_shows_its_end_date(invoke) -> None:  # type: ignore[no-untyped-def]
+    _setup_cli(invoke)
+    invoke("plan", "--today", "2030-03-04", "--weeks", "1")
+    first = json.loads(invoke("occurrence", "list", "--service", "ketang", "--json").output)[0]["id"]
+    moved = invoke("occurrence", "move", str(first), "--to", "2030-03-09 10:00", "--duration", "24h")
+    assert moved.exit_code == 0, moved.output
+    assert "moved to 2030-03-09 10:00-2030-03-10 10:00 Asia/Shanghai" in moved.output  # not 10:00-10:00
+    listing = invoke("occurrence", "list", "--service", "ketang", "--from", "2030-03-09", "--to", "2030-03-09")
+    assert "2030-03-09 10:00" in listing.output and "2030-03-10 10:00" in listing.output
+    same_day = invoke("occurrence", "list", "--service", "ketang", "--from", "2030-03-05", "--to", "2030-03-05")
+    assert "2030-03-05 16:30" in same_day.output and "18:30" in same_day.output
+    assert "2030-03-05 18:30" not in same_day.output

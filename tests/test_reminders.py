@@ -106,3 +106,38 @@ def test_settings_build_the_policy_the_entry_points_pass() -> None:
     assert Settings.from_env({}).policy() == DEFAULT_POLICY
     with pytest.raises(InvalidInput, match="ROSTER_QUIET_HOURS"):
         Settings.from_env({"ROSTER_QUIET_HOURS": "late"}).policy()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_reminders_list_shows_due_times_in_the_services_zone_and_json_in_utc(  # type: ignore[no-untyped-def]
+        invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setenv("ROSTER_QUIET_HOURS", "22:00-07:30")
+    for args in (
+        ("community", "add", "ailian", "--name", "爱联社区"),
+        ("branch", "add", "shunjing", "--name", "顺景花园党支部", "--community", "ailian"),
+        ("service", "add", "yizhen", "--title", "义诊", "--branch", "shunjing", "--every", "saturday",
+         "--start-date", "2030-03-02", "--time", "09:00", "--duration", "2h", "--role", "引导员:2",
+         "--reminders", "120"),
+        ("service", "add", "ny", "--title", "纽约", "--branch", "shunjing", "--every", "saturday",
+         "--start-date", "2030-03-02", "--time", "12:00", "--duration", "1h", "--role", "引导员:2",
+         "--reminders", "60", "--timezone", "America/New_York"),
+        ("volunteer", "add", "--name", "李引导", "--phone", "13800000002", "--branch", "shunjing"),
+        ("plan", "--today", "2030-03-04", "--weeks", "1"),
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    for slug in ("yizhen", "ny"):
+        [occ] = json.loads(invoke("occurrence", "list", "--service", slug, "--json").output)
+        assert invoke("assign", "13800000002", str(occ["id"])).exit_code == 0
+    listed = {r["kind"]: r for r in json.loads(invoke("reminders", "list", "--json").output)}
+    # 07:00 in Shenzhen is quiet: the reminder goes at 07:30, which is 23:30 UTC the day before.
+    assert listed["before:120"]["due_at"] == "2030-03-08T23:30:00+00:00"
+    assert listed["before:60"]["due_at"] == "2030-03-09T16:00:00+00:00"  # 11:00 in New York
+    table = invoke("reminders", "list").output
+    assert "due (local)" in table
+    assert "2030-03-09 07:30" in table and "2030-03-08 23:30" not in table
+    assert "2030-03-09 11:00 America/New_York" in table and "2030-03-09 16:00" not in table

@@ -89,6 +89,27 @@ def test_waitlist_is_promoted_in_order_when_a_seat_frees(session: Session, world
     assert (w1.status, w1.reason, w2.status, w2.seat_no) == ("declined", "生病了", "invited", 1)
 
 
+def test_assignment_view_holds_utc_and_its_json_is_the_stable_shape(session: Session, world: dict) -> None:
+    occ = world["occurrence"]
+    holder = rosters.assign(session, str(f.volunteer(session, name="王芳").id), occ.id, "看护", now=NOW)
+    waiting = rosters.assign(session, str(f.volunteer(session, name="李明").id), occ.id, "看护", waitlist=True,
+                             now=NOW)
+    view = rosters.assignment_view(holder)
+    assert view.start_at == MONDAY and view.start_at.utcoffset() == timedelta(0)
+    assert f"{view.local_start:%Y-%m-%d %H:%M}" == "2026-12-07 16:30"
+    assert view.as_json() == {
+        "id": holder.id, "occurrence_id": occ.id, "service": occ.service.slug, "start": "2026-12-07T16:30:00+08:00",
+        "role": "看护", "volunteer_id": holder.volunteer_id, "status": "invited", "seat_no": 1, "waitlist_pos": None,
+        "forced": False, "force_note": None, "reason": None,
+    }
+    assert rosters.assignment_view(holder, with_name=True).as_json()["volunteer"] == "王芳"
+    declined = rosters.declined_view(rosters.decline_shift(session, str(holder.id), "生病了", now=NOW)).as_json()
+    assert (declined["status"], declined["reason"], declined["freed_seat"]) == ("declined", "生病了", 1)
+    [promoted] = declined["promoted"]
+    assert (promoted["id"], promoted["volunteer"], promoted["seat_no"], promoted["from_waitlist_pos"]) == \
+        (waiting.id, "李明", 1, 1)
+
+
 def test_soft_checks_list_every_reason(session: Session, world: dict) -> None:
     occ = world["occurrence"]
     other = f.occurrence(session, f.service(session, start_time="17:00"), start=MONDAY + timedelta(minutes=30))

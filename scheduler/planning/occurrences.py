@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -206,8 +207,92 @@ def move_warnings(session: Session, occurrence: Occurrence) -> list[dict[str, An
     return warnings
 
 
-def occurrence_as_dict(occurrence: Occurrence, seated: dict[int, int] | None = None) -> dict[str, Any]:
-    """A stable dict for JSON and tables: local times in the service's zone, status, open seats per role.
+@dataclass(frozen=True)
+class RoleSeats:
+    """One role of an occurrence: how many it needs and how many seats are taken."""
+
+    role: str
+    skill: str | None
+    count: int
+    seated: int
+
+    @property
+    def open(self) -> int:
+        return max(0, self.count - self.seated)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"role": self.role, "skill": self.skill, "count": self.count, "seated": self.seated,
+                "open": self.open}
+
+
+@dataclass(frozen=True)
+class OccurrenceView:
+    """An occurrence as a coordinator sees it: times aware UTC, shown in the service's ``timezone``."""
+
+    id: int
+    service: str
+    title: str
+    branch: str | None
+    community: str
+    venue: str
+    timezone: str
+    start_at: datetime
+    end_at: datetime
+    original_start: datetime
+    status: str
+    cancel_reason: str | None
+    pinned: bool
+    provisional: bool
+    sequence: int
+    roles: tuple[RoleSeats, ...]
+
+    @property
+    def local_start(self) -> datetime:
+        return self.start_at.astimezone(ZoneInfo(self.timezone))
+
+    @property
+    def local_end(self) -> datetime:
+        return self.end_at.astimezone(ZoneInfo(self.timezone))
+
+    @property
+    def moved(self) -> bool:
+        return self.start_at != self.original_start
+
+    @property
+    def open_seats(self) -> int:
+        return sum(r.open for r in self.roles)
+
+    def as_json(self) -> dict[str, Any]:
+        """The stable JSON shape (``--json``): local times in the service's zone and the UTC instants."""
+        start, end = self.local_start, self.local_end
+        original = self.original_start.astimezone(ZoneInfo(self.timezone))
+        return {
+            "id": self.id,
+            "service": self.service,
+            "title": self.title,
+            "branch": self.branch,
+            "community": self.community,
+            "venue": self.venue,
+            "timezone": self.timezone,
+            "date": start.date().isoformat(),
+            "start": start.strftime("%Y-%m-%dT%H:%M"),
+            "end": end.strftime("%Y-%m-%dT%H:%M"),
+            "start_utc": self.start_at.isoformat(),
+            "end_utc": self.end_at.isoformat(),
+            "original_start": original.strftime("%Y-%m-%dT%H:%M"),
+            "moved": self.moved,
+            "status": self.status,
+            "cancel_reason": self.cancel_reason,
+            "pinned": self.pinned,
+            "provisional": self.provisional,
+            "sequence": self.sequence,
+            "roles": [r.as_json() for r in self.roles],
+            "open_seats": self.open_seats,
+        }
+
+
+def occurrence_view(occurrence: Occurrence, seated: dict[int, int] | None = None) -> OccurrenceView:
+    """The occurrence's view: status, times, open seats per role.
 
     ``seated`` maps role id to seated assignments; when omitted it is counted from the database.
     """
@@ -215,47 +300,34 @@ def occurrence_as_dict(occurrence: Occurrence, seated: dict[int, int] | None = N
     if seated is None:
         session = object_session(occurrence)
         seated = seated_counts(session, [occurrence.id]).get(occurrence.id, {}) if session else {}
-    start = _local(occurrence.start_at, service)
-    end = _local(occurrence.end_at, service)
-    original = _local(occurrence.original_start, service)
-    roles = [
-        {"role": r.name, "skill": r.skill, "count": r.count, "seated": seated.get(r.id, 0),
-         "open": max(0, r.count - seated.get(r.id, 0))}
-        for r in service.roles
-    ]
-    return {
-        "id": occurrence.id,
-        "service": service.slug,
-        "title": service.title,
-        "branch": service.branch.slug if service.branch else None,
-        "community": service.community.slug,
-        "venue": service.venue,
-        "timezone": service.timezone,
-        "date": start.date().isoformat(),
-        "start": start.strftime("%Y-%m-%dT%H:%M"),
-        "end": end.strftime("%Y-%m-%dT%H:%M"),
-        "start_utc": occurrence.start_at.astimezone(UTC).isoformat(),
-        "end_utc": occurrence.end_at.astimezone(UTC).isoformat(),
-        "original_start": original.strftime("%Y-%m-%dT%H:%M"),
-        "moved": occurrence.start_at != occurrence.original_start,
-        "status": occurrence.status,
-        "cancel_reason": occurrence.cancel_reason,
-        "pinned": occurrence.pinned,
-        "provisional": occurrence.provisional,
-        "sequence": occurrence.sequence,
-        "roles": roles,
-        "open_seats": sum(r["open"] for r in roles),
-    }
+    return OccurrenceView(
+        id=occurrence.id,
+        service=service.slug,
+        title=service.title,
+        branch=service.branch.slug if service.branch else None,
+        community=service.community.slug,
+        venue=service.venue,
+        timezone=service.timezone,
+        start_at=occurrence.start_at.astimezone(UTC),
+        end_at=occurrence.end_at.astimezone(UTC),
+        original_start=occurrence.original_start.astimezone(UTC),
+        status=occurrence.status,
+        cancel_reason=occurrence.cancel_reason,
+        pinned=occurrence.pinned,
+        provisional=occurrence.provisional,
+        sequence=occurrence.sequence,
+        roles=tuple(RoleSeats(r.name, r.skill, r.count, seated.get(r.id, 0)) for r in service.roles),
+    )
 
 
-def occurrences_as_dicts(session: Session, occurrences: list[Occurrence]) -> list[dict[str, Any]]:
-    """``occurrence_as_dict`` for many, counting seats in one query."""
+def occurrence_views(session: Session, occurrences: list[Occurrence]) -> list[OccurrenceView]:
+    """``occurrence_view`` for many, counting seats in one query."""
     counts = seated_counts(session, [o.id for o in occurrences])
-    return [occurrence_as_dict(o, counts.get(o.id, {})) for o in occurrences]
+    return [occurrence_view(o, counts.get(o.id, {})) for o in occurrences]
 
 
 __all__ = [
     "cancel_occurrence", "get_occurrence", "list_occurrences", "move_occurrence", "move_warnings",
-    "occurrence_as_dict",
-    "occurrences_as_dicts", "open_seats", "parse_local_start", "seated_counts",
+    "OccurrenceView", "RoleSeats", "occurrence_view", "occurrence_views", "open_seats", "parse_local_start",
+    "seated_counts",
 ]

@@ -9,7 +9,8 @@ One row per (assignment, kind, channel); the dispatcher claims due rows, sends t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -167,24 +168,60 @@ def occurrence_changed(session: Session, occurrence: Occurrence, change: str,
     return count
 
 
-def reminder_as_dict(reminder: Reminder) -> dict[str, Any]:
-    """What a coordinator sees of a reminder (volunteer by id; the text is built at send time)."""
+@dataclass(frozen=True)
+class ReminderView:
+    """What a coordinator sees of a reminder (volunteer by id; the text is built at send time).
+
+    Times are aware UTC; ``timezone`` is the service's, for showing them local.
+    """
+
+    id: int
+    kind: str
+    channel: str
+    status: str
+    due_at: datetime
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    assignment_id: int
+    volunteer_id: int
+    service: str
+    shift_start: datetime
+    timezone: str
+
+    @property
+    def local_due(self) -> datetime:
+        return self.due_at.astimezone(ZoneInfo(self.timezone))
+
+    def as_json(self) -> dict[str, Any]:
+        """The stable JSON shape (``--json``): ISO instants in UTC."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "channel": self.channel,
+            "status": self.status,
+            "due_at": self.due_at.isoformat(),
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+            "assignment_id": self.assignment_id,
+            "volunteer_id": self.volunteer_id,
+            "service": self.service,
+            "shift_start": self.shift_start.isoformat(),
+        }
+
+
+def reminder_view(reminder: Reminder) -> ReminderView:
+    """The reminder's view, with its shift's service and zone."""
     assignment = reminder.assignment
     occurrence = assignment.occurrence
-    return {
-        "id": reminder.id,
-        "kind": reminder.kind,
-        "channel": reminder.channel,
-        "status": reminder.status,
-        "due_at": reminder.due_at.isoformat(),
-        "attempts": reminder.attempts,
-        "last_error": reminder.last_error,
-        "sent_at": reminder.sent_at.isoformat() if reminder.sent_at else None,
-        "assignment_id": assignment.id,
-        "volunteer_id": assignment.volunteer_id,
-        "service": occurrence.service.slug,
-        "shift_start": occurrence.start_at.isoformat(),
-    }
+    return ReminderView(
+        id=reminder.id, kind=reminder.kind, channel=reminder.channel, status=reminder.status,
+        due_at=reminder.due_at.astimezone(UTC), attempts=reminder.attempts, last_error=reminder.last_error,
+        sent_at=reminder.sent_at.astimezone(UTC) if reminder.sent_at else None,
+        assignment_id=assignment.id, volunteer_id=assignment.volunteer_id, service=occurrence.service.slug,
+        shift_start=occurrence.start_at.astimezone(UTC), timezone=occurrence.service.timezone,
+    )
 
 
 def list_reminders(session: Session, status: str | None = None, failed_only: bool = False,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -521,26 +521,83 @@ def _trade_roles(session: Session, first: Assignment, second: Assignment, forced
 # --------------------------------------------------------------------------- reading
 
 
-def assignment_as_dict(assignment: Assignment, with_name: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AssignmentView:
+    """An assignment as a coordinator sees it; ``start_at`` is aware UTC, shown in ``timezone``.
+
+    ``volunteer`` (the name) is None unless it was asked for.
+    """
+
+    id: int
+    occurrence_id: int
+    service: str
+    start_at: datetime
+    timezone: str
+    role: str
+    volunteer_id: int
+    status: str
+    seat_no: int | None
+    waitlist_pos: int | None
+    forced: bool
+    force_note: str | None
+    reason: str | None
+    volunteer: str | None = None
+
+    @property
+    def local_start(self) -> datetime:
+        return self.start_at.astimezone(zone(self.timezone))
+
+    def as_json(self) -> dict[str, Any]:
+        """The stable JSON shape (``--json``): ``start`` is local ISO with its offset."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "occurrence_id": self.occurrence_id,
+            "service": self.service,
+            "start": self.local_start.isoformat(),
+            "role": self.role,
+            "volunteer_id": self.volunteer_id,
+            "status": self.status,
+            "seat_no": self.seat_no,
+            "waitlist_pos": self.waitlist_pos,
+            "forced": self.forced,
+            "force_note": self.force_note,
+            "reason": self.reason,
+        }
+        if self.volunteer is not None:
+            data["volunteer"] = self.volunteer
+        return data
+
+
+def assignment_view(assignment: Assignment, with_name: bool = False) -> AssignmentView:
+    """The assignment's view; ``with_name`` adds the volunteer's name."""
     occurrence = assignment.occurrence
-    tz = zone(occurrence.service.timezone)
-    data: dict[str, Any] = {
-        "id": assignment.id,
-        "occurrence_id": assignment.occurrence_id,
-        "service": occurrence.service.slug,
-        "start": occurrence.start_at.astimezone(tz).isoformat(),
-        "role": assignment.role.name,
-        "volunteer_id": assignment.volunteer_id,
-        "status": assignment.status,
-        "seat_no": assignment.seat_no,
-        "waitlist_pos": assignment.waitlist_pos,
-        "forced": assignment.forced,
-        "force_note": assignment.force_note,
-        "reason": assignment.reason,
-    }
-    if with_name:
-        data["volunteer"] = assignment.volunteer.name
-    return data
+    return AssignmentView(
+        id=assignment.id, occurrence_id=assignment.occurrence_id, service=occurrence.service.slug,
+        start_at=occurrence.start_at.astimezone(UTC), timezone=occurrence.service.timezone,
+        role=assignment.role.name, volunteer_id=assignment.volunteer_id, status=assignment.status,
+        seat_no=assignment.seat_no, waitlist_pos=assignment.waitlist_pos, forced=assignment.forced,
+        force_note=assignment.force_note, reason=assignment.reason,
+        volunteer=assignment.volunteer.name if with_name else None,
+    )
+
+
+@dataclass(frozen=True)
+class DeclinedView:
+    """A decline as a coordinator sees it: the declined assignment, the seat it freed, and who moved
+    up into it (their view, with name, and their former waitlist position)."""
+
+    declined: AssignmentView
+    freed_seat: int | None
+    promoted: tuple[tuple[AssignmentView, int], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.declined.as_json(), freed_seat=self.freed_seat, promoted=[
+            dict(entry.as_json(), from_waitlist_pos=position) for entry, position in self.promoted])
+
+
+def declined_view(result: Declined) -> DeclinedView:
+    return DeclinedView(assignment_view(result.declined), result.seat_no,
+                        tuple((assignment_view(entry, with_name=True), position) for entry, position in result.promoted))
 
 
 def volunteer_shifts(session: Session, volunteer_id: int, first: date | None = None) -> Iterable[Assignment]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler.rosters import assignment_as_dict, get_assignment
+from scheduler.rosters import assignment_view, get_assignment
 from scheduler.volunteers.eligibility import describe_span
 
 RULE = ("own branch first, then the community; then fewest no-shows in 90 days, fewest minutes served "
@@ -74,11 +74,12 @@ def open_reason(everyone: int, skilled: int, available_now: int, skill: str | No
 def why(session: Session, assignment_id: str | int) -> dict[str, Any]:
     """The stored explanation of an assignment, and lines a coordinator reads."""
     assignment = get_assignment(session, assignment_id)
-    data = assignment_as_dict(assignment, with_name=True)
+    view = assignment_view(assignment, with_name=True)
+    data = view.as_json()
     explanation = assignment.explanation or {}
     lines = [f"assignment #{assignment.id}: {assignment.volunteer.name} (#{assignment.volunteer_id}) as "
-             f"{data['role']} at occurrence #{assignment.occurrence_id} ({data['service']} "
-             f"{data['start'][:16].replace('T', ' ')}), {assignment.status}"]
+             f"{view.role} at occurrence #{assignment.occurrence_id} ({view.service} "
+             f"{view.local_start:%Y-%m-%d %H:%M}), {assignment.status}"]
     method = explanation.get("method")
     if method == "fill":
         tier = "the service's own branch" if explanation["tier"] == "branch" else "the community"
