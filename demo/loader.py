@@ -222,7 +222,8 @@ class InProcessSteps:
         stream = io.StringIO()
         channels = channels_from_settings(self.settings, stream=stream)
         try:
-            sent = dispatch_due(self.engine, self.settings, now=self.now, channels=channels, max_batches=100)
+            sent = dispatch_due(self.engine, self.settings, now=self.now, channels=channels, max_batches=100,
+                                policy=self.settings.policy())
         finally:
             channels.close()
         return {k: v for k, v in sent.as_dict().items() if isinstance(v, int)}, stream.getvalue()

@@ -60,8 +60,9 @@ def dispatch_reminders(max_batches: int = 50) -> dict[str, Any]:
     from scheduler.reminders.dispatch import dispatch_due
 
     tuning = _tuning()
-    result = dispatch_due(_engine(), _settings(), batch_size=tuning.dispatch_batch, max_batches=max_batches,
-                          lease_seconds=tuning.lease_seconds)
+    settings = _settings()
+    result = dispatch_due(_engine(), settings, batch_size=tuning.dispatch_batch, max_batches=max_batches,
+                          lease_seconds=tuning.lease_seconds, policy=settings.policy())
     data = result.as_dict()
     if result.claimed:
         log.info("reminders: %s", {k: v for k, v in data.items() if k != "errors"})

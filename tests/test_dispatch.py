@@ -63,12 +63,16 @@ def only(channel: object) -> ChannelSet:
     return ChannelSet({"console": lambda: channel, "null": lambda: channel})
 
 
+#: The policy the entry points would build from ``settings_for`` (quiet hours 22:00-07:30).
+POLICY = settings_for("sqlite://").policy()
+
+
 def test_due_reminder_is_sent_once_and_marked_sent(engine: Engine) -> None:
     shift = create_shift(engine, NOW + timedelta(hours=20), volunteers=2)
     stream = io.StringIO()
     settings = settings_for(str(engine.url))
-    first = dispatch_due(engine, settings, now=NOW, channels=ChannelSet({"console": lambda: _console(stream)}))
-    again = dispatch_due(engine, settings, now=NOW + timedelta(seconds=5))
+    first = dispatch_due(engine, settings, policy=POLICY, now=NOW, channels=ChannelSet({"console": lambda: _console(stream)}))
+    again = dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(seconds=5))
     assert (first.claimed, first.sent) == (2, 2)  # the 24 h reminders (due now); the 2 h ones later
     assert again.claimed == 0
     assert stream.getvalue().count("【志愿服务提醒】四点半课堂") == 2
@@ -86,7 +90,7 @@ def _console(stream: io.StringIO) -> object:
 def test_console_output_names_volunteers_by_id_only(engine: Engine) -> None:
     create_shift(engine, NOW + timedelta(hours=1), volunteers=1)
     stream = io.StringIO()
-    dispatch_due(engine, settings_for(str(engine.url)), now=NOW,
+    dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW,
                  channels=ChannelSet({"console": lambda: _console(stream)}))
     assert "志愿者#" in stream.getvalue() and "李" not in stream.getvalue()
 
@@ -94,7 +98,7 @@ def test_console_output_names_volunteers_by_id_only(engine: Engine) -> None:
 def test_reminder_not_due_yet_is_not_claimed(engine: Engine) -> None:
     create_shift(engine, NOW + timedelta(days=3))
     channel = RecordingChannel()
-    result = dispatch_due(engine, settings_for(str(engine.url)), now=NOW, channels=only(channel))
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW, channels=only(channel))
     assert result.claimed == 0 and channel.sent == []
 
 
@@ -105,9 +109,9 @@ def test_worker_dying_after_claim_is_sent_once_after_the_lease_expires(engine: E
     assert len(claimed) == 3
     channel = RecordingChannel()
     settings = settings_for(str(engine.url))
-    during = dispatch_due(engine, settings, now=NOW + timedelta(minutes=4), channels=only(channel))
-    after = dispatch_due(engine, settings, now=NOW + timedelta(minutes=6), channels=only(channel))
-    later = dispatch_due(engine, settings, now=NOW + timedelta(minutes=20), channels=only(channel))
+    during = dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(minutes=4), channels=only(channel))
+    after = dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(minutes=6), channels=only(channel))
+    later = dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(minutes=20), channels=only(channel))
     assert during.claimed == 0
     assert after.sent == 3 and later.claimed == 0
     assert sorted(channel.sent) == sorted(claimed)
@@ -121,7 +125,7 @@ def test_lease_taken_over_before_the_mark_is_counted_as_the_duplicate_window(eng
     # The slow worker's channel accepted; its lease expired before it could mark; another worker
     # claimed and sent too. The mark of the slow worker then finds nothing: two copies went out.
     channel = RecordingChannel()
-    dispatch_due(engine, settings_for(str(engine.url)), now=NOW + timedelta(minutes=6), channels=only(channel))
+    dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW + timedelta(minutes=6), channels=only(channel))
     with session_scope(engine) as session:
         assert _mark_sent(session, slow, "slow-worker", NOW + timedelta(minutes=7)) == 0
     assert len(channel.sent) == 2
@@ -137,7 +141,7 @@ def test_two_dispatchers_at_once_send_each_reminder_once(engine: Engine) -> None
 
     def run(worker: str) -> None:
         try:
-            dispatch_due(engine, settings, now=NOW, batch_size=7, worker_id=worker, channels=only(channel),
+            dispatch_due(engine, settings, policy=POLICY, now=NOW, batch_size=7, worker_id=worker, channels=only(channel),
                          max_batches=100)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -156,7 +160,7 @@ def test_stale_reminder_is_recorded_and_not_sent(engine: Engine) -> None:
     create_shift(engine, NOW + timedelta(hours=3), offsets=[120])
     channel = RecordingChannel()
     # The dispatcher was down until after the shift began.
-    result = dispatch_due(engine, settings_for(str(engine.url)), now=NOW + timedelta(hours=3, minutes=1),
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW + timedelta(hours=3, minutes=1),
                           channels=only(channel))
     assert result.stale == 1 and channel.sent == []
     [row] = reminders_of(engine)
@@ -169,7 +173,7 @@ def test_reminder_cancelled_after_claim_is_never_sent(engine: Engine) -> None:
         claim_due_reminders(session, NOW, 200, "dead-worker", timedelta(minutes=1))
     cancel_assignment(engine, shift.assignment_ids[0], NOW)
     channel = RecordingChannel()
-    result = dispatch_due(engine, settings_for(str(engine.url)), now=NOW + timedelta(minutes=5),
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW + timedelta(minutes=5),
                           channels=only(channel))
     assert channel.sent == [] and result.claimed == 0
     assert list(statuses(engine, shift).values()) == ["cancelled"]
@@ -182,7 +186,7 @@ def test_reminder_of_unseated_assignment_is_cancelled_at_claim(engine: Engine) -
         assert assignment is not None
         assignment.status, assignment.seat_no = "declined", None
     channel = RecordingChannel()
-    result = dispatch_due(engine, settings_for(str(engine.url)), now=NOW, channels=only(channel))
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW, channels=only(channel))
     assert result.cancelled == 1 and channel.sent == []
 
 
@@ -193,7 +197,7 @@ def test_transient_failure_backs_off_then_fails_permanently_after_max_attempts(e
     moment = NOW + timedelta(hours=6)
     seen = []
     for attempt in range(1, DEFAULT_MAX_ATTEMPTS + 1):
-        result = dispatch_due(engine, settings, now=moment, channels=only(channel))
+        result = dispatch_due(engine, settings, policy=POLICY, now=moment, channels=only(channel))
         [row] = reminders_of(engine)
         seen.append(row.status)
         if attempt < DEFAULT_MAX_ATTEMPTS:
@@ -205,7 +209,7 @@ def test_transient_failure_backs_off_then_fails_permanently_after_max_attempts(e
         assert [r.last_error for r in failed] == ["server said no"]
         retry_reminder(session, failed[0].id, now=moment)
     channel.fail = 0
-    assert dispatch_due(engine, settings, now=moment, channels=only(channel)).sent == 1
+    assert dispatch_due(engine, settings, policy=POLICY, now=moment, channels=only(channel)).sent == 1
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:
@@ -214,14 +218,14 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
 
 def test_permanent_failure_is_failed_at_once(engine: Engine) -> None:
     create_shift(engine, NOW + timedelta(hours=5), offsets=[1440])
-    result = dispatch_due(engine, settings_for(str(engine.url)), now=NOW,
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW,
                           channels=only(RecordingChannel(fail=1, permanent=True)))
     assert result.failed == 1 and list(statuses(engine).values()) == ["failed"]
 
 
 def test_unconfigured_channel_fails_permanently_and_is_listed(engine: Engine) -> None:
     create_shift(engine, NOW + timedelta(hours=5), offsets=[1440], channel="email")
-    result = dispatch_due(engine, settings_for(str(engine.url)), now=NOW)  # no ROSTER_SMTP_HOST
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW)  # no ROSTER_SMTP_HOST
     assert result.failed == 1
     with session_scope(engine) as session:
         [row] = list_reminders(session, failed_only=True)
@@ -262,11 +266,24 @@ def test_change_notice_claimed_in_quiet_hours_waits_until_they_end(engine: Engin
         notify(session, assignment, "role_changed", now=late, policy=DEFAULT_POLICY)
     channel = RecordingChannel()
     settings = settings_for(str(engine.url))
-    result = dispatch_due(engine, settings, now=late, channels=only(channel))
+    result = dispatch_due(engine, settings, policy=POLICY, now=late, channels=only(channel))
     [row] = reminders_of(engine)
     assert result.deferred == 1 and channel.sent == [] and row.due_at == local("2026-12-08T07:30")
     assert row.attempts == 0  # a deferral is not an attempt
-    assert dispatch_due(engine, settings, now=local("2026-12-08T07:30"), channels=only(channel)).sent == 1
+    assert dispatch_due(engine, settings, policy=POLICY, now=local("2026-12-08T07:30"), channels=only(channel)).sent == 1
+
+
+def test_dispatch_takes_quiet_hours_from_the_policy_it_is_given(engine: Engine) -> None:
+    shift = create_shift(engine, local("2026-12-08T15:00"), offsets=[], quiet="off")
+    late = local("2026-12-07T23:10")
+    with session_scope(engine) as session:
+        assignment = session.get(Assignment, shift.assignment_ids[0])
+        assert assignment is not None
+        notify(session, assignment, "role_changed", now=late, policy=DEFAULT_POLICY)
+    channel = RecordingChannel()
+    settings = settings_for(str(engine.url))  # says 22:00-07:30; the policy says none
+    no_quiet = settings_for(str(engine.url), quiet_hours="off").policy()
+    assert dispatch_due(engine, settings, policy=no_quiet, now=late, channels=only(channel)).sent == 1
 
 
 def test_notice_in_quiet_hours_goes_now_when_the_shift_starts_before_they_end(engine: Engine) -> None:
@@ -277,7 +294,7 @@ def test_notice_in_quiet_hours_goes_now_when_the_shift_starts_before_they_end(en
         assert assignment is not None
         notify(session, assignment, "cancelled", now=late, policy=DEFAULT_POLICY)
     channel = RecordingChannel()
-    assert dispatch_due(engine, settings_for(str(engine.url)), now=late, channels=only(channel)).sent == 1
+    assert dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=late, channels=only(channel)).sent == 1
 
 
 # --------------------------------------------------------------------------- rate limits, caps
@@ -287,12 +304,12 @@ def test_robot_takes_twenty_messages_a_minute_and_the_rest_wait(engine: Engine) 
     create_shift(engine, NOW + timedelta(hours=1), volunteers=25, offsets=[120], channel="wecom")
     with WebhookSink() as sink:
         settings = settings_for(str(engine.url), wecom_webhook=sink.url)
-        first = dispatch_due(engine, settings, now=NOW)
+        first = dispatch_due(engine, settings, policy=POLICY, now=NOW)
         assert (first.sent, first.deferred, sink.count()) == (20, 5, 20)
         waiting = [r for r in reminders_of(engine) if r.status == "pending"]
         assert {r.due_at for r in waiting} == {NOW + timedelta(seconds=60)}
-        assert dispatch_due(engine, settings, now=NOW + timedelta(seconds=30)).claimed == 0
-        second = dispatch_due(engine, settings, now=NOW + timedelta(seconds=60))
+        assert dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(seconds=30)).claimed == 0
+        second = dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(seconds=60))
         assert second.sent == 5 and sink.count() == 25
     with session_scope(engine) as session:
         targets = set(session.scalars(select(ChannelSend.target)))
@@ -303,7 +320,7 @@ def test_sms_daily_cap_per_number(engine: Engine) -> None:
     shift = create_shift(engine, NOW + timedelta(minutes=50), offsets=[1440, 120, 60], channel="sms")
     provider = RecordingSmsProvider()
     channels = ChannelSet({"sms": lambda: SmsChannel(provider, daily_cap=2)})
-    result = dispatch_due(engine, settings_for(str(engine.url)), now=NOW, channels=channels)
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW, channels=channels)
     assert len(provider.sent) == 2 and result.sent == 2 and result.failed == 1
     assert len({s["phone"] for s in provider.sent}) == 1
     [failed] = [r for r in reminders_of(engine, shift) if r.status == "failed"]

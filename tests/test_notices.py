@@ -41,7 +41,7 @@ def _dispatch(engine: Engine, sink: WebhookSink, now: datetime = NOW) -> str:
     stream = io.StringIO()
     settings = settings_for(str(engine.url), wecom_webhook=sink.url)
     dispatch_due(engine, settings, now=now, channels=channels_from_settings(settings, stream=stream),
-                 max_batches=5)
+                 max_batches=5, policy=settings.policy())
     return stream.getvalue()
 
 

@@ -56,7 +56,8 @@ from scheduler.models import (
     Volunteer,
     idempotency_key,
 )
-from scheduler.reminders import QuietHours, parse_quiet_hours
+from scheduler.policy import OperationPolicy
+from scheduler.reminders import QuietHours
 
 DEFAULT_LEASE_SECONDS = 300
 DEFAULT_MAX_ATTEMPTS = 5
@@ -350,17 +351,19 @@ def _send_batch(engine: Engine, channels: ChannelSet, outgoing: list[Outgoing], 
 
 
 def dispatch_due(engine: Engine, settings: Any, now: datetime | None = None, batch_size: int = 200,
-                 worker_id: str | None = None, *, channels: ChannelSet | None = None, max_batches: int = 1,
-                 lease_seconds: int = DEFAULT_LEASE_SECONDS, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+                 worker_id: str | None = None, *, policy: OperationPolicy, channels: ChannelSet | None = None,
+                 max_batches: int = 1, lease_seconds: int = DEFAULT_LEASE_SECONDS,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS
                  ) -> DispatchResult:
     """Claim, send and mark due reminders: up to ``max_batches`` batches (fewer when none are left).
 
-    ``now`` freezes the clock (tests); otherwise each batch reads it afresh.
+    ``now`` freezes the clock (tests); otherwise each batch reads it afresh. Quiet hours come from
+    ``policy`` (``Settings.policy()``); ``settings`` configures the channels when ``channels`` is left out.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     worker_id = worker_id or default_worker_id()
-    quiet = parse_quiet_hours(settings.quiet_hours)
+    quiet = policy.quiet_hours
     own_channels = channels is None
     channel_set = channels or channels_from_settings(settings)
     total = DispatchResult()
