@@ -12,7 +12,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scheduler.models import SEATED_STATUSES, Assignment, Branch, Occurrence, Role, Service, Volunteer
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    Branch,
+    Occurrence,
+    OccurrenceStatus,
+    Role,
+    Service,
+    Volunteer,
+)
 from scheduler.organisations import get_branch, get_community
 from scheduler.rosters.fill.ranking import (
     LOAD_STATUSES,
@@ -48,7 +57,7 @@ def load_occurrences(session: Session, first: date, last: date, branch: str | No
     lo, hi = utc_midnight(first) - timedelta(days=1), utc_midnight(last) + timedelta(days=2)
     occ_rows = session.execute(
         select(Occurrence.id, Occurrence.service_id, Occurrence.start_at, Occurrence.end_at)
-        .where(Occurrence.status == "scheduled", Occurrence.start_at >= lo, Occurrence.start_at < hi,
+        .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at >= lo, Occurrence.start_at < hi,
                Occurrence.start_at > now, Occurrence.service_id.in_(scope))
         .order_by(Occurrence.start_at, Occurrence.id)
     ).all()
@@ -125,7 +134,7 @@ def load_bookings(session: Session, planner: Planner, occurrences: Occurrences, 
                 if seat_no is not None:
                     planner.taken[(occ_id, role_id)].add(seat_no)
             vol = vols.get(vid)
-            if vol is None or status not in SEATED_STATUSES or occ_status != "scheduled":
+            if vol is None or status not in SEATED_STATUSES or occ_status != OccurrenceStatus.SCHEDULED:
                 continue
             start, end = epoch(start_at), epoch(end_at)
             minutes = (end - start) // 60

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
+from scheduler.models import AssignmentStatus
 from scheduler.rosters.fill.explain import open_reason
 from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
 from scheduler.volunteers.eligibility import available, blackout_days, span_key
@@ -21,7 +22,7 @@ from scheduler.volunteers.skills import canonical_or_same
 TRAILING_DAYS = 28
 NO_SHOW_DAYS = 90
 #: Served load counts shifts held or done; a no-show is not service.
-LOAD_STATUSES = ("invited", "confirmed", "attended")
+LOAD_STATUSES = (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED, AssignmentStatus.ATTENDED)
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scheduler.models import ReminderStatus
 from scheduler.policy import OperationPolicy
 from scheduler.reminders import quiet_adjusted
 from scheduler.rosters.fill.ranking import Candidate
@@ -64,7 +65,7 @@ def assigned_notices(kept: Sequence[Placement], dues: Dues, stamp: Any) -> list[
     for vid, ids in shifts.items():
         ids.sort()
         payload = '{"assignment_ids":[' + ",".join(map(str, ids)) + '],"change":"assigned"}'
-        rows.append((ids[0], "assigned:fill", preferred.get(vid, channel), stamp, "pending", 0, payload, stamp,
+        rows.append((ids[0], "assigned:fill", preferred.get(vid, channel), stamp, ReminderStatus.PENDING.value, 0, payload, stamp,
                      stamp))
     return rows
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler.models import Event, Reminder
+from scheduler.models import AssignmentStatus, Event, Reminder
 from scheduler.policy import OperationPolicy
 from scheduler.rosters.fill import write_generic, write_postgres
 from scheduler.rosters.fill.explain import explanation_json
@@ -41,7 +41,7 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
                                                    [(p.occurrence_id, p.volunteer_id) for p in placements])
     else:
         inserted = write_generic.insert_assignments(session, columns, [
-            (p.occurrence_id, p.role_id, p.volunteer_id, "invited", p.seat_no, 0, explanation_json(p.choice),
+            (p.occurrence_id, p.role_id, p.volunteer_id, AssignmentStatus.INVITED.value, p.seat_no, 0, explanation_json(p.choice),
              0, stamp_text, stamp_text)
             for p in placements], storage_form=True)
     kept: list[Placement] = []
@@ -61,7 +61,7 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
         batch = kept[i:i + EVENT_BATCH]
         payload = {"assignment_ids": [p.assignment_id for p in batch],
                    "occurrence_ids": sorted({p.occurrence_id for p in batch}),
-                   "volunteer_ids": sorted({p.volunteer_id for p in batch}), "status": "invited", "via": "fill"}
+                   "volunteer_ids": sorted({p.volunteer_id for p in batch}), "status": AssignmentStatus.INVITED.value, "via": "fill"}
         events.append(("assignment.created", dumps(payload), stamp))
     event_cols = ("kind", "payload", "created_at")
     dues = Dues(session, services, occurrences, vols, now, policy)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from scheduler.models import Assignment, Reminder
+from scheduler.models import Assignment, Reminder, ReminderStatus
 from scheduler.rosters.fill.ranking import Candidate
 from scheduler.rosters.fill.results import Placement
 from scheduler.rosters.fill.rows import REMINDER_COLUMNS, Dues
@@ -30,7 +30,7 @@ def insert_reminders(session: Session, kept: list[Placement], dues: Dues, vols: 
             due_text = texts.get(due)
             if due_text is None:
                 due_text = texts[due] = storage_value(due)
-            rows.append((aid, kind, channel, due_text, "pending", 0, "{}", stamp_text, stamp_text))
+            rows.append((aid, kind, channel, due_text, ReminderStatus.PENDING.value, 0, "{}", stamp_text, stamp_text))
     insert_rows(session, Reminder.__table__, REMINDER_COLUMNS, rows,  # type: ignore[arg-type]
                 storage_form=True)
 

@@ -210,7 +210,7 @@ def test_output_does_not_depend_on_pythonhashseed(tmp_path: Path) -> None:
     for seed in ("1", "2", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, check=True,
-                              cwd=Path(__file__).parent.parent)
+                              cwd=Path(__file__).parents[2])
         outputs.add(done.stdout)
     assert len(outputs) == 1
 

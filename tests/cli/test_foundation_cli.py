@@ -14,7 +14,7 @@ from scheduler.db import make_engine, session_scope
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.models import Branch, Community, Event, Service, Volunteer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _counts(url: str) -> dict[str, int]:
@@ -202,7 +202,7 @@ def test_console_script_exit_code_matches_documented_code(tmp_path: Path) -> Non
 
 
 def test_demo_twice_duplicates_nothing(invoke, roster_env) -> None:  # type: ignore[no-untyped-def]
-    # In process (--no-workers) for speed; tests/test_demo.py runs the cycle through a worker.
+    # In process (--no-workers) for speed; tests/demo/test_demo.py runs the cycle through a worker.
     first = invoke("demo", "--today", "2026-11-30", "--no-workers")
     assert first.exit_code == 0, first.output
     assert "11 communities, 13 branches" in first.output

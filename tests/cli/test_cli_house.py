@@ -17,7 +17,7 @@ import cli
 from scheduler import errors
 from scheduler.errors import EXIT_CODES, USAGE_EXIT_CODE, RosterError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND_MODULES = sorted((ROOT / "commands").glob("*.py"))
 
 

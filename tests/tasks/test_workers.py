@@ -27,7 +27,7 @@ from tasks.app import WorkerTuning, celery_config, create_app
 from tasks.beat import beat_schedule
 from tests.workers_support import NOW, create_shift, reminders_of, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_celery_is_configured_for_at_least_once_with_idempotent_handlers() -> None:

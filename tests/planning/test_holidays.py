@@ -225,7 +225,7 @@ def test_occurrences_equal_dateutil_expansion_on_dates_without_holidays(
 
 
 def test_docs_example_file_loads(tmp_path: Path) -> None:
-    doc = Path(__file__).resolve().parent.parent / "docs" / "holidays.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "holidays.md"
     block = doc.read_text(encoding="utf-8").split("```\n# 2027", 1)[1].split("```", 1)[0]
     parsed = parse_schedule("# 2027" + block)
     assert parsed.year == 2027 and date(2027, 10, 7) in parsed.rest and date(2027, 9, 26) in parsed.workdays

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from scheduler.db import engine_for, session_scope
 from scheduler.models import Volunteer
-from tests.test_feeds_publish import DOMAIN, build_city
+from tests.calendars.test_feeds_publish import DOMAIN, build_city
 
 Invoke = Callable[..., Any]
 

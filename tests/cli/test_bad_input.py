@@ -26,7 +26,7 @@ from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.models import Base, Service, Volunteer
 from tests.cli_codes import USAGE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ROSTER = Path(sys.executable).with_name("roster")
 TODAY = "2026-09-01"
 BIG = "99999999999999999999"  # beyond 2**63 - 1

@@ -29,7 +29,7 @@ from tests.conftest import service_missing
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 DOMAIN = "feeds.test"
-JS_DIR = Path(__file__).parent / "js"
+JS_DIR = Path(__file__).parents[1] / "js"
 SECRET_NAMES = ("王秘密", "李隐私")
 SECRET_PHONES = ("13912345678", "13887654321")
 SECRET_ID = "440307198001011238"  # a well-formed number (its check digit matches)
@@ -452,7 +452,7 @@ def test_independent_parser_ical_js_sees_exactly_the_database_occurrences(
         f"shift-{city.assignments[k]}@{DOMAIN}" for k in ("b_classroom1", "b_clinic"))
 
 
-RUBY_DIR = Path(__file__).parent / "ruby"
+RUBY_DIR = Path(__file__).parents[1] / "ruby"
 
 
 def run_strict_ruby(*paths: Path) -> subprocess.CompletedProcess[str]:

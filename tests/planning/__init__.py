@@ -1,0 +1,1 @@
+"""Tests of planning, holidays, closures, occurrences."""

@@ -1,0 +1,1 @@
+"""Tests of reminders, dispatch and notices."""

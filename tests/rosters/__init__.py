@@ -1,0 +1,1 @@
+"""Tests of rosters, fill and the week's schedule."""

@@ -1,0 +1,1 @@
+"""Tests of Celery workers and their faults."""

@@ -1,0 +1,1 @@
+"""Tests of volunteers, skills and their CSV."""
