@@ -202,7 +202,7 @@ def test_timed_events_use_tzid_local_times_and_one_sorted_vtimezone_per_zone() -
 
 def test_output_does_not_depend_on_pythonhashseed(tmp_path: Path) -> None:
     script = (
-        "import sys; sys.path.insert(0, 'tests'); from test_feeds_build import *\n"
+        "import sys; from tests.calendars.test_feeds_build import *\n"
         "rows = [occ(1), occ(2, timezone='Europe/Berlin'), occ(3, timezone='America/New_York')]\n"
         "sys.stdout.buffer.write(build_feed(PUBLIC, rows, DOMAIN) + b'@@' + build_feed_icalendar(PUBLIC, rows, DOMAIN))"
     )
