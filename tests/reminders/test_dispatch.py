@@ -257,13 +257,19 @@ def test_reminder_due_in_quiet_hours_goes_out_before_they_start_when_their_end_i
     assert due["before:1440"] == local("2026-12-07T07:30")  # 07:00 the day before is quiet
 
 
-def test_change_notice_claimed_in_quiet_hours_waits_until_they_end(engine: Engine) -> None:
+def _role_change_owed_late_at_night(engine: Engine) -> datetime:
+    """A role-change notice owed at 23:10 the night before a 15:00 shift; returns that instant."""
     shift = create_shift(engine, local("2026-12-08T15:00"), offsets=[], quiet="off")
     late = local("2026-12-07T23:10")
     with session_scope(engine) as session:
         assignment = session.get(Assignment, shift.assignment_ids[0])
         assert assignment is not None
         notify(session, assignment, "role_changed", now=late, policy=DEFAULT_POLICY)
+    return late
+
+
+def test_change_notice_claimed_in_quiet_hours_waits_until_they_end(engine: Engine) -> None:
+    late = _role_change_owed_late_at_night(engine)
     channel = RecordingChannel()
     settings = settings_for(str(engine.url))
     result = dispatch_due(engine, settings, policy=POLICY, now=late, channels=only(channel))
@@ -274,12 +280,7 @@ def test_change_notice_claimed_in_quiet_hours_waits_until_they_end(engine: Engin
 
 
 def test_dispatch_takes_quiet_hours_from_the_policy_it_is_given(engine: Engine) -> None:
-    shift = create_shift(engine, local("2026-12-08T15:00"), offsets=[], quiet="off")
-    late = local("2026-12-07T23:10")
-    with session_scope(engine) as session:
-        assignment = session.get(Assignment, shift.assignment_ids[0])
-        assert assignment is not None
-        notify(session, assignment, "role_changed", now=late, policy=DEFAULT_POLICY)
+    late = _role_change_owed_late_at_night(engine)
     channel = RecordingChannel()
     settings = settings_for(str(engine.url))  # says 22:00-07:30; the policy says none
     no_quiet = settings_for(str(engine.url), quiet_hours="off").policy()

@@ -214,8 +214,8 @@ def test_roster_help_imports_no_celery() -> None:
     assert out.stdout.strip().endswith("False")
 
 
-@pytest.mark.slow
-def test_roster_run_sends_due_reminders_on_the_embedded_sqlite_broker(tmp_path: Path) -> None:
+def _embedded_roster(tmp_path: Path) -> tuple[dict[str, str], str]:
+    """The environment and the ``roster`` binary for an embedded-default ``roster run``, database migrated."""
     env = {**os.environ, "ROSTER_HOME": str(tmp_path / "var"),
            "ROSTER_DATABASE_URL": f"sqlite:///{tmp_path}/roster.db",
            "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/var/broker.db",
@@ -223,6 +223,12 @@ def test_roster_run_sends_due_reminders_on_the_embedded_sqlite_broker(tmp_path: 
            "ROSTER_DISPATCH_INTERVAL": "0.5", "PYTHONUNBUFFERED": "1"}
     roster = str(Path(sys.executable).parent / "roster")
     subprocess.run([roster, "init"], env=env, check=True, capture_output=True)
+    return env, roster
+
+
+@pytest.mark.slow
+def test_roster_run_sends_due_reminders_on_the_embedded_sqlite_broker(tmp_path: Path) -> None:
+    env, roster = _embedded_roster(tmp_path)
     from scheduler.db import make_engine
 
     engine = make_engine(env["ROSTER_DATABASE_URL"])
@@ -244,13 +250,7 @@ def test_roster_run_sends_due_reminders_on_the_embedded_sqlite_broker(tmp_path: 
 
 @pytest.mark.slow
 def test_roster_run_restarts_its_worker_when_it_dies_unexpectedly(tmp_path: Path) -> None:
-    env = {**os.environ, "ROSTER_HOME": str(tmp_path / "var"),
-           "ROSTER_DATABASE_URL": f"sqlite:///{tmp_path}/roster.db",
-           "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/var/broker.db",
-           "ROSTER_FEED_DIR": str(tmp_path / "feeds"), "ROSTER_QUIET_HOURS": "off",
-           "ROSTER_DISPATCH_INTERVAL": "0.5", "PYTHONUNBUFFERED": "1"}
-    roster = str(Path(sys.executable).parent / "roster")
-    subprocess.run([roster, "init"], env=env, check=True, capture_output=True)
+    env, roster = _embedded_roster(tmp_path)
     from scheduler.db import make_engine
 
     engine = make_engine(env["ROSTER_DATABASE_URL"])
