@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -371,7 +371,8 @@ class Event(Base):
     """事件: a fact written in the same transaction as the change (transactional outbox)."""
 
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_unrelayed", "relayed_at", "id"),)
+    __table_args__ = (Index("ix_event_unrelayed", "relayed_at", "id"),
+                      Index("ix_event_unscanned", "reminders_scanned_at", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
@@ -379,14 +380,21 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     relayed_at: Mapped[datetime | None] = mapped_column()
+    #: When the reminder scan looked at the seats this event names (``scheduler.reminders.scan``).
+    reminders_scanned_at: Mapped[datetime | None] = mapped_column()
 
 
 class Reminder(Base):
-    """提醒: a message owed to a volunteer, sent once; unique per assignment, kind and channel."""
+    """提醒: the delivery ledger: a message owed to a volunteer, sent once; unique per assignment, kind,
+    channel and the shift's start it was computed for (a moved shift is owed fresh ones).
+
+    Before-shift rows are written by the dispatcher's scan when they come due (derived from the
+    seats, ``scheduler.reminders.scan``); change notices by the change itself, in its transaction.
+    """
 
     __tablename__ = "reminder"
     __table_args__ = (
-        UniqueConstraint("assignment_id", "kind", "channel"),
+        UniqueConstraint("assignment_id", "kind", "channel", "shift_start", name="uq_reminder_ledger"),
         CheckConstraint(_in("status", REMINDER_STATUSES), name="reminder_status"),
         Index("ix_reminder_due", "status", "due_at"),
     )
@@ -396,6 +404,8 @@ class Reminder(Base):
     #: "before:1440", "before:120", "moved:<seq>", "cancelled:<seq>", "role_changed:<seq>", "promoted".
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
+    #: The shift's start when the row was written: a before-shift row is sent only while it still holds.
+    shift_start: Mapped[datetime] = mapped_column()
     due_at: Mapped[datetime] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default=ReminderStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -412,16 +422,29 @@ class Reminder(Base):
     @property
     def idempotency_key(self) -> str:
         """Derived, not stored: a function of the row's unique key (see :func:`idempotency_key`)."""
-        return idempotency_key(self.assignment_id, self.kind, self.channel)
+        return idempotency_key(self.assignment_id, self.kind, self.channel, self.shift_start)
 
 
-def idempotency_key(assignment_id: int, kind: str, channel: str) -> str:
+def idempotency_key(assignment_id: int, kind: str, channel: str, shift_start: datetime | None = None) -> str:
     """The key a channel is given with a reminder, so that it drops a repeat of the same message:
-    stable across retries, the same for the same (assignment, kind, channel). Being a function of
-    the reminder's unique key, it is unique too without a column or an index of its own (a random
-    unique index cost a city-wide fill a fifth of its time)."""
-    raw = f"roster:{assignment_id}:{kind}:{channel}".encode()
-    return hashlib.sha256(raw).hexdigest()[:40]
+    stable across retries, the same for the same ledger row. Being a function of the row's unique
+    key, it is unique too without a column or an index of its own (a random unique index cost a
+    city-wide fill a fifth of its time). A before-shift reminder's key names the start it was
+    computed for (a moved shift's new reminder is a new message); a notice's kind is unique already."""
+    raw = f"roster:{assignment_id}:{kind}:{channel}"
+    if kind.startswith("before:") and shift_start is not None:
+        raw += ":" + shift_start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+class ReminderScan(Base):
+    """How far the reminder scan has looked: before-shift instants up to ``scanned_to`` are in the
+    ledger (one row, id 1; none yet means the next scan looks at the whole window)."""
+
+    __tablename__ = "reminder_scan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scanned_to: Mapped[datetime] = mapped_column()
 
 
 class ChannelSend(Base):

@@ -19,9 +19,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from scheduler.db import session_scope
+from scheduler.events import record_event
 from scheduler.models import Assignment, Occurrence, Reminder, Role, Service
-from scheduler.policy import DEFAULT_POLICY, OperationPolicy
-from scheduler.reminders import sync_assignment_reminders
+from scheduler.policy import OperationPolicy
 from scheduler.settings import Settings
 from tests import factories
 
@@ -66,11 +66,10 @@ _slugs = iter(range(1, 10**9))
 
 
 def make_shift(session: Session, start: datetime, volunteers: int = 1, channel: str = "console",
-               offsets: list[int] | None = None, now: datetime | None = None, quiet: str | None = "off",
-               seats: int | None = None, venue: str = "顺景花园党群之家", title: str = "四点半课堂",
+               offsets: list[int] | None = None, seats: int | None = None, venue: str = "顺景花园党群之家", title: str = "四点半课堂",
                emails: bool = True) -> Shift:
-    """A service with one occurrence at ``start`` and ``volunteers`` confirmed assignments,
-    with their before-shift reminder rows created the way rosters create them."""
+    """A service with one occurrence at ``start`` and ``volunteers`` confirmed assignments, each
+    with its event as rosters write it (the dispatcher's scan derives their reminders)."""
     from scheduler.models import Branch
 
     if session.scalar(select(Branch.id).where(Branch.slug == "shunjing")) is None:
@@ -82,7 +81,6 @@ def make_shift(session: Session, start: datetime, volunteers: int = 1, channel: 
         svc.reminder_offsets = offsets
     occ = factories.occurrence(session, svc, start=start)
     role = session.scalars(select(Role).where(Role.service_id == svc.id)).one()
-    policy = OperationPolicy.from_text(quiet if quiet is not None else "22:00-07:30")
     shift = Shift(svc.id, occ.id)
     for i in range(volunteers):
         vol = factories.volunteer(session, name=f"李{n}号{i}", channel=channel,
@@ -91,7 +89,8 @@ def make_shift(session: Session, start: datetime, volunteers: int = 1, channel: 
                                 seat_no=i + 1)
         session.add(assignment)
         session.flush()
-        sync_assignment_reminders(session, assignment, now=now or NOW, policy=policy)
+        record_event(session, "assignment.created", assignment_id=assignment.id, occurrence_id=occ.id,
+                     volunteer_id=vol.id, role_id=role.id, status="confirmed")
         shift.assignment_ids.append(assignment.id)
         shift.volunteer_ids.append(vol.id)
     session.flush()
@@ -117,7 +116,7 @@ def statuses(engine: Engine, shift: Shift | None = None) -> dict[str, str]:
 
 def move_occurrence(engine: Engine, occurrence_id: int, new_start: datetime, now: datetime,
                     quiet: str = "off") -> None:
-    """Move a shift the way rosters do: bump SEQUENCE, notify, re-time the reminders."""
+    """Move a shift the way rosters do: bump SEQUENCE, notify, write the event."""
     from scheduler.reminders import occurrence_changed
 
     with session_scope(engine) as session:
@@ -130,6 +129,8 @@ def move_occurrence(engine: Engine, occurrence_id: int, new_start: datetime, now
         occ.pinned = True
         occurrence_changed(session, occ, "moved", detail={"old_start": old.isoformat()}, now=now,
                            policy=OperationPolicy.from_text(quiet))
+        record_event(session, "occurrence.moved", occurrence_id=occ.id, service_id=occ.service_id,
+                     sequence=occ.sequence)
 
 
 def cancel_assignment(engine: Engine, assignment_id: int, now: datetime) -> None:
@@ -137,7 +138,24 @@ def cancel_assignment(engine: Engine, assignment_id: int, now: datetime) -> None
         assignment = session.get(Assignment, assignment_id)
         assert assignment is not None
         assignment.status, assignment.seat_no = "cancelled", None
-        sync_assignment_reminders(session, assignment, now=now, policy=DEFAULT_POLICY)
+        record_event(session, "assignment.cancelled", assignment_id=assignment.id,
+                     occurrence_id=assignment.occurrence_id)
+
+
+def scan(engine: Engine, now: datetime, quiet: str = "off", channel: str = "console") -> int:
+    """Run the dispatcher's scan alone at ``now``; return how many ledger rows it recorded."""
+    from scheduler.reminders.scan import scan_due
+
+    with session_scope(engine) as session:
+        return scan_due(session, now, policy=OperationPolicy.from_text(quiet, channel)).recorded
+
+
+def null_channels() -> Any:
+    """Every channel name accepted and discarded (``NullChannel``)."""
+    from scheduler.messages.channels import ChannelSet, NullChannel
+
+    null = NullChannel()
+    return ChannelSet({name: (lambda: null) for name in ("console", "email", "sms", "wecom", "dingtalk", "null")})
 
 
 def service_of(engine: Engine, shift: Shift) -> Service:

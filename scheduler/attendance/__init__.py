@@ -45,7 +45,6 @@ from scheduler.models import (
 )
 from scheduler.planning.occurrences import get_occurrence
 from scheduler.policy import DEFAULT_POLICY, OperationPolicy
-from scheduler.reminders import sync_assignment_reminders
 from scheduler.volunteers import get_volunteer
 
 #: More than this many minutes in one local day needs a coordinator's approval.
@@ -347,7 +346,6 @@ def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at:
         if assignment is not None and assignment.status in SEATED_STATUSES and assignment.status != AssignmentStatus.ATTENDED:
             assignment.status = AssignmentStatus.ATTENDED
             assignment.updated_at = now
-            sync_assignment_reminders(session, assignment, now=now, policy=policy)
     session.flush()
     record_event(session, "attendance.recorded", action="check_out", attendance_id=current.id,
                  occurrence_id=occurrence.id, assignment_id=current.assignment_id, status=current.status)
@@ -391,8 +389,7 @@ def mark_no_show(session: Session, volunteer_ref: str, occurrence_id: int | str,
     assignment.status = AssignmentStatus.NO_SHOW
     assignment.reason = f"no-show, marked by {by}"
     assignment.updated_at = now
-    # Nothing owed before a shift that is over; sync cancels what is still pending.
-    sync_assignment_reminders(session, assignment, now=now, policy=policy)
+    # Nothing is owed before a shift that is over: the claim cancels a before-shift row still pending.
     record_event(session, "attendance.recorded", action="no_show", occurrence_id=occurrence.id,
                  assignment_id=assignment.id)
     return assignment

@@ -1,10 +1,14 @@
-"""Reminders are rows, not timers: created and cancelled in the same transaction as the roster change.
+"""Reminders: derived before-shift ones, and change notices written with the change.
 
-Kinds: ``before:<minutes>`` (24 h and 2 h by default, per service), change notices
-``moved:<seq>``, ``cancelled:<seq>``, ``role_changed:<seq>``, ``unassigned:<seq>``, ``promoted`` and
+Before-shift reminders (``before:<minutes>``, 24 h and 2 h by default, per service) are derived
+from the seats: no roster change writes them; the dispatcher's scan records each in the ledger
+when it comes due (``scan``), then claims, re-checks, sends and marks it (``dispatch``).
+
+Change notices are ledger rows written in the same transaction as the change, with the
+coordinator's reason in ``payload["reason"]``: ``moved:<seq>``, ``cancelled:<seq>``,
+``role_changed:<seq>``, ``unassigned:<seq>``, ``reinstated:<seq>``, ``promoted`` and
 ``assigned:...`` (one per volunteer per assign or fill, listing its new shifts in
-``payload["assignment_ids"]``). A move's or cancellation's ``payload["reason"]`` is the coordinator's.
-One row per (assignment, kind, channel); the dispatcher claims due rows, sends them once, marks them.
+``payload["assignment_ids"]``). One row per (assignment, kind, channel, shift start).
 """
 
 from __future__ import annotations
@@ -20,11 +24,9 @@ from sqlalchemy.orm import Session
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.models import (
-    SEATED_STATUSES,
     Assignment,
     AssignmentStatus,
     Occurrence,
-    OccurrenceStatus,
     Reminder,
     ReminderStatus,
 )
@@ -59,15 +61,16 @@ def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetim
             payload: dict[str, Any] | None = None, now: datetime | None = None, *,
             policy: OperationPolicy) -> Reminder:
     channel = channel_for(assignment, policy)
+    shift_start = assignment.occurrence.start_at
     existing = session.scalar(
         select(Reminder).where(
-            Reminder.assignment_id == assignment.id, Reminder.kind == kind, Reminder.channel == channel
+            Reminder.assignment_id == assignment.id, Reminder.kind == kind, Reminder.channel == channel,
+            Reminder.shift_start == shift_start,
         )
     )
     now = now or utcnow()
     if existing is not None:
-        # Sent and failed rows stay as they are (a failure is retried by a coordinator); a stale
-        # row comes back when the shift moved later, so its reminder is owed again.
+        # A sent or failed notice stays as it is (a failure is retried by a coordinator).
         if existing.status in (ReminderStatus.PENDING, ReminderStatus.CANCELLED, ReminderStatus.STALE):
             existing.status = ReminderStatus.PENDING
             existing.claimed_by = None
@@ -79,58 +82,11 @@ def _upsert(session: Session, assignment: Assignment, kind: str, due_at: datetim
             existing.updated_at = now
         return existing
     reminder = Reminder(
-        assignment_id=assignment.id, kind=kind, channel=channel, due_at=due_at, status=ReminderStatus.PENDING,
-        payload=payload or {},
-        attempts=0, created_at=now, updated_at=now,
+        assignment_id=assignment.id, kind=kind, channel=channel, shift_start=shift_start, due_at=due_at,
+        status=ReminderStatus.PENDING, payload=payload or {}, attempts=0, created_at=now, updated_at=now,
     )
     session.add(reminder)
     return reminder
-
-
-def _cancel(session: Session, assignment_id: int, kinds_prefix: str | None = None,
-            now: datetime | None = None) -> int:
-    # Claimed rows too: a worker holding the claim then finds the row cancelled when it marks it,
-    # and one that has not loaded it yet never sends it.
-    count = 0
-    for reminder in session.scalars(
-        select(Reminder).where(Reminder.assignment_id == assignment_id, Reminder.status.in_(OPEN_STATUSES))
-    ):
-        if kinds_prefix is None or reminder.kind.startswith(kinds_prefix):
-            reminder.status = ReminderStatus.CANCELLED
-            reminder.updated_at = now or utcnow()
-            count += 1
-    return count
-
-
-def sync_assignment_reminders(session: Session, assignment: Assignment, now: datetime | None = None, *,
-                              policy: OperationPolicy) -> None:
-    """Make the before-shift rows match the assignment: due for a seated one, cancelled otherwise,
-    timed out of the policy's quiet hours, on the volunteer's channel or the policy's.
-
-    Call after every change to an assignment or its occurrence (same transaction).
-    """
-    now = now or utcnow()
-    session.flush()
-    occurrence = assignment.occurrence
-    seated = assignment.status in SEATED_STATUSES and assignment.status not in (AssignmentStatus.ATTENDED, AssignmentStatus.NO_SHOW)
-    if not seated or occurrence.status != OccurrenceStatus.SCHEDULED or occurrence.start_at <= now:
-        _cancel(session, assignment.id, "before:", now)
-        return
-    offsets = [int(o) for o in occurrence.service.reminder_offsets or []]
-    wanted = {f"before:{o}" for o in offsets}
-    for reminder in session.scalars(
-        select(Reminder).where(Reminder.assignment_id == assignment.id, Reminder.status.in_(OPEN_STATUSES))
-    ):
-        if reminder.kind.startswith("before:") and reminder.kind not in wanted:
-            reminder.status = ReminderStatus.CANCELLED
-    quiet = policy.quiet_hours
-    for offset in offsets:
-        due = quiet_adjusted(occurrence.start_at - timedelta(minutes=offset), occurrence.start_at,
-                             occurrence.service.timezone, quiet)
-        if due < now:
-            # Assigned late: a reminder whose moment has passed goes out now, while the shift is ahead.
-            due = now
-        _upsert(session, assignment, f"before:{offset}", due, now=now, policy=policy)
 
 
 def notify(session: Session, assignment: Assignment, change: str, now: datetime | None = None,
@@ -153,7 +109,8 @@ def notify_assigned(session: Session, assignment: Assignment, now: datetime | No
 def occurrence_changed(session: Session, occurrence: Occurrence, change: str,
                        detail: dict[str, Any] | None = None, now: datetime | None = None, *,
                        policy: OperationPolicy) -> int:
-    """After a move or cancel: tell every seated volunteer, and re-time their before-shift rows."""
+    """After a move or cancel: tell every seated volunteer (their before-shift reminders follow
+    from the seat: the scan owes the new time's, the claim drops the old time's)."""
     now = now or utcnow()
     count = 0
     for assignment in session.scalars(
@@ -164,7 +121,6 @@ def occurrence_changed(session: Session, occurrence: Occurrence, change: str,
         if occurrence.end_at > now:
             notify(session, assignment, change, now, detail, policy=policy)
             count += 1
-        sync_assignment_reminders(session, assignment, now, policy=policy)
     return count
 
 
@@ -175,7 +131,8 @@ class ReminderView:
     Times are aware UTC; ``timezone`` is the service's, for showing them local.
     """
 
-    id: int
+    #: None for an upcoming reminder: owed by a seat, not yet in the ledger.
+    id: int | None
     kind: str
     channel: str
     status: str
@@ -192,6 +149,10 @@ class ReminderView:
     @property
     def local_due(self) -> datetime:
         return self.due_at.astimezone(ZoneInfo(self.timezone))
+
+    @property
+    def local_start(self) -> datetime:
+        return self.shift_start.astimezone(ZoneInfo(self.timezone))
 
     def as_json(self) -> dict[str, Any]:
         """The stable JSON shape (``--json``): ISO instants in UTC."""

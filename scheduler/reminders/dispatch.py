@@ -58,6 +58,7 @@ from scheduler.models import (
 )
 from scheduler.policy import OperationPolicy
 from scheduler.reminders import QuietHours
+from scheduler.reminders.scan import scan_due
 
 DEFAULT_LEASE_SECONDS = 300
 DEFAULT_MAX_ATTEMPTS = 5
@@ -71,6 +72,8 @@ CHANNEL_SEND_RETENTION = timedelta(days=2)
 
 @dataclass
 class DispatchResult:
+    #: Before-shift reminders the scan found owed and recorded in the ledger.
+    recorded: int = 0
     claimed: int = 0
     sent: int = 0
     stale: int = 0
@@ -87,7 +90,7 @@ class DispatchResult:
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: DispatchResult) -> None:
-        for name in ("claimed", "sent", "stale", "cancelled", "deferred", "retried", "failed", "lost_leases",
+        for name in ("recorded", "claimed", "sent", "stale", "cancelled", "deferred", "retried", "failed", "lost_leases",
                      "batches"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
@@ -184,7 +187,8 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
     """Decide, in the claim's transaction, what each claimed row becomes; return those to send."""
     rows = session.execute(
         select(Reminder.id, Reminder.assignment_id, Reminder.kind, Reminder.channel, Reminder.payload,
-               Assignment.status, Occurrence, Service, Role, Volunteer.id, Volunteer.email, Volunteer.phone)
+               Assignment.status, Occurrence, Service, Role, Volunteer.id, Volunteer.email, Volunteer.phone,
+               Reminder.shift_start)
         .join(Assignment, Reminder.assignment_id == Assignment.id)
         .join(Occurrence, Assignment.occurrence_id == Occurrence.id)
         .join(Service, Occurrence.service_id == Service.id)
@@ -197,7 +201,8 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
     deferred: dict[datetime, list[int]] = {}
     outgoing: list[Outgoing] = []
     shifts = _assigned_shifts(session, [row[4] or {} for row in rows if change_of(row[2]) == "assigned"], now)
-    for (rid, aid, kind, channel, payload, a_status, occurrence, service, role, vid, email, phone) in rows:
+    for (rid, aid, kind, channel, payload, a_status, occurrence, service, role, vid, email, phone,
+         shift_start) in rows:
         change = change_of(kind)
         facts = None
         if change == "assigned":
@@ -209,6 +214,11 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
         elif change is None:
             # A before-shift reminder is owed only while the volunteer still expects the shift.
             if a_status not in EXPECTING or occurrence.status != OccurrenceStatus.SCHEDULED:
+                cancelled.append(rid)
+                continue
+            # Computed for a start the shift no longer has (moved: the scan owes one for the new
+            # start), or for an offset the service no longer has.
+            if shift_start != occurrence.start_at or _offset_of(kind) not in _offsets(service.reminder_offsets):
                 cancelled.append(rid)
                 continue
             if occurrence.start_at <= now:
@@ -227,7 +237,7 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
                     deferred.setdefault(window_end.astimezone(now.tzinfo), []).append(rid)
                     continue
         outgoing.append(Outgoing(
-            reminder_id=rid, idempotency_key=idempotency_key(aid, kind, channel), kind=kind, channel=channel,
+            reminder_id=rid, idempotency_key=idempotency_key(aid, kind, channel, shift_start), kind=kind, channel=channel,
             volunteer_id=vid,
             facts=facts or _facts(occurrence, service, role, payload or {}), email=email, phone=phone,
         ))
@@ -244,6 +254,17 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
     result.stale += len(stale)
     result.deferred += sum(len(g) for g in deferred.values())
     return outgoing
+
+
+def _offset_of(kind: str) -> int | None:
+    try:
+        return int(kind.split(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _offsets(value: Any) -> set[int]:
+    return {int(o) for o in value or ()}
 
 
 def _lock_target(session: Session, channel: str, target: str) -> None:
@@ -368,6 +389,8 @@ def dispatch_due(engine: Engine, settings: Any, now: datetime | None = None, bat
     channel_set = channels or channels_from_settings(settings)
     total = DispatchResult()
     try:
+        with session_scope(engine) as session:
+            total.recorded = scan_due(session, now or utcnow(), policy=policy).recorded
         for _ in range(max_batches):
             moment = now or utcnow()
             batch = DispatchResult(batches=1)

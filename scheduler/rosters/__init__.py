@@ -39,7 +39,7 @@ from scheduler.models import (
 )
 from scheduler.planning.occurrences import get_occurrence
 from scheduler.policy import DEFAULT_POLICY, OperationPolicy
-from scheduler.reminders import notify, notify_assigned, sync_assignment_reminders
+from scheduler.reminders import notify, notify_assigned
 from scheduler.volunteers import get_volunteer
 from scheduler.volunteers.eligibility import check_reasons, zone
 
@@ -232,7 +232,6 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
         return assignment
     _event(session, "assignment.created", assignment, forced=assignment.forced)
     notify_assigned(session, assignment, now, policy=policy)
-    sync_assignment_reminders(session, assignment, now, policy=policy)
     return assignment
 
 
@@ -249,7 +248,6 @@ def _change_role(session: Session, assignment: Assignment, role: Role, force: bo
     session.refresh(assignment, ["role"])
     _event(session, "assignment.changed", assignment, previous_role_id=old_role.id)
     notify(session, assignment, "role_changed", now, policy=policy)
-    sync_assignment_reminders(session, assignment, now, policy=policy)
     promote_waitlist(session, assignment.occurrence, old_role, now, policy=policy)
     return assignment
 
@@ -280,7 +278,6 @@ def unassign(session: Session, ref: str | int, occurrence_id: str | int | None =
     _event(session, "assignment.cancelled", assignment)
     if was_seated and _shift_ahead(assignment, now):
         notify(session, assignment, "unassigned", now, policy=policy)
-    sync_assignment_reminders(session, assignment, now, policy=policy)
     if was_seated:
         promote_waitlist(session, assignment.occurrence, assignment.role, now, policy=policy)
     return assignment
@@ -299,7 +296,6 @@ def confirm(session: Session, ref: str | int, occurrence_id: str | int | None = 
     _touch(assignment, now)
     session.flush()
     _event(session, "assignment.changed", assignment)
-    sync_assignment_reminders(session, assignment, now, policy=policy)
     return assignment
 
 
@@ -330,7 +326,6 @@ def decline_shift(session: Session, ref: str | int, reason: str | None = None,
     result = Declined(assignment, assignment.seat_no)
     _release(session, assignment, AssignmentStatus.DECLINED, now, reason)
     _event(session, "assignment.changed", assignment)
-    sync_assignment_reminders(session, assignment, now, policy=policy)
     if was_seated:
         positions = dict(session.execute(select(Assignment.id, Assignment.waitlist_pos).where(
             Assignment.occurrence_id == assignment.occurrence_id, Assignment.role_id == assignment.role_id,
@@ -370,7 +365,6 @@ def promote_waitlist(session: Session, occurrence: Occurrence, role: Role,
             break
         _event(session, "waitlist.promoted", entry, waitlist_pos=position)
         notify(session, entry, "promoted", now, policy=policy)
-        sync_assignment_reminders(session, entry, now, policy=policy)
         promoted.append(entry)
     return promoted
 
@@ -452,13 +446,11 @@ def swap(session: Session, ref: str | int, other: str | int | None = None, to_vo
         _release(session, a, AssignmentStatus.CANCELLED, now, "swapped")
         _event(session, "assignment.cancelled", a, swap=True)
         notify(session, a, "unassigned", now, {"swap": True}, policy=policy)
-        sync_assignment_reminders(session, a, now, policy=policy)
     result: list[Assignment] = []
     for person, (occurrence, role, seat, status) in zip(people[::-1], spots, strict=True):
         row = _place(session, person, occurrence, role, status, seat, forced, note, explanation, now)
         _event(session, "assignment.created", row, swap=True, forced=forced)
         notify_assigned(session, row, now, policy=policy)
-        sync_assignment_reminders(session, row, now, policy=policy)
         result.append(row)
     return result
 
@@ -481,12 +473,10 @@ def _hand_over(session: Session, assignment: Assignment, taker: Volunteer, force
     _release(session, assignment, AssignmentStatus.CANCELLED, now, "handed over")
     _event(session, "assignment.cancelled", assignment, swap=True)
     notify(session, assignment, "unassigned", now, {"swap": True}, policy=policy)
-    sync_assignment_reminders(session, assignment, now, policy=policy)
     explanation = {"method": "handover", "from_assignment": assignment.id, "overridden": reasons}
     row = _place(session, taker, occurrence, role, AssignmentStatus.INVITED, seat, bool(reasons and force), note, explanation, now)
     _event(session, "assignment.created", row, swap=True, forced=row.forced)
     notify_assigned(session, row, now, policy=policy)
-    sync_assignment_reminders(session, row, now, policy=policy)
     return row
 
 
@@ -514,7 +504,6 @@ def _trade_roles(session: Session, first: Assignment, second: Assignment, forced
         session.refresh(row, ["role"])
         _event(session, "assignment.changed", row, swap=True)
         notify(session, row, "role_changed", now, policy=policy)
-        sync_assignment_reminders(session, row, now, policy=policy)
     return [first, second]
 
 

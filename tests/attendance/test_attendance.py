@@ -407,15 +407,19 @@ def test_concurrent_checkins_of_one_volunteer_on_postgresql_only_one_wins(pg_url
 def test_no_show_cancels_before_shift_reminders_still_pending(engine: Engine, world: World) -> None:
     from scheduler.models import Reminder
     from scheduler.policy import DEFAULT_POLICY
-    from scheduler.reminders import sync_assignment_reminders
+    from scheduler.reminders.dispatch import dispatch_due
+    from scheduler.reminders.scan import scan_due
+    from tests.workers_support import null_channels, settings_for
 
     with session_scope(engine) as s:
-        assignment = s.get(Assignment, world.assignment_id)
-        assert assignment is not None
-        sync_assignment_reminders(s, assignment, now=START - timedelta(days=3), policy=DEFAULT_POLICY)
+        assert scan_due(s, START - timedelta(hours=3), policy=DEFAULT_POLICY).recorded == 2  # both (the 2 h one a quiet window ahead)
         assert {r.status for r in s.scalars(select(Reminder))} == {"pending"}
     with session_scope(engine) as s:
         att.mark_no_show(s, str(world.volunteer_id), world.occurrence_id, by="李书记", now=EVENING)
+    result = dispatch_due(engine, settings_for(str(engine.url)), now=EVENING, policy=DEFAULT_POLICY,
+                          channels=null_channels())
+    assert (result.sent, result.cancelled) == (0, 2)
+    with session_scope(engine) as s:
         assert {r.status for r in s.scalars(select(Reminder))} == {"cancelled"}
 
 

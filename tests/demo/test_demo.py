@@ -101,7 +101,7 @@ def test_worker_cycle_sends_due_reminders_on_the_console_and_stops_its_worker(tm
         upgrade(engine)
         now = utcnow()
         # A shift in an hour whose 2-hour reminders are due now, whatever the wall clock says.
-        shift = create_shift(engine, now + timedelta(hours=1), volunteers=2, offsets=[120], now=now)
+        shift = create_shift(engine, now + timedelta(hours=1), volunteers=2, offsets=[120])
     finally:
         engine.dispose()
         dispose_engines()

@@ -166,8 +166,13 @@ def test_seated_volunteer_keeps_the_seat_and_is_told_when_a_closure_is_lifted(en
         lifted = closures.remove_closure(s, closure_id, today=TODAY, horizon_weeks=2, now=LATER)
         assert lifted.plan.notified == 1
     with session_scope(engine) as s:
+        from scheduler.policy import DEFAULT_POLICY
+        from scheduler.reminders.scan import scan_due
+
         assignment = s.get(Assignment, assignment_id)
         assert assignment is not None and assignment.status == "confirmed" and assignment.seat_no == 1
+        # The dispatcher's scan, two hours before the shift: both reminders are owed again.
+        assert scan_due(s, assignment.occurrence.start_at - timedelta(hours=2), policy=DEFAULT_POLICY).recorded == 2
         notices = {r.kind.split(":")[0]: r.status
                    for r in s.scalars(select(Reminder).where(Reminder.assignment_id == assignment_id))}
         # The unsent cancellation is withdrawn, the reinstatement told, the before-shift reminders owed again.

@@ -122,9 +122,16 @@ def test_move_keeps_identity_pins_and_tells_seated_volunteers(session: Session, 
         ("2026-03-07T09:30", "2026-03-07T12:30", True, True, 1)
     assert occ.original_start == original and data["original_start"] == "2026-03-02T16:30"
     assert session.scalar(select(func.count()).select_from(Event).where(Event.kind == "occurrence.moved")) == 1
+    from scheduler.policy import DEFAULT_POLICY
+    from scheduler.reminders.scan import scan_due
+
+    # 09:30 in Shanghai is 01:30 UTC; the 2-hour reminder follows the new time (the dispatcher's
+    # scan two hours before it records it).
+    scan_due(session, datetime(2026, 3, 6, 23, 30, tzinfo=UTC), policy=DEFAULT_POLICY)
     reminders = {r.kind: r for r in session.scalars(select(Reminder).where(Reminder.assignment_id == a.id))}
     assert "moved:1:0" in reminders
-    # 09:30 in Shanghai is 01:30 UTC; the 2-hour reminder follows the new time.
+    assert {r.shift_start for k, r in reminders.items() if k.startswith("before:")} == {
+        datetime(2026, 3, 7, 1, 30, tzinfo=UTC)}
     assert reminders["before:120"].due_at == datetime(2026, 3, 6, 23, 30, tzinfo=UTC)
 
 

@@ -34,6 +34,7 @@ from tests.workers_support import (
     cancel_assignment,
     create_shift,
     reminders_of,
+    scan,
     settings_for,
     statuses,
 )
@@ -73,12 +74,17 @@ def test_due_reminder_is_sent_once_and_marked_sent(engine: Engine) -> None:
     settings = settings_for(str(engine.url))
     first = dispatch_due(engine, settings, policy=POLICY, now=NOW, channels=ChannelSet({"console": lambda: _console(stream)}))
     again = dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(seconds=5))
-    assert (first.claimed, first.sent) == (2, 2)  # the 24 h reminders (due now); the 2 h ones later
-    assert again.claimed == 0
+    assert (first.recorded, first.claimed, first.sent) == (2, 2, 2)  # the 24 h ones (due now); 2 h later
+    assert (again.recorded, again.claimed) == (0, 0)
     assert stream.getvalue().count("【志愿服务提醒】四点半课堂") == 2
     start_words = f"将于{local_time(NOW + timedelta(hours=20), 'Asia/Shanghai')}开始"
     assert start_words in stream.getvalue() and "岗位：辅导员" in stream.getvalue()
-    assert sorted(statuses(engine, shift).values()) == ["pending", "pending", "sent", "sent"]
+    assert sorted(statuses(engine, shift).values()) == ["sent", "sent"]
+    later = dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(hours=18),
+                         channels=ChannelSet({"console": lambda: _console(stream)}))
+    assert (later.recorded, later.sent) == (2, 2)
+    assert sorted(statuses(engine, shift)) == sorted(f"{a}:before:{o}" for a in shift.assignment_ids
+                                                     for o in (1440, 120))
 
 
 def _console(stream: io.StringIO) -> object:
@@ -104,6 +110,7 @@ def test_reminder_not_due_yet_is_not_claimed(engine: Engine) -> None:
 
 def test_worker_dying_after_claim_is_sent_once_after_the_lease_expires(engine: Engine) -> None:
     create_shift(engine, NOW + timedelta(hours=10), volunteers=3)
+    assert scan(engine, NOW) == 3
     with session_scope(engine) as session:  # a worker claims, then dies before sending
         claimed = claim_due_reminders(session, NOW, 200, "dead-worker", timedelta(minutes=5))
     assert len(claimed) == 3
@@ -120,6 +127,7 @@ def test_worker_dying_after_claim_is_sent_once_after_the_lease_expires(engine: E
 
 def test_lease_taken_over_before_the_mark_is_counted_as_the_duplicate_window(engine: Engine) -> None:
     create_shift(engine, NOW + timedelta(hours=10), volunteers=2)
+    assert scan(engine, NOW) == 2
     with session_scope(engine) as session:
         slow = claim_due_reminders(session, NOW, 200, "slow-worker", timedelta(minutes=5))
     # The slow worker's channel accepted; its lease expired before it could mark; another worker
@@ -158,8 +166,9 @@ def test_two_dispatchers_at_once_send_each_reminder_once(engine: Engine) -> None
 
 def test_stale_reminder_is_recorded_and_not_sent(engine: Engine) -> None:
     create_shift(engine, NOW + timedelta(hours=3), offsets=[120])
+    assert scan(engine, NOW + timedelta(hours=1, minutes=1)) == 1
     channel = RecordingChannel()
-    # The dispatcher was down until after the shift began.
+    # Recorded, then the dispatcher was down until after the shift began.
     result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW + timedelta(hours=3, minutes=1),
                           channels=only(channel))
     assert result.stale == 1 and channel.sent == []
@@ -167,20 +176,30 @@ def test_stale_reminder_is_recorded_and_not_sent(engine: Engine) -> None:
     assert row.status == "stale" and "begun" in (row.last_error or "")
 
 
+def test_a_dispatcher_down_until_the_shift_began_records_nothing_for_it(engine: Engine) -> None:
+    create_shift(engine, NOW + timedelta(hours=3), offsets=[1440, 120])
+    assert scan(engine, NOW - timedelta(days=1)) == 0
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW + timedelta(hours=3),
+                          channels=only(RecordingChannel()))
+    assert (result.recorded, result.claimed) == (0, 0) and reminders_of(engine) == []
+
+
 def test_reminder_cancelled_after_claim_is_never_sent(engine: Engine) -> None:
     shift = create_shift(engine, NOW + timedelta(hours=5), offsets=[1440])
+    assert scan(engine, NOW) == 1
     with session_scope(engine) as session:
         claim_due_reminders(session, NOW, 200, "dead-worker", timedelta(minutes=1))
     cancel_assignment(engine, shift.assignment_ids[0], NOW)
     channel = RecordingChannel()
     result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW + timedelta(minutes=5),
                           channels=only(channel))
-    assert channel.sent == [] and result.claimed == 0
+    assert channel.sent == [] and (result.recorded, result.cancelled) == (0, 1)  # re-checked at the claim
     assert list(statuses(engine, shift).values()) == ["cancelled"]
 
 
 def test_reminder_of_unseated_assignment_is_cancelled_at_claim(engine: Engine) -> None:
     shift = create_shift(engine, NOW + timedelta(hours=5), offsets=[1440])
+    assert scan(engine, NOW) == 1
     with session_scope(engine) as session:  # changed behind the reminders' back
         assignment = session.get(Assignment, shift.assignment_ids[0])
         assert assignment is not None
@@ -242,16 +261,20 @@ def local(text: str) -> datetime:
 
 
 def test_reminder_due_in_quiet_hours_goes_out_when_they_end_if_that_precedes_the_shift(engine: Engine) -> None:
-    create_shift(engine, local("2026-12-08T09:00"), offsets=[120], quiet="22:00-07:30",
-                 now=local("2026-12-07T12:00"))
+    create_shift(engine, local("2026-12-08T09:00"), offsets=[120])
+    assert scan(engine, local("2026-12-07T21:28"), quiet="22:00-07:30") == 0
+    assert scan(engine, local("2026-12-07T21:29"), quiet="22:00-07:30") == 1  # a quiet window's length ahead
     [row] = reminders_of(engine)
     assert row.due_at == local("2026-12-08T07:30")  # not 07:00
 
 
 def test_reminder_due_in_quiet_hours_goes_out_before_they_start_when_their_end_is_too_late(
         engine: Engine) -> None:
-    create_shift(engine, local("2026-12-08T07:00"), offsets=[1440, 120], quiet="22:00-07:30",
-                 now=local("2026-12-06T12:00"))
+    create_shift(engine, local("2026-12-08T07:00"), offsets=[1440, 120])
+    assert scan(engine, local("2026-12-06T12:00"), quiet="22:00-07:30") == 0
+    assert scan(engine, local("2026-12-07T07:00"), quiet="22:00-07:30") == 1  # the 24 h one
+    # The 2 h one falls at 05:00 (quiet) and goes at 21:59 the evening before: recorded by then.
+    assert scan(engine, local("2026-12-07T19:29"), quiet="22:00-07:30") == 1
     due = {r.kind: r.due_at for r in reminders_of(engine)}
     assert due["before:120"] == local("2026-12-07T21:59")  # 05:00 is quiet; 07:30 is after the shift
     assert due["before:1440"] == local("2026-12-07T07:30")  # 07:00 the day before is quiet
@@ -259,7 +282,7 @@ def test_reminder_due_in_quiet_hours_goes_out_before_they_start_when_their_end_i
 
 def _role_change_owed_late_at_night(engine: Engine) -> datetime:
     """A role-change notice owed at 23:10 the night before a 15:00 shift; returns that instant."""
-    shift = create_shift(engine, local("2026-12-08T15:00"), offsets=[], quiet="off")
+    shift = create_shift(engine, local("2026-12-08T15:00"), offsets=[])
     late = local("2026-12-07T23:10")
     with session_scope(engine) as session:
         assignment = session.get(Assignment, shift.assignment_ids[0])
@@ -288,7 +311,7 @@ def test_dispatch_takes_quiet_hours_from_the_policy_it_is_given(engine: Engine) 
 
 
 def test_notice_in_quiet_hours_goes_now_when_the_shift_starts_before_they_end(engine: Engine) -> None:
-    shift = create_shift(engine, local("2026-12-08T07:00"), offsets=[], quiet="off")
+    shift = create_shift(engine, local("2026-12-08T07:00"), offsets=[])
     late = local("2026-12-07T23:10")
     with session_scope(engine) as session:
         assignment = session.get(Assignment, shift.assignment_ids[0])
@@ -334,6 +357,7 @@ def test_claim_skips_rows_locked_by_another_transaction_on_postgresql(pg_engine:
     # SQLite has no row locks: its BEGIN IMMEDIATE makes the second claimer wait instead.
     engine = pg_engine
     create_shift(engine, NOW + timedelta(hours=1), volunteers=4, offsets=[120])
+    assert scan(engine, NOW) == 4
     with session_scope(engine) as holder:
         first = claim_due_reminders(holder, NOW, 2, "a", timedelta(minutes=5))
         # While the first claim's transaction is open, a second claimer neither waits nor double-claims.

@@ -1,4 +1,4 @@
-"""Reminder rows: created and cancelled with the roster change; quiet hours; re-timing on a move."""
+"""Before-shift reminders derived from the seats by the dispatcher's scan; quiet hours; moves."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ from scheduler.db import session_scope
 from scheduler.errors import InvalidInput
 from scheduler.models import Reminder
 from scheduler.reminders import QuietHours, parse_quiet_hours, quiet_adjusted
-from tests.workers_support import NOW, cancel_assignment, create_shift, move_occurrence, reminders_of
+from tests.workers_support import (
+    NOW,
+    cancel_assignment,
+    create_shift,
+    move_occurrence,
+    null_channels,
+    reminders_of,
+    scan,
+    service_of,
+    settings_for,
+)
 
 
 def test_quiet_hours_parse_and_span_midnight() -> None:
@@ -32,68 +42,115 @@ def test_quiet_adjusted_leaves_daytime_alone() -> None:
     assert quiet_adjusted(due, due + timedelta(hours=2), "Asia/Shanghai", parse_quiet_hours(None)) == due
 
 
-def test_assignment_creates_one_row_per_offset_with_stable_keys(engine: Engine) -> None:
+def test_no_row_is_written_with_the_seat_and_each_offset_is_recorded_when_it_comes_due(engine: Engine) -> None:
     shift = create_shift(engine, NOW + timedelta(days=3), offsets=[1440, 120])
+    assert reminders_of(engine, shift) == []
+    assert scan(engine, NOW) == 0
+    assert scan(engine, NOW + timedelta(days=2) - timedelta(seconds=1)) == 0
+    assert scan(engine, NOW + timedelta(days=2)) == 1
+    assert scan(engine, NOW + timedelta(days=2, minutes=1)) == 0  # insert-if-absent: once
+    assert scan(engine, NOW + timedelta(days=3, hours=-2)) == 1
     rows = reminders_of(engine, shift)
     assert sorted(r.kind for r in rows) == ["before:120", "before:1440"]
     assert {r.due_at for r in rows} == {NOW + timedelta(days=2), NOW + timedelta(days=3, hours=-2)}
+    assert {r.shift_start for r in rows} == {NOW + timedelta(days=3)}
     assert len({r.idempotency_key for r in rows}) == 2
 
 
-def test_cancelled_assignment_cancels_its_pending_and_claimed_reminders(engine: Engine) -> None:
-    shift = create_shift(engine, NOW + timedelta(days=3), offsets=[1440, 120])
+def test_a_scan_after_downtime_records_what_came_due_meanwhile_until_the_shift_starts(engine: Engine) -> None:
+    early = create_shift(engine, NOW + timedelta(hours=5), offsets=[1440, 120])
+    begun = create_shift(engine, NOW + timedelta(hours=1), offsets=[120])
+    assert scan(engine, NOW - timedelta(days=2)) == 0  # the last scan before the dispatcher went down
+    # Two days later than that, no scan since: both of the early shift's instants have passed
+    # (24 h ago and 3 h from now is not yet); the shift already begun is owed nothing.
+    assert scan(engine, NOW + timedelta(hours=2)) == 1
+    assert [r.kind for r in reminders_of(engine, early)] == ["before:1440"]
+    assert reminders_of(engine, begun) == []
+
+
+def test_cancelled_assignment_is_owed_nothing_and_its_recorded_rows_are_cancelled_at_claim(engine: Engine) -> None:
+    from scheduler.policy import DEFAULT_POLICY
+    from scheduler.reminders.dispatch import dispatch_due
+
+    shift = create_shift(engine, NOW + timedelta(hours=3), offsets=[1440, 120])
+    assert scan(engine, NOW) == 1  # the 24 h one, due now
     with session_scope(engine) as session:
         first = session.get(Reminder, reminders_of(engine, shift)[0].id)
         assert first is not None
-        first.status, first.claimed_by = "claimed", "some-worker"
+        first.status, first.claimed_by, first.lease_until = "claimed", "a-worker-that-died", NOW
     cancel_assignment(engine, shift.assignment_ids[0], NOW)
-    assert {r.status for r in reminders_of(engine, shift)} == {"cancelled"}
+    result = dispatch_due(engine, settings_for(str(engine.url)), now=NOW + timedelta(hours=1, minutes=30),
+                          policy=DEFAULT_POLICY, channels=null_channels())
+    assert result.sent == 0 and result.cancelled == 1 and result.recorded == 0
+    assert {r.kind: r.status for r in reminders_of(engine, shift)} == {"before:1440": "cancelled"}
+
+
+def test_shift_moved_after_its_24h_reminder_was_sent_gets_a_new_one_for_the_new_time(engine: Engine) -> None:
+    shift = create_shift(engine, NOW + timedelta(hours=20), offsets=[1440, 120])
+    assert scan(engine, NOW) == 1
+    with session_scope(engine) as session:
+        for row in reminders_of(engine, shift):
+            live = session.get(Reminder, row.id)
+            assert live is not None
+            live.status = "sent"
+    move_occurrence(engine, shift.occurrence_id, NOW + timedelta(hours=10), now=NOW + timedelta(minutes=5))
+    assert scan(engine, NOW + timedelta(minutes=6)) == 1
+    rows = {(r.kind, r.shift_start): (r.status, r.due_at) for r in reminders_of(engine, shift)}
+    assert rows[("before:1440", NOW + timedelta(hours=20))] == ("sent", NOW)
+    assert rows[("before:1440", NOW + timedelta(hours=10))] == ("pending", NOW + timedelta(minutes=6))
+    assert scan(engine, NOW + timedelta(hours=8)) == 1
+    assert [k for k, _ in rows if k.startswith("moved:")] == ["moved:1:0"]
+    keys = {r.idempotency_key for r in reminders_of(engine, shift) if r.kind == "before:1440"}
+    assert len(keys) == 2  # a new message, not a repeat a channel would drop
 
 
 def test_shift_moved_later_after_a_reminder_went_stale_owes_it_again(engine: Engine) -> None:
     shift = create_shift(engine, NOW + timedelta(hours=3), offsets=[120])
+    assert scan(engine, NOW + timedelta(hours=1)) == 1
     with session_scope(engine) as session:
         row = session.get(Reminder, reminders_of(engine, shift)[0].id)
         assert row is not None
         row.status = "stale"
-    move_occurrence(engine, shift.occurrence_id, NOW + timedelta(days=1), now=NOW)
-    rows = {r.kind.split(":")[0]: r for r in reminders_of(engine, shift)}
-    assert rows["before"].status == "pending" and rows["before"].due_at == NOW + timedelta(hours=22)
-    assert rows["moved"].status == "pending" and rows["moved"].due_at == NOW
-    assert rows["moved"].payload["old_start"] == (NOW + timedelta(hours=3)).isoformat()
+    move_occurrence(engine, shift.occurrence_id, NOW + timedelta(days=1), now=NOW + timedelta(hours=1))
+    assert scan(engine, NOW + timedelta(hours=22)) == 1
+    rows = {(r.kind.split(":")[0], r.status): r for r in reminders_of(engine, shift)}
+    assert rows[("before", "pending")].due_at == NOW + timedelta(hours=22)
+    assert rows[("before", "pending")].shift_start == NOW + timedelta(days=1)
+    assert rows[("moved", "pending")].due_at == NOW + timedelta(hours=1)
+    assert rows[("moved", "pending")].payload["old_start"] == (NOW + timedelta(hours=3)).isoformat()
 
 
-def test_sent_reminder_is_not_owed_again_when_the_shift_moves(engine: Engine) -> None:
-    shift = create_shift(engine, NOW + timedelta(hours=20), offsets=[1440, 120])
+def test_offsets_edited_after_the_seats_were_filled_apply_to_the_next_scan(engine: Engine) -> None:
+    from scheduler.services import ServiceSpec, edit_service
+
+    shift = create_shift(engine, NOW + timedelta(hours=30), offsets=[1440, 120])
+    assert scan(engine, NOW) == 0
     with session_scope(engine) as session:
-        for row in reminders_of(engine, shift):
-            if row.kind == "before:1440":
-                live = session.get(Reminder, row.id)
-                assert live is not None
-                live.status = "sent"
-    move_occurrence(engine, shift.occurrence_id, NOW + timedelta(hours=10), now=NOW)
-    kinds = {r.kind: (r.status, r.due_at) for r in reminders_of(engine, shift)}
-    assert kinds["before:1440"][0] == "sent"
-    assert kinds["before:120"] == ("pending", NOW + timedelta(hours=8))
-    assert [k for k in kinds if k.startswith("moved:")] == ["moved:1:0"]
+        edit_service(session, service_of(engine, shift).slug, ServiceSpec(reminder_offsets=[2880, 60]))
+    # The 48 h instant passed 18 h ago: the next scan owes it at once; 24 h is no longer owed.
+    assert scan(engine, NOW + timedelta(minutes=1)) == 1
+    assert [(r.kind, r.due_at) for r in reminders_of(engine, shift)] == [("before:2880", NOW + timedelta(minutes=1))]
+    assert scan(engine, NOW + timedelta(hours=6)) == 0
+    assert scan(engine, NOW + timedelta(hours=29)) == 1
+    assert sorted(r.kind for r in reminders_of(engine, shift)) == ["before:2880", "before:60"]
 
 
 def test_the_policy_passed_in_times_and_routes_the_reminder_rows(engine: Engine) -> None:
     """Quiet hours and the default channel come from the caller's policy, not from the session."""
     from scheduler.models import Assignment
-    from scheduler.policy import OperationPolicy
-    from scheduler.reminders import sync_assignment_reminders
 
     nine = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)  # 09:00 in Shenzhen: the 2 h reminder falls at 07:00
-    shift = create_shift(engine, nine, offsets=[120], quiet="off")
+    shift = create_shift(engine, nine, offsets=[120])
     with session_scope(engine) as s:
         assignment = s.get(Assignment, shift.assignment_ids[0])
         assert assignment is not None
         assignment.volunteer.preferred_channel = None
-        sync_assignment_reminders(s, assignment, now=NOW, policy=OperationPolicy.from_text("22:00-07:30", "email"))
+    # Quiet hours 22:00-07:30: the row is written their length ahead (from 21:29) and timed for
+    # 07:30, on the policy's channel.
+    assert scan(engine, nine - timedelta(hours=12), quiet="22:00-07:30", channel="email") == 0
+    assert scan(engine, nine - timedelta(hours=11), quiet="22:00-07:30", channel="email") == 1
     due = {(r.channel, r.kind): r.due_at for r in reminders_of(engine, shift)}
-    assert due[("console", "before:120")] == nine - timedelta(hours=2)  # made with quiet hours off
-    assert due[("email", "before:120")] == nine - timedelta(hours=1, minutes=30)  # after they end, 07:30
+    assert due == {("email", "before:120"): nine - timedelta(hours=1, minutes=30)}
 
 
 def test_settings_build_the_policy_the_entry_points_pass() -> None:
@@ -133,11 +190,20 @@ def test_reminders_list_shows_due_times_in_the_services_zone_and_json_in_utc(  #
     for slug in ("yizhen", "ny"):
         [occ] = json.loads(invoke("occurrence", "list", "--service", slug, "--json").output)
         assert invoke("assign", "13800000002", str(occ["id"])).exit_code == 0
-    listed = {r["kind"]: r for r in json.loads(invoke("reminders", "list", "--json").output)}
+    # The ledger holds the "assigned" notices; no before-shift reminder yet (those shifts are far
+    # ahead of the clock)...
+    assert sorted(r["kind"].split(":")[0] for r in json.loads(invoke("reminders", "list", "--json").output)) == [
+        "assigned", "assigned"]
+    # ... but the roster owes them: `upcoming` derives them, as the scan will.
+    ahead = invoke("reminders", "upcoming", "--from", "2030-03-04", "--days", "7", "--json")
+    assert ahead.exit_code == 0, ahead.output
+    listed = {r["kind"]: r for r in json.loads(ahead.output)}
+    assert set(listed) == {"before:120", "before:60"} and {r["id"] for r in listed.values()} == {None}
     # 07:00 in Shenzhen is quiet: the reminder goes at 07:30, which is 23:30 UTC the day before.
     assert listed["before:120"]["due_at"] == "2030-03-08T23:30:00+00:00"
     assert listed["before:60"]["due_at"] == "2030-03-09T16:00:00+00:00"  # 11:00 in New York
-    table = invoke("reminders", "list").output
+    table = invoke("reminders", "upcoming", "--from", "2030-03-04").output
     assert "due (local)" in table
     assert "2030-03-09 07:30" in table and "2030-03-08 23:30" not in table
     assert "2030-03-09 11:00 America/New_York" in table and "2030-03-09 16:00" not in table
+    assert invoke("reminders", "upcoming", "--from", "2030-03-11", "--json").output.strip() == "[]"

@@ -19,6 +19,19 @@ MONDAY = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)  # 16:30 in Shanghai
 WEEK = (date(2026, 12, 7), date(2026, 12, 13))
 
 
+def dispatcher_scans(session: Session, first: datetime, last: datetime, step: timedelta = timedelta(minutes=30)) -> int:
+    """The dispatcher's scan every ``step`` from ``first`` to ``last`` (quiet hours 22:00-07:30, as
+    DEFAULT_POLICY); returns the rows recorded."""
+    from scheduler.policy import DEFAULT_POLICY
+    from scheduler.reminders.scan import scan_due
+
+    recorded, moment = 0, first
+    while moment <= last:
+        recorded += scan_due(session, moment, policy=DEFAULT_POLICY).recorded
+        moment += step
+    return recorded
+
+
 @pytest.fixture
 def town(session: Session) -> dict[str, object]:
     """Community ailian with branches shunjing (the service's) and zilu; community longxi with hupan."""
@@ -143,6 +156,9 @@ def test_fill_writes_events_reminders_and_an_explanation(session: Session, town:
     assert event.payload["volunteer_ids"] == sorted([winner.id, runner.id])
     assert set(event.payload) == {"assignment_ids", "occurrence_ids", "volunteer_ids", "status", "via"}
     reminders = {r.kind: r for r in session.scalars(select(Reminder).where(Reminder.assignment_id == aid))}
+    assert set(reminders) == {"assigned:fill"}  # the seats owe their reminders; no row is written for them
+    assert dispatcher_scans(session, NOW, MONDAY) == 4
+    reminders = {r.kind: r for r in session.scalars(select(Reminder).where(Reminder.assignment_id == aid))}
     assert set(reminders) == {"before:1440", "before:120", "assigned:fill"}
     assert reminders["before:120"].due_at == MONDAY - timedelta(minutes=120)
     explained = why(session, aid)
@@ -201,8 +217,8 @@ def test_bulk_insert_skips_a_seat_another_writer_took_meanwhile(session: Session
 
 def test_fill_reminders_are_timed_keyed_and_routed_like_a_coordinators_assignment(
         session: Session, town: dict) -> None:
-    """The bulk path (SQL on PostgreSQL) owes the same rows ``sync_assignment_reminders`` would:
-    due out of quiet hours, the volunteer's channel or the default, the same idempotency key."""
+    """Seats written in bulk (COPY on PostgreSQL) are owed the same reminders as a coordinator's
+    assignment: due out of quiet hours, on the volunteer's channel or the default."""
     from scheduler.models import idempotency_key
 
     early = datetime(2026, 12, 8, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai: 2 h before is in quiet hours
@@ -214,6 +230,7 @@ def test_fill_reminders_are_timed_keyed_and_routed_like_a_coordinators_assignmen
     manual = rosters.assign(session, str(coordinator_pick.id), by_hand.id, None, now=NOW)
     result = fill(session, *WEEK, now=NOW)
     assert {p.volunteer_id for p in result.placements if p.occurrence_id == by_fill.id} == {texter.id, plain.id}
+    assert dispatcher_scans(session, NOW, early) == 6
 
     def owed(aid: int) -> dict[str, tuple[str, datetime, str]]:
         return {r.kind: (r.channel, r.due_at, r.idempotency_key)
@@ -230,7 +247,7 @@ def test_fill_reminders_are_timed_keyed_and_routed_like_a_coordinators_assignmen
         rows = owed(p.assignment_id)
         assert {kind: due for kind, (_, due, _) in rows.items()} == expected_due
         assert {kind: (ch, key) for kind, (ch, _, key) in rows.items()} == {
-            kind: (channel, idempotency_key(p.assignment_id, kind, channel)) for kind in expected_due}
+            kind: (channel, idempotency_key(p.assignment_id, kind, channel, early)) for kind in expected_due}
 
 
 def test_fill_orders_candidates_exactly_as_a_full_sort_would(session: Session, town: dict) -> None:
@@ -287,7 +304,7 @@ def test_stored_explanation_text_is_the_json_of_the_explanation() -> None:
 def test_seats_streamed_in_many_batches_each_get_their_reminders(
         session: Session, town: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL seats go in while the plan goes on, a batch at a time; a batch per occurrence
-    here. Every seat is written once, with its two before-shift rows; SQLite writes at the end."""
+    here. Every seat is written once and owed its two before-shift reminders; SQLite writes at the end."""
     from scheduler.rosters.fill import write_postgres
 
     monkeypatch.setattr(write_postgres, "STREAM_BATCH", 1)
@@ -300,6 +317,7 @@ def test_seats_streamed_in_many_batches_each_get_their_reminders(
     assert result.filled == 8 and result.lost_races == 0
     ids = sorted(p.assignment_id or 0 for p in result.placements)
     assert ids == sorted(session.scalars(select(Assignment.id).where(Assignment.seat_no.is_not(None))))
+    assert dispatcher_scans(session, NOW, MONDAY + timedelta(days=4), step=timedelta(hours=1)) == 16
     per_seat = dict(session.execute(select(Reminder.assignment_id, func.count())
                                     .where(Reminder.kind.startswith("before:")).group_by(Reminder.assignment_id)).all())
     assert per_seat == {aid: 2 for aid in ids}

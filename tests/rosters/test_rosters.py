@@ -32,8 +32,16 @@ def _events(session: Session, kind: str) -> list[Event]:
     return list(session.scalars(select(Event).where(Event.kind == kind).order_by(Event.id)))
 
 
-def _reminders(session: Session, assignment: Assignment) -> dict[str, str]:
+def _reminders(session: Session, assignment: Assignment, scanned_at: datetime | None = None) -> dict[str, str]:
+    """The assignment's ledger rows (after the dispatcher's scans at a day and at 2 h before
+    ``scanned_at``, when given)."""
+    from scheduler.policy import DEFAULT_POLICY
+    from scheduler.reminders.scan import scan_due
+
     session.flush()
+    if scanned_at is not None:
+        for before in (timedelta(days=1), timedelta(hours=2)):
+            scan_due(session, scanned_at - before, policy=DEFAULT_POLICY)
     return {r.kind: r.status for r in session.scalars(select(Reminder).where(Reminder.assignment_id == assignment.id))}
 
 
@@ -47,7 +55,9 @@ def test_assign_takes_lowest_free_seat_writes_event_and_reminders(session: Sessi
     assert [e.payload["assignment_id"] for e in created] == [a.id, b.id]
     assert set(created[0].payload) == {"assignment_id", "occurrence_id", "volunteer_id", "role_id", "status",
                                        "forced"}
-    assert _reminders(session, a) == {"before:1440": "pending", "before:120": "pending", "assigned:0:0": "pending"}
+    assert _reminders(session, a) == {"assigned:0:0": "pending"}  # the notice; the seat owes the rest
+    assert _reminders(session, a, MONDAY) == {"before:1440": "pending", "before:120": "pending",
+                                              "assigned:0:0": "pending"}
 
 
 def test_volunteer_found_by_phone_and_single_role_needs_no_name(session: Session) -> None:
@@ -81,8 +91,9 @@ def test_waitlist_is_promoted_in_order_when_a_seat_frees(session: Session, world
     assert w2.status == "waitlisted"
     promoted = _events(session, "waitlist.promoted")
     assert [e.payload["assignment_id"] for e in promoted] == [w1.id]
-    assert _reminders(session, w1)["promoted"] == "pending"
-    assert _reminders(session, holder)["before:120"] == "cancelled"
+    owed = _reminders(session, w1, MONDAY)
+    assert (owed["promoted"], owed["before:120"]) == ("pending", "pending")
+    assert not any(k.startswith("before:") for k in _reminders(session, holder))
     assert any(k.startswith("unassigned:") for k in _reminders(session, holder))
 
     rosters.decline(session, str(w1.id), "生病了", now=NOW)
@@ -214,8 +225,8 @@ def test_swap_trades_shifts_between_occurrences_keeping_seats(session: Session, 
     assert (y_at_monday.volunteer_id, y_at_monday.occurrence_id, y_at_monday.seat_no) == (y.id, occ.id, 2)
     assert (x_at_tuesday.volunteer_id, x_at_tuesday.occurrence_id, x_at_tuesday.seat_no) == (x.id, tuesday.id, 1)
     assert (a.status, b.status) == ("cancelled", "cancelled")
-    assert _reminders(session, a)["before:120"] == "cancelled"
-    assert _reminders(session, x_at_tuesday)["before:120"] == "pending"
+    assert _reminders(session, x_at_tuesday, MONDAY + timedelta(days=1))["before:120"] == "pending"
+    assert not any(k.startswith("before:") for k in _reminders(session, a))
 
 
 def test_swap_hands_a_shift_to_another_volunteer_with_checks(session: Session, world: dict) -> None:

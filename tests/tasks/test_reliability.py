@@ -175,7 +175,7 @@ def test_worker_killed_after_claim_before_send_sends_once(workers: Workers, work
     with SmtpSink() as smtp, GatedProxy(smtp.port) as gate:
         env = dict(worker_env, ROSTER_SMTP_HOST="127.0.0.1", ROSTER_SMTP_PORT=str(gate.port))
         workers.env = env
-        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="email", now=utcnow())
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="email")
         first = workers.start("first", beat=True)
         # Claimed, connected to the (gated) SMTP server, greeting not yet received: kill it.
         wait_for(lambda: status_of(pg_engine) == ["claimed"] and gate.waiting >= 1, what="claim then connect")
@@ -193,7 +193,7 @@ def test_pool_child_killed_mid_task_sends_once(workers: Workers, worker_env: dic
     with SmtpSink() as smtp, GatedProxy(smtp.port) as gate:
         env = dict(worker_env, ROSTER_SMTP_HOST="127.0.0.1", ROSTER_SMTP_PORT=str(gate.port))
         workers.env = env
-        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="email", now=utcnow())
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="email")
         worker = workers.start("prefork", pool="prefork", concurrency=1)
         [child] = workers.children(worker)
         send_dispatch(env)
@@ -218,12 +218,11 @@ def test_redis_killed_and_restarted_with_work_queued_sends_once(workers: Workers
                                                                  pg_engine: Engine, own_redis: OwnRedis) -> None:
     with WebhookSink() as hook:
         workers.env = dict(worker_env, ROSTER_WECOM_WEBHOOK=hook.url)
-        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="wecom", now=utcnow())
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="wecom")
         worker = workers.start("redis-victim", beat=True)
         wait_for(lambda: hook.count() == 1, what="the first reminder")
         os.killpg(worker.pid, signal.SIGSTOP)  # the worker stalls; work piles up
-        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=5, offsets=[120], channel="wecom",
-                     now=utcnow())
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=5, offsets=[120], channel="wecom")
         for _ in range(3):
             send_dispatch(workers.env)
         own_redis.kill()  # the queued tasks die with it (no persistence)
@@ -242,8 +241,7 @@ def test_two_beats_send_each_reminder_once(workers: Workers, worker_env: dict[st
                            ROSTER_DISPATCH_BATCH="5")
         workers.start("beat-a", beat=True)
         workers.start("beat-b", beat=True)
-        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=40, offsets=[120], channel="email",
-                     now=utcnow())
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=40, offsets=[120], channel="email")
         wait_for(lambda: set(status_of(pg_engine)) == {"sent"}, timeout=40, what="all 40 sent")
         assert smtp.by_key() == {k: 1 for k in keys(pg_engine)}
         assert smtp.count() == 40
@@ -259,7 +257,7 @@ def test_reminder_cancelled_after_the_dispatch_was_queued_is_never_sent(
     with SmtpSink() as smtp:
         workers.env = dict(worker_env, ROSTER_SMTP_HOST="127.0.0.1", ROSTER_SMTP_PORT=str(smtp.port))
         shift = create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=2, offsets=[120],
-                             channel="email", now=utcnow())
+                             channel="email")
         send_dispatch(workers.env)  # queued while no worker runs
         cancel_assignment(pg_engine, shift.assignment_ids[0], utcnow())
         workers.start("late-worker", beat=False)
@@ -276,7 +274,7 @@ def test_shift_moved_after_its_24h_reminder_gets_a_notice_and_the_2h_reminder_at
     with WebhookSink() as hook, SmtpSink() as smtp:
         workers.env = dict(worker_env, ROSTER_SMTP_HOST="127.0.0.1", ROSTER_SMTP_PORT=str(smtp.port))
         start = utcnow() + timedelta(hours=23)
-        shift = create_shift(pg_engine, start, offsets=[1440, 120], channel="email", now=utcnow())
+        shift = create_shift(pg_engine, start, offsets=[1440, 120], channel="email")
         workers.start("mover", beat=True)
         wait_for(lambda: smtp.count() == 1, what="the 24 h reminder")
         new_start = utcnow() + timedelta(minutes=90)
@@ -301,8 +299,7 @@ def test_the_duplicate_window_after_the_channel_accepted_before_the_mark_is_one_
     goes out again after the lease, with the same idempotency key: counted here, not hidden."""
     with WebhookSink() as hook:
         workers.env = dict(worker_env, ROSTER_WECOM_WEBHOOK=hook.url)
-        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=3, offsets=[120], channel="wecom",
-                     now=utcnow())
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=3, offsets=[120], channel="wecom")
         hook.hold.set()
         first = workers.start("dies-after-accept", beat=True)
         wait_for(lambda: hook.held >= 1, what="the first message to be accepted")
@@ -324,8 +321,7 @@ def test_redis_restart_while_a_dispatch_is_sending_sends_no_duplicate_and_the_wo
     pending keeps running through the connection loss and marks what it sent."""
     with WebhookSink() as hook:
         workers.env = dict(worker_env, ROSTER_WECOM_WEBHOOK=hook.url)
-        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=3, offsets=[120], channel="wecom",
-                     now=utcnow())
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), volunteers=3, offsets=[120], channel="wecom")
         hook.hold.set()
         worker = workers.start(f"rider-{pool}", beat=True, pool=pool, as_deployed=True)
         log = workers.logs[-1]
@@ -340,7 +336,7 @@ def test_redis_restart_while_a_dispatch_is_sending_sends_no_duplicate_and_the_wo
                  what="every reminder to be sent after Redis came back")
         assert hook.by_key() == {k: 1 for k in keys(pg_engine)}, workers.log_text()
         # Still the same worker, consuming again: work created after the restart goes out too.
-        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="wecom", now=utcnow())
+        create_shift(pg_engine, utcnow() + timedelta(hours=1), offsets=[120], channel="wecom")
         wait_for(lambda: set(status_of(pg_engine)) == {"sent"}, timeout=40, interval=0.2,
                  what="a reminder created after the restart")
         assert hook.by_key() == {k: 1 for k in keys(pg_engine)}, workers.log_text()

@@ -187,9 +187,8 @@ def test_send_due_runs_one_cycle_without_celery_and_lists_failures(  # type: ign
     from scheduler.db import engine_for
 
     engine = engine_for(roster_env["ROSTER_DATABASE_URL"])
-    create_shift(engine, utcnow() + timedelta(hours=1), volunteers=1, offsets=[120], now=utcnow())
-    create_shift(engine, utcnow() + timedelta(hours=1), volunteers=1, offsets=[120], channel="email",
-                 now=utcnow())
+    create_shift(engine, utcnow() + timedelta(hours=1), volunteers=1, offsets=[120])
+    create_shift(engine, utcnow() + timedelta(hours=1), volunteers=1, offsets=[120], channel="email")
     monkeypatch.setenv("ROSTER_QUIET_HOURS", "off")
     result = invoke("reminders", "send-due", "--json")
     assert result.exit_code == 0, result.output
@@ -232,7 +231,7 @@ def test_roster_run_sends_due_reminders_on_the_embedded_sqlite_broker(tmp_path: 
     from scheduler.db import make_engine
 
     engine = make_engine(env["ROSTER_DATABASE_URL"])
-    create_shift(engine, utcnow() + timedelta(hours=1), volunteers=2, offsets=[120], now=utcnow())
+    create_shift(engine, utcnow() + timedelta(hours=1), volunteers=2, offsets=[120])
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([roster, "run", "--concurrency", "2"], env=env, stdout=out,
@@ -270,7 +269,7 @@ def test_roster_run_restarts_its_worker_when_it_dies_unexpectedly(tmp_path: Path
         [second] = wait_for(lambda: [p for p in worker_pids() if p != first], timeout=30,
                             what="roster run to start a new worker")
         assert proc.poll() is None
-        create_shift(engine, utcnow() + timedelta(hours=1), volunteers=2, offsets=[120], now=utcnow())
+        create_shift(engine, utcnow() + timedelta(hours=1), volunteers=2, offsets=[120])
         wait_for(lambda: {r.status for r in reminders_of(engine)} == {"sent"}, timeout=60,
                  what="the restarted worker to send the reminders")
         assert "exited unexpectedly with code -9; restarting it" in log.read_text(errors="replace")

@@ -16,15 +16,14 @@ Scale: everything is loaded in a handful of queries (occurrences, roles, volunte
 around the range), computed in memory, and written in bulk: no query per candidate. Candidates come
 off a heap in rank order (the same order as sorting the pool). On PostgreSQL the seats are COPYed
 by a writer thread, a batch at a time, while the plan goes on (the server's index and foreign-key
-work runs on the other core), and each batch's before-shift reminder rows follow it in the same
-transaction, made by one INSERT ... SELECT from the seats (only a row per occurrence and offset goes
-over the wire). SQLite writes at the end with executemany. A seat a coordinator took while the fill
+work runs on the other core). SQLite writes at the end with executemany. A fill writes no
+before-shift reminder: the dispatcher's scan derives them from the seats when they come due. A seat a coordinator took while the fill
 was computing is skipped and reported, never double-booked (UNIQUE(occurrence_id, role_id,
 seat_no) is the arbiter: the batch falls back to ``ON CONFLICT DO NOTHING``).
 
 Modules: ``loading`` (the queries), ``ranking`` (candidates, eligibility, the greedy pass),
 ``explain`` (the stored explanation, ``why``, why a seat stayed open), ``rows`` (columns and the
-reminder rows owed), ``write`` with its backends ``write_postgres`` and ``write_generic``.
+"assigned" notices), ``write`` with its backends ``write_postgres`` and ``write_generic``.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ from scheduler.rosters.fill.explain import why
 from scheduler.rosters.fill.loading import load_bookings, load_candidates, load_occurrences
 from scheduler.rosters.fill.ranking import Planner, plan
 from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
-from scheduler.rosters.fill.rows import Dues
 from scheduler.rosters.fill.write import write
 from scheduler.rosters.fill.write_postgres import SeatStreamer
 
@@ -54,7 +52,7 @@ MAX_DAYS = 92
 def fill(session: Session, first: date, last: date, branch: str | None = None, community: str | None = None,
          dry_run: bool = False, now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> FillResult:
     """Fill the open seats of occurrences whose local date is in ``first``..``last``; see the module doc.
-    Reminder rows are timed and routed by ``policy`` (quiet hours, default channel)."""
+    Notices are routed by ``policy`` (its default channel)."""
     # A city's fill allocates millions of small acyclic tuples: the cyclic collector's passes over
     # them cost a quarter of the run and free nothing, so it is paused for the call.
     collecting = gc.isenabled()
@@ -96,7 +94,7 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
 
     streamer = None
     if not dry_run and session.get_bind().dialect.name == "postgresql":
-        streamer = SeatStreamer(session, now, Dues(session, services, occurrences, vols, now, policy))
+        streamer = SeatStreamer(session, now)
     try:
         plan(planner, occurrences, services, roles, result, streamer)
     except BaseException:
@@ -104,13 +102,13 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
             streamer.abort()  # the caller's transaction rolls back what it wrote
         raise
     inserted = streamer.close(result.placements) if streamer is not None else None
-    # Streamed, the seats and their reminder rows went in during the plan: the phase is both.
+    # Streamed, the seats went in during the plan: the phase is both.
     lap("compute" if streamer is None else "compute_and_write_seats")
     if streamer is not None:  # of which the writer thread's database work (overlapping the plan)
         result.timings.update({name: round(value, 3) for name, value in streamer.seconds.items()})
     if not dry_run and result.placements:
         write(session, result, services, occurrences, vols, now, inserted, policy=policy)
     lap("write")
-    if not dry_run and analyze_after_bulk_write(session, ["assignment", "reminder"], len(result.placements)):
+    if not dry_run and analyze_after_bulk_write(session, ["assignment"], len(result.placements)):
         lap("analyze")
     return result

@@ -1,6 +1,7 @@
 """Writing a fill's choices: the seats (unless the PostgreSQL writer thread streamed them), the
-seats lost to another writer, one event per batch of seats, the before-shift reminder rows and the
-"assigned" notices, through the backend's writer."""
+seats lost to another writer, one event per batch of seats (the reminder scan finds the seats
+through them) and the "assigned" notices, through the backend's writer. No before-shift reminder
+row: those are derived from the seats when they come due."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from scheduler.rosters.fill import write_generic, write_postgres
 from scheduler.rosters.fill.explain import explanation_json
 from scheduler.rosters.fill.ranking import Candidate
 from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
-from scheduler.rosters.fill.rows import REMINDER_COLUMNS, SEAT_COLUMNS, Dues, assigned_notices
+from scheduler.rosters.fill.rows import NOTICE_COLUMNS, SEAT_COLUMNS, Routing, assigned_notices
 
 EVENT_BATCH = 500
 
@@ -25,17 +26,16 @@ EVENT_BATCH = 500
 def write(session: Session, result: FillResult, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
           vols: dict[int, Candidate], now: datetime, inserted: dict[tuple[int, int], int] | None = None, *,
           policy: OperationPolicy) -> None:
-    """Insert the chosen seats and their reminder rows (unless a streamer did: ``inserted``), and
-    their events (one per batch of seats, ids only)."""
+    """Insert the chosen seats (unless a streamer did: ``inserted``), their events (one per batch
+    of seats, ids only) and one "assigned" notice per volunteer."""
     placements = result.placements
     stamp = now.astimezone(UTC).replace(tzinfo=None)
     stamp_text = write_generic.storage_value(stamp)  # SQLite rows are built in storage form: one conversion, not millions
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
     columns: Sequence[str] = SEAT_COLUMNS
     dialect = session.get_bind().dialect.name
-    streamed = inserted is not None  # seats and their reminder rows already written
     if inserted is not None:
-        pass
+        pass  # streamed while the plan went on
     elif dialect == "postgresql":
         inserted = write_postgres.copy_assignments(session, columns, write_postgres.seat_copy_lines(placements, stamp),
                                                    [(p.occurrence_id, p.volunteer_id) for p in placements])
@@ -64,22 +64,14 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
                    "volunteer_ids": sorted({p.volunteer_id for p in batch}), "status": AssignmentStatus.INVITED.value, "via": "fill"}
         events.append(("assignment.created", dumps(payload), stamp))
     event_cols = ("kind", "payload", "created_at")
-    dues = Dues(session, services, occurrences, vols, now, policy)
+    routing = Routing(occurrences, vols, policy)
     if dialect == "postgresql":
         write_postgres.copy_rows(session, "event", event_cols, events)
-        if not streamed:
-            write_postgres.batch_reminders(session.connection().connection.dbapi_connection,
-                                           (p.assignment_id for p in kept if p.assignment_id is not None),
-                                           write_postgres.due_copy_lines(dues, kept),
-                                           write_postgres.channel_copy_lines(dues, kept), dues.channel, stamp)
+        notices = assigned_notices(kept, routing, stamp, lambda start: start)
+        write_postgres.copy_rows(session, "reminder", NOTICE_COLUMNS, notices)
     else:
         write_generic.insert_rows(session, Event.__table__, event_cols, events)  # type: ignore[arg-type]
-        write_generic.insert_reminders(session, kept, dues, vols, stamp_text)
-    notices = assigned_notices(kept, dues, stamp if dialect == "postgresql" else stamp_text)
-    if dialect == "postgresql":
-        write_postgres.copy_rows(session, "reminder", REMINDER_COLUMNS, notices)
-    else:
-        write_generic.insert_rows(session, Reminder.__table__, REMINDER_COLUMNS, notices,  # type: ignore[arg-type]
+        notices = assigned_notices(kept, routing, stamp_text, write_generic.storage_value)
+        write_generic.insert_rows(session, Reminder.__table__, NOTICE_COLUMNS, notices,  # type: ignore[arg-type]
                                   storage_form=True)
     result.notified = len(notices)
-

@@ -11,28 +11,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from scheduler.models import Assignment, Reminder, ReminderStatus
-from scheduler.rosters.fill.ranking import Candidate
-from scheduler.rosters.fill.results import Placement
-from scheduler.rosters.fill.rows import REMINDER_COLUMNS, Dues
-
-
-def insert_reminders(session: Session, kept: list[Placement], dues: Dues, vols: dict[int, Candidate],
-                     stamp_text: str) -> None:
-    """SQLite: the rows built in storage form (a due time is formatted once per distinct value)."""
-    rows = []
-    texts: dict[datetime, str] = {}
-    for p in kept:
-        aid = p.assignment_id
-        assert aid is not None
-        channel = vols[p.volunteer_id].channel or dues.channel
-        for kind, due in dues.of(p.occurrence_id):
-            due_text = texts.get(due)
-            if due_text is None:
-                due_text = texts[due] = storage_value(due)
-            rows.append((aid, kind, channel, due_text, ReminderStatus.PENDING.value, 0, "{}", stamp_text, stamp_text))
-    insert_rows(session, Reminder.__table__, REMINDER_COLUMNS, rows,  # type: ignore[arg-type]
-                storage_form=True)
+from scheduler.models import Assignment
 
 
 def insert_assignments(session: Session, columns: Sequence[str], rows: list[tuple[Any, ...]],

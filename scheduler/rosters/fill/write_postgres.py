@@ -1,6 +1,5 @@
 """The PostgreSQL writer: seats COPYed by a thread, a batch at a time, while the plan goes on (the
-server's index and foreign-key work runs on the other core), each batch's before-shift reminder
-rows made by one INSERT ... SELECT from its seats, and COPY for events and notices. A seat a
+server's index and foreign-key work runs on the other core), and COPY for events and notices. A seat a
 coordinator took meanwhile is skipped, never double-booked (the batch falls back to
 ``ON CONFLICT DO NOTHING``)."""
 
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.rosters.fill.explain import explanation_json
 from scheduler.rosters.fill.results import Placement
-from scheduler.rosters.fill.rows import REMINDER_COLUMNS, SEAT_COLUMNS, Dues
+from scheduler.rosters.fill.rows import SEAT_COLUMNS
 
 #: Seats per COPY while the plan goes on.
 STREAM_BATCH = 100_000
@@ -43,24 +42,22 @@ def seat_copy_lines(placements: Sequence[Placement], stamp: datetime) -> list[st
 
 
 class SeatStreamer:
-    """Writes the seats and their reminder rows to PostgreSQL on a thread while the plan goes on: the server inserts (its
+    """Writes the seats to PostgreSQL on a thread while the plan goes on: the server inserts (its
     indexes and foreign-key checks are most of a fill's cost) on one core while Python plans on the
     other. Same connection, same transaction; the planning thread does not use the connection until
     ``close``. Each batch goes in as ``copy_assignments`` writes it (a lost race costs only the
     seats taken)."""
 
-    def __init__(self, session: Session, now: datetime, dues: Dues) -> None:
+    def __init__(self, session: Session, now: datetime) -> None:
         self.connection = session.connection().connection.dbapi_connection
-        self.dues = dues
         self.stamp = now.astimezone(UTC).replace(tzinfo=None)
         self.next_at = STREAM_BATCH
         self.sent = 0
         self.found: dict[tuple[int, int], int] = {}
         self.error: BaseException | None = None
-        #: Seconds the writer thread spent on seats and on reminder rows (the database's share).
-        self.seconds = {"db_seats": 0.0, "db_reminders": 0.0}
-        self.batches: queue.Queue[tuple[list[str], list[tuple[int, int]], list[str], list[str]] | None] = \
-            queue.Queue(maxsize=2)
+        #: Seconds the writer thread spent on seats (the database's share).
+        self.seconds = {"db_seats": 0.0}
+        self.batches: queue.Queue[tuple[list[str], list[tuple[int, int]]] | None] = queue.Queue(maxsize=2)
         self.thread = threading.Thread(target=self._run, name="fill-seat-writer", daemon=True)
         self.thread.start()
 
@@ -69,8 +66,7 @@ class SeatStreamer:
         self.sent = len(placements)
         self.next_at = self.sent + STREAM_BATCH
         if batch and self.error is None:
-            self.batches.put((seat_copy_lines(batch, self.stamp), [(p.occurrence_id, p.volunteer_id) for p in batch],
-                              due_copy_lines(self.dues, batch), channel_copy_lines(self.dues, batch)))
+            self.batches.put((seat_copy_lines(batch, self.stamp), [(p.occurrence_id, p.volunteer_id) for p in batch]))
 
     def close(self, placements: list[Placement]) -> dict[tuple[int, int], int]:
         """Hand over the rest, wait for the writes, and return (occurrence, volunteer) -> new id."""
@@ -94,88 +90,14 @@ class SeatStreamer:
             if self.error is not None:
                 continue  # drain: the transaction is failed; close() raises
             try:
-                seat_lines, keys, due_lines, channel_lines = batch
+                seat_lines, keys = batch
                 started = time.perf_counter()
                 found = _copy_batch(self.connection, seat_lines, keys)
-                seated = time.perf_counter()
-                # Reminder rows in the same transaction, right after their seats (a batch ends at an
-                # occurrence boundary, so each occurrence's dues travel with all its seats).
-                batch_reminders(self.connection, found.values(), due_lines, channel_lines, self.dues.channel,
-                                self.stamp)
-                self.seconds["db_seats"] += seated - started
-                self.seconds["db_reminders"] += time.perf_counter() - seated
+                self.seconds["db_seats"] += time.perf_counter() - started
                 self.found.update(found)
             except BaseException as exc:  # re-raised by close() in the planning thread
                 self.error = exc
 
-
-def due_copy_lines(dues: Dues, placements: Sequence[Placement]) -> list[str]:
-    """COPY text lines (occurrence_id, kind, due_at) for the occurrences of these seats."""
-    seen: set[int] = set()
-    lines: list[str] = []
-    for p in placements:
-        if p.occurrence_id not in seen:
-            seen.add(p.occurrence_id)
-            lines.extend(f"{p.occurrence_id}\t{kind}\t{due}" for kind, due in dues.of(p.occurrence_id))
-    return lines
-
-
-def channel_copy_lines(dues: Dues, placements: Sequence[Placement]) -> list[str]:
-    """COPY text lines (volunteer_id, channel) for those of these seats' volunteers with a channel of their own."""
-    preferred = dues.preferred
-    return [f"{vid}\t{_copy_value(preferred[vid])}" for vid in {p.volunteer_id for p in placements}
-            if vid in preferred]
-
-
-def _id_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
-    """Sorted ids as inclusive (first, last) runs of consecutive values."""
-    runs: list[tuple[int, int]] = []
-    for aid in sorted(ids):
-        if runs and runs[-1][1] == aid - 1:
-            runs[-1] = (runs[-1][0], aid)
-        else:
-            runs.append((aid, aid))
-    return runs
-
-
-def batch_reminders(connection: Any, ids: Iterable[int], due_lines: list[str], channel_lines: list[str],
-                        channel: str, stamp: datetime) -> None:
-    """Reminder rows made by the database from seats just written: only the (occurrence, kind, due)
-    rows go over the wire (one per filled occurrence and offset, not per seat), with the
-    (volunteer, channel) rows of volunteers who chose a channel; everyone else gets ``channel``.
-    The seats are named by id ranges: ids drawn from the sequence are this fill's alone."""
-    runs = _id_runs(ids)
-    if not runs:
-        return
-    cursor = connection.cursor()
-    try:
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS fill_due "
-                       "(occurrence_id integer, kind varchar(32), due_at timestamp) ON COMMIT DROP")
-        cursor.execute("TRUNCATE fill_due")
-        cursor.copy_expert("COPY fill_due (occurrence_id, kind, due_at) FROM STDIN",
-                           io.StringIO("".join(f"{line}\n" for line in due_lines)), size=COPY_CHUNK)
-        cursor.execute("ANALYZE fill_due")
-        if channel_lines:
-            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS fill_channel "
-                           "(volunteer_id integer, channel varchar(16)) ON COMMIT DROP")
-            cursor.execute("TRUNCATE fill_channel")
-            cursor.copy_expert("COPY fill_channel (volunteer_id, channel) FROM STDIN",
-                               io.StringIO("".join(f"{line}\n" for line in channel_lines)), size=COPY_CHUNK)
-            cursor.execute("ANALYZE fill_channel")
-            chosen = ("coalesce(c.channel, %(channel)s)",
-                      "LEFT JOIN fill_channel c ON c.volunteer_id = a.volunteer_id ")
-        else:
-            chosen = ("%(channel)s", "")
-        statement = (
-            f"INSERT INTO reminder ({', '.join(REMINDER_COLUMNS)}) "
-            f"SELECT a.id, d.kind, {chosen[0]}, d.due_at, 'pending', 0, '{{}}', %(stamp)s, %(stamp)s "
-            "FROM assignment a JOIN fill_due d ON d.occurrence_id = a.occurrence_id "
-            f"{chosen[1]}WHERE a.id BETWEEN %(lo)s AND %(hi)s ORDER BY a.id, d.kind")
-        # One run as a rule (one nextval series); a few if another writer drew ids meanwhile.
-        for lo, hi in runs:
-            cursor.execute(statement, {"lo": lo, "hi": hi, "stamp": stamp, "channel": channel})
-    finally:
-        cursor.close()
 
 def _copy_value(value: Any) -> str:
     if value is None:

@@ -1,0 +1,81 @@
+"""derived reminders: the ledger keys on the shift's start; the scan's watermark and event flag
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-02
+
+Every row is kept as it was (pending ones stay pending, sent ones sent): a row's ``shift_start``
+is its occurrence's start now, which is what 0001's code had timed a pending row for (it re-timed
+them on every move). Events already written are marked scanned (0001 wrote their reminders with
+them); no watermark row, so the first scan looks at the whole window once and finds each owed
+reminder already in the ledger: none lost, none sent twice.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import scheduler.db
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+#: 0001 left the (assignment, kind, channel) constraint unnamed; this names it on SQLite's reflection.
+_UNNAMED = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
+
+
+def upgrade() -> None:
+    op.create_table(
+        "reminder_scan",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("scanned_to", scheduler.db.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("event", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reminders_scanned_at", scheduler.db.UTCDateTime(), nullable=True))
+        batch_op.create_index("ix_event_unscanned", ["reminders_scanned_at", "id"], unique=False)
+    op.execute("UPDATE event SET reminders_scanned_at = created_at")
+
+    with op.batch_alter_table("reminder", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("shift_start", scheduler.db.UTCDateTime(), nullable=True))
+    op.execute(
+        "UPDATE reminder SET shift_start = (SELECT o.start_at FROM assignment a"
+        " JOIN occurrence o ON o.id = a.occurrence_id WHERE a.id = reminder.assignment_id)"
+    )
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("reminder", schema=None, recreate="always",
+                                  naming_convention=_UNNAMED) as batch_op:
+            batch_op.drop_constraint("uq_reminder_assignment_id", type_="unique")
+            batch_op.alter_column("shift_start", existing_type=scheduler.db.UTCDateTime(), nullable=False)
+            batch_op.create_unique_constraint("uq_reminder_ledger",
+                                              ["assignment_id", "kind", "channel", "shift_start"])
+    else:
+        op.drop_constraint("reminder_assignment_id_kind_channel_key", "reminder", type_="unique")
+        op.alter_column("reminder", "shift_start", existing_type=scheduler.db.UTCDateTime(), nullable=False)
+        op.create_unique_constraint("uq_reminder_ledger", "reminder",
+                                    ["assignment_id", "kind", "channel", "shift_start"])
+
+
+def downgrade() -> None:
+    # Rows of one (assignment, kind, channel) for several starts keep the newest.
+    op.execute(
+        "DELETE FROM reminder WHERE id NOT IN (SELECT max(id) FROM reminder GROUP BY assignment_id, kind, channel)"
+    )
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("reminder", schema=None, recreate="always") as batch_op:
+            batch_op.drop_constraint("uq_reminder_ledger", type_="unique")
+            batch_op.create_unique_constraint("reminder_assignment_id_kind_channel_key",
+                                              ["assignment_id", "kind", "channel"])
+            batch_op.drop_column("shift_start")
+    else:
+        op.drop_constraint("uq_reminder_ledger", "reminder", type_="unique")
+        op.create_unique_constraint("reminder_assignment_id_kind_channel_key", "reminder",
+                                    ["assignment_id", "kind", "channel"])
+        op.drop_column("reminder", "shift_start")
+    with op.batch_alter_table("event", schema=None) as batch_op:
+        batch_op.drop_index("ix_event_unscanned")
+        batch_op.drop_column("reminders_scanned_at")
+    op.drop_table("reminder_scan")

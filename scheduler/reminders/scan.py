@@ -1,0 +1,310 @@
+"""The reminder scan: before-shift reminders derived from the seats, recorded in the ledger.
+
+A seat says who is owed what: a volunteer invited or confirmed for a scheduled occurrence is owed a
+``before:<minutes>`` reminder for each of the service's offsets, at the shift's start minus the
+offset, until the shift starts. Nothing writes those rows when the roster changes; the dispatcher's
+scan (:func:`scan_due`, the first step of every dispatch) finds the seats whose reminder instant
+has come and records one ledger row each, insert-if-absent on (assignment, kind, channel, shift
+start). The dispatcher then claims, re-checks, sends and marks them (``dispatch``).
+
+Its cost follows what came due, not the size of the roster. Two sources, one transaction:
+
+1. **Time.** ``reminder_scan.scanned_to`` is how far instants have been looked at. Each scan takes,
+   per distinct offset, the occurrences starting in ``(scanned_to + offset, now + lookahead +
+   offset]`` (the ``ix_occurrence_start`` index), and moves ``scanned_to`` on. A dispatcher that was
+   down for a day finds that day's instants on its first scan, for the shifts not yet begun.
+2. **Changes.** Seats that changed after their instant had passed (assigned or promoted late,
+   moved, reinstated, offsets edited) are named by the outbox events their change wrote in its
+   own transaction (``event.reminders_scanned_at`` still empty): their occurrences, or for a
+   service's edit and a re-plan the service's coming shifts, are checked in full.
+
+``lookahead`` is the length of the quiet hours: a reminder that falls inside them is timed to just
+before they start (``quiet_adjusted``), so its row is written that much ahead; the claim keeps
+``due_at``. A row written for a seat that has since changed is re-checked at claim time and
+cancelled (moved: its ``shift_start`` no longer matches; an offset removed; the seat given up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, case, cast, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from scheduler.models import (
+    Assignment,
+    AssignmentStatus,
+    Event,
+    Occurrence,
+    OccurrenceStatus,
+    Reminder,
+    ReminderScan,
+    ReminderStatus,
+    Service,
+    Volunteer,
+)
+from scheduler.policy import OperationPolicy, QuietHours
+
+#: Seat statuses owed before-shift reminders (the volunteer still expects the shift).
+EXPECTING = (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED)
+#: Event kinds that name no seat (bookkeeping, people, hours): the scan only stamps them.
+_SEATLESS = ("volunteer.", "attendance.", "digest.", "horizon.", "holidays.")
+#: Event kinds after which a service's coming shifts are checked in full.
+_SERVICE_WIDE = ("service.changed", "service.created", "occurrence.planned")
+#: Events read per query (a city-wide fill writes one per 500 seats).
+EVENT_BATCH = 2000
+#: Ids per IN list.
+_CHUNK = 5000
+_SCAN_ROW = 1
+#: pg_try_advisory_xact_lock key: one scan at a time on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises).
+SCAN_LOCK_KEY = 0x524F5354_02
+
+
+@dataclass
+class ScanResult:
+    #: Ledger rows written (before-shift reminders now owed).
+    recorded: int = 0
+    #: Seats looked at.
+    seats: int = 0
+    events: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"recorded": self.recorded, "seats": self.seats, "events": self.events}
+
+
+def lookahead(quiet: QuietHours | None) -> timedelta:
+    """How far ahead of its instant a row is written: the quiet window's length and a minute (a
+    reminder inside it is timed to the minute before it starts), else nothing."""
+    if quiet is None:
+        return timedelta(0)
+    start = quiet.start.hour * 60 + quiet.start.minute
+    end = quiet.end.hour * 60 + quiet.end.minute
+    return timedelta(minutes=(end - start) % (24 * 60) + 1)
+
+
+def owed_at(start: datetime, offset: int, timezone: str, quiet: QuietHours | None, now: datetime) -> datetime:
+    """When a ``before:<offset>`` reminder of a shift at ``start`` goes out: out of quiet hours, and
+    not before now (a seat taken after its moment is reminded at once, while the shift is ahead)."""
+    from scheduler.reminders import quiet_adjusted
+
+    return max(quiet_adjusted(start - timedelta(minutes=offset), start, timezone, quiet), now)
+
+
+def _offsets(value: Any) -> tuple[int, ...]:
+    return tuple(int(o) for o in value or ())
+
+
+class _Scan:
+    def __init__(self, session: Session, now: datetime, policy: OperationPolicy) -> None:
+        self.session = session
+        self.now = now
+        self.quiet = policy.quiet_hours
+        self.ahead = lookahead(self.quiet)
+        self.default_channel = policy.default_channel
+        self.services: dict[int, tuple[tuple[int, ...], str]] = {}
+        self.seen: set[tuple[int, int]] = set()
+        self.rows: list[dict[str, Any]] = []
+        #: The widest offset of any service (set by ``by_time``, which runs first).
+        self.widest = 0
+        self.result = ScanResult()
+
+    def service(self, service_id: int) -> tuple[tuple[int, ...], str]:
+        found = self.services.get(service_id)
+        if found is None:
+            self.load_services([service_id])
+            found = self.services.get(service_id, ((), "UTC"))
+        return found
+
+    def load_services(self, ids: Iterable[int]) -> None:
+        wanted = sorted(set(ids) - self.services.keys())
+        for i in range(0, len(wanted), _CHUNK):
+            for sid, offsets, tz in self.session.execute(
+                    select(Service.id, Service.reminder_offsets, Service.timezone)
+                    .where(Service.id.in_(wanted[i:i + _CHUNK]))):
+                self.services[sid] = (_offsets(offsets), tz)
+
+    def seats(self, *where: Any) -> Sequence[Any]:
+        return self.session.execute(
+            select(Assignment.id, Volunteer.preferred_channel, Occurrence.start_at, Occurrence.service_id)
+            .join(Assignment, Assignment.occurrence_id == Occurrence.id)
+            .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+            .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > self.now,
+                   Assignment.status.in_(EXPECTING), *where)).all()
+
+    def owe(self, rows: Sequence[Any], only: int | None = None) -> None:
+        """Ledger rows for these seats' offsets whose instant has come (``only``: that offset alone)."""
+        self.load_services(row[3] for row in rows)
+        horizon = self.now + self.ahead
+        for aid, preferred, start, service_id in rows:
+            self.result.seats += 1
+            offsets, tz = self.service(service_id)
+            for offset in offsets:
+                if (only is not None and offset != only) or start - timedelta(minutes=offset) > horizon:
+                    continue
+                if (aid, offset) in self.seen:
+                    continue
+                self.seen.add((aid, offset))
+                self.rows.append({
+                    "assignment_id": aid, "kind": f"before:{offset}", "channel": preferred or self.default_channel,
+                    "shift_start": start, "due_at": owed_at(start, offset, tz, self.quiet, self.now),
+                    "status": ReminderStatus.PENDING, "attempts": 0, "payload": {},
+                    "created_at": self.now, "updated_at": self.now,
+                })
+
+    def by_time(self) -> None:
+        state = self.session.get(ReminderScan, _SCAN_ROW)
+        since = state.scanned_to if state is not None else None
+        horizon = self.now + self.ahead
+        distinct = {_offsets_text(text) for (text,) in self.session.execute(
+            select(cast(Service.reminder_offsets, String)).distinct())}
+        every = sorted({o for offsets in distinct for o in offsets})
+        self.widest = every[-1] if every else 0
+        for offset in every:
+            delta = timedelta(minutes=offset)
+            low = self.now if since is None else max(self.now, since + delta)
+            high = horizon + delta
+            if low < high:
+                self.owe(self.seats(Occurrence.start_at > low, Occurrence.start_at <= high), only=offset)
+        self._advance(state, horizon)
+
+    def _advance(self, state: ReminderScan | None, horizon: datetime) -> None:
+        if state is None:
+            statement = _insert(self.session, ReminderScan).values(id=_SCAN_ROW, scanned_to=horizon)
+            self.session.execute(statement.on_conflict_do_update(
+                index_elements=["id"],
+                set_={"scanned_to": case((ReminderScan.scanned_to < horizon, horizon),
+                                         else_=ReminderScan.scanned_to)}))
+        else:
+            self.session.execute(update(ReminderScan).where(ReminderScan.id == _SCAN_ROW,
+                                                            ReminderScan.scanned_to < horizon)
+                                 .values(scanned_to=horizon))
+
+    def by_change(self) -> None:
+        """Seats named by events the scan has not yet looked at, checked against every offset."""
+        while True:
+            events = self.session.execute(
+                select(Event.id, Event.kind, Event.payload).where(Event.reminders_scanned_at.is_(None))
+                .order_by(Event.id).limit(EVENT_BATCH)).all()
+            if not events:
+                return
+            occurrences: set[int] = set()
+            services: set[int] = set()
+            for _, kind, payload in events:
+                if kind.startswith(_SEATLESS) or not isinstance(payload, dict):
+                    continue
+                if kind in _SERVICE_WIDE and payload.get("service_id") is not None:
+                    services.add(int(payload["service_id"]))
+                if payload.get("occurrence_id") is not None:
+                    occurrences.add(int(payload["occurrence_id"]))
+                occurrences.update(int(o) for o in payload.get("occurrence_ids") or ())
+            self.result.events += len(events)
+            self.load_services(services)
+            if occurrences:
+                # Only those whose shift is ahead and within reach of the widest offset.
+                near = self.now + self.ahead + timedelta(minutes=self.widest)
+                wanted = sorted(occurrences)
+                for i in range(0, len(wanted), _CHUNK):
+                    self.owe(self.seats(Occurrence.id.in_(wanted[i:i + _CHUNK]), Occurrence.start_at <= near))
+            for sid in sorted(services):
+                offsets = self.service(sid)[0]
+                if offsets:
+                    near = self.now + self.ahead + timedelta(minutes=max(offsets))
+                    self.owe(self.seats(Occurrence.service_id == sid, Occurrence.start_at <= near))
+            self.session.execute(update(Event).where(Event.id.in_([e[0] for e in events]))
+                                 .values(reminders_scanned_at=self.now))
+            if len(events) < EVENT_BATCH:
+                return
+
+    def record(self) -> None:
+        """Insert the owed rows that are not in the ledger; bring back a cancelled one (a seat given
+        up, then taken again for the same start)."""
+        if not self.rows:
+            return
+        self.rows.sort(key=lambda row: (row["assignment_id"], row["kind"], row["channel"]))
+        for i in range(0, len(self.rows), _CHUNK):
+            chunk = self.rows[i:i + _CHUNK]
+            insert = _insert(self.session, Reminder)
+            insert = insert.on_conflict_do_update(
+                index_elements=["assignment_id", "kind", "channel", "shift_start"],
+                set_={"status": ReminderStatus.PENDING, "due_at": insert.excluded.due_at, "attempts": 0,
+                      "claimed_by": None, "lease_until": None, "last_error": None, "updated_at": self.now},
+                where=Reminder.status == ReminderStatus.CANCELLED).returning(Reminder.id)
+            self.result.recorded += len(self.session.execute(insert, chunk).all())
+
+
+def _offsets_text(text: str | None) -> tuple[int, ...]:
+    import json
+
+    if not text:
+        return ()
+    try:
+        return _offsets(json.loads(text))
+    except (ValueError, TypeError):
+        return ()
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def scan_due(session: Session, now: datetime, *, policy: OperationPolicy) -> ScanResult:
+    """Record in the ledger every before-shift reminder that has come due since the last scan, or
+    that a change made owed (in the caller's transaction). Safe to run twice, or in two
+    dispatchers at once: a row already recorded is left as it is."""
+    scan = _Scan(session, now, policy)
+    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SCAN_LOCK_KEY}):
+        return scan.result  # another dispatcher is scanning: it records what is due; this one claims
+    scan.by_time()
+    scan.by_change()
+    scan.record()
+    return scan.result
+
+
+def upcoming(session: Session, now: datetime, until: datetime, *, policy: OperationPolicy,
+             limit: int = 500) -> list[Any]:
+    """The before-shift reminders the seats owe between now and ``until`` that the scan has not
+    recorded yet (what ``roster reminders upcoming`` lists), soonest first: derived, not stored."""
+    from scheduler.reminders import ReminderView
+
+    scan = _Scan(session, now, policy)
+    widest = max((o for (text,) in session.execute(select(cast(Service.reminder_offsets, String)).distinct())
+                  for o in _offsets_text(text)), default=0)
+    rows = session.execute(
+        select(Assignment.id, Assignment.volunteer_id, Volunteer.preferred_channel, Occurrence.start_at,
+               Occurrence.service_id)
+        .join(Assignment, Assignment.occurrence_id == Occurrence.id)
+        .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+        .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > now,
+               Occurrence.start_at <= until + timedelta(minutes=widest), Assignment.status.in_(EXPECTING))
+        .order_by(Occurrence.start_at, Assignment.id)).all()
+    scan.load_services(row[4] for row in rows)
+    recorded: set[tuple[int, str, str, datetime]] = set()
+    ids = sorted({row[0] for row in rows})
+    for i in range(0, len(ids), _CHUNK):
+        recorded.update((aid, kind, channel, start) for aid, kind, channel, start in session.execute(
+            select(Reminder.assignment_id, Reminder.kind, Reminder.channel, Reminder.shift_start)
+            .where(Reminder.assignment_id.in_(ids[i:i + _CHUNK]), Reminder.kind.like("before:%"))))
+    slugs = {sid: slug for sid, slug in session.execute(
+        select(Service.id, Service.slug).where(Service.id.in_(sorted(scan.services))))}
+    owed = []
+    for aid, vid, preferred, start, service_id in rows:
+        offsets, tz = scan.service(service_id)
+        channel = preferred or scan.default_channel
+        for offset in offsets:
+            kind = f"before:{offset}"
+            due = owed_at(start, offset, tz, scan.quiet, now)
+            if due > until or (aid, kind, channel, start) in recorded:
+                continue
+            owed.append(ReminderView(
+                id=None, kind=kind, channel=channel, status="upcoming", due_at=due, attempts=0, last_error=None,
+                sent_at=None, assignment_id=aid, volunteer_id=vid, service=slugs.get(service_id, str(service_id)),
+                shift_start=start, timezone=tz))
+    owed.sort(key=lambda view: (view.due_at, view.assignment_id, view.kind))
+    return owed[:limit]
