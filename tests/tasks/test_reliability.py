@@ -228,7 +228,7 @@ def test_redis_killed_and_restarted_with_work_queued_sends_once(workers: Workers
         own_redis.kill()  # the queued tasks die with it (no persistence)
         own_redis.start()
         os.killpg(worker.pid, signal.SIGCONT)
-        wait_for(lambda: set(status_of(pg_engine)) == {"sent"}, timeout=60, interval=0.2,
+        wait_for(lambda: status_of(pg_engine) == ["sent"] * 6, timeout=60, interval=0.2,
                  what="every reminder to be sent after Redis came back")
         assert hook.by_key() == {k: 1 for k in keys(pg_engine)}, workers.log_text()
         assert hook.count() == 6
