@@ -12,7 +12,7 @@ from scheduler.db import session_scope
 from scheduler.events import record_event
 from scheduler.models import Assignment, Reminder, Role
 from scheduler.policy import DEFAULT_POLICY
-from scheduler.reminders import notify, sync_assignment_reminders
+from scheduler.reminders import notify
 from tests import factories as f
 
 #: Far from any date the suite may run on, in both directions.
@@ -36,23 +36,27 @@ def _seat(engine: Engine, start: datetime) -> tuple[int, int, int]:
 
 
 def test_reminder_rows_are_stamped_with_the_callers_now(engine: Engine) -> None:
+    from scheduler.reminders.dispatch import dispatch_due
+    from scheduler.reminders.scan import scan_due
+    from tests.workers_support import null_channels, settings_for
+
     _, _, seat_id = _seat(engine, FUTURE)
-    now = FUTURE - timedelta(days=3)
+    now = FUTURE - timedelta(hours=3)
     with session_scope(engine) as s:
         seat = s.get(Assignment, seat_id)
         assert seat is not None
-        sync_assignment_reminders(s, seat, now=now, policy=DEFAULT_POLICY)
+        assert scan_due(s, now, policy=DEFAULT_POLICY).recorded == 1
         notify(s, seat, "moved", now=now, policy=DEFAULT_POLICY)
     with session_scope(engine) as s:
         rows = list(s.scalars(select(Reminder).where(Reminder.assignment_id == seat_id)))
         assert {r.kind.split(":")[0] for r in rows} == {"before", "moved"}
         assert {(r.created_at, r.updated_at) for r in rows} == {(now, now)}
-    later = now + timedelta(hours=1)
+    later = now + timedelta(hours=1, minutes=1)  # the reminder is due: the claim finds the seat given up
     with session_scope(engine) as s:
         seat = s.get(Assignment, seat_id)
         assert seat is not None
         seat.status, seat.seat_no = "cancelled", None
-        sync_assignment_reminders(s, seat, now=later, policy=DEFAULT_POLICY)
+    dispatch_due(engine, settings_for(str(engine.url)), now=later, policy=DEFAULT_POLICY, channels=null_channels())
     with session_scope(engine) as s:
         [before] = s.scalars(select(Reminder).where(Reminder.assignment_id == seat_id,
                                                     Reminder.kind.startswith("before:")))

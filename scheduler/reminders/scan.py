@@ -18,6 +18,9 @@ Its cost follows what came due, not the size of the roster. Two sources, one tra
    own transaction (``event.reminders_scanned_at`` still empty): their occurrences, or for a
    service's edit and a re-plan the service's coming shifts, are checked in full.
 
+Of a seat's reminders whose moment had already passed when it was found (taken late, moved close,
+a dispatcher that was down), only the nearest is recorded: one message, not a 24 h and a 2 h at once.
+
 ``lookahead`` is the length of the quiet hours: a reminder that falls inside them is timed to just
 before they start (``quiet_adjusted``), so its row is written that much ahead; the claim keeps
 ``due_at``. A row written for a seat that has since changed is re-checked at claim time and
@@ -224,6 +227,7 @@ class _Scan:
         up, then taken again for the same start)."""
         if not self.rows:
             return
+        self._drop_superseded()
         self.rows.sort(key=lambda row: (row["assignment_id"], row["kind"], row["channel"]))
         for i in range(0, len(self.rows), _CHUNK):
             chunk = self.rows[i:i + _CHUNK]
@@ -234,6 +238,22 @@ class _Scan:
                       "claimed_by": None, "lease_until": None, "last_error": None, "updated_at": self.now},
                 where=Reminder.status == ReminderStatus.CANCELLED).returning(Reminder.id)
             self.result.recorded += len(self.session.execute(insert, chunk).all())
+
+
+    def _drop_superseded(self) -> None:
+        """Of a seat's reminders whose moment has already passed (taken late, moved close, or a
+        dispatcher that was down), only the nearest goes: one message, not a 24 h and a 2 h at once."""
+        passed: dict[tuple[int, datetime], int] = {}
+        for row in self.rows:
+            offset = int(row["kind"].split(":", 1)[1])
+            if row["shift_start"] - timedelta(minutes=offset) <= self.now:
+                key = (row["assignment_id"], row["shift_start"])
+                passed[key] = min(offset, passed.get(key, offset))
+        if passed:
+            self.rows = [row for row in self.rows
+                         if (nearest := passed.get((row["assignment_id"], row["shift_start"]))) is None
+                         or int(row["kind"].split(":", 1)[1]) <= nearest
+                         or row["shift_start"] - timedelta(minutes=int(row["kind"].split(":", 1)[1])) > self.now]
 
 
 def _offsets_text(text: str | None) -> tuple[int, ...]:

@@ -9,8 +9,8 @@ Soft checks (skill, availability, blackout dates, overlapping shifts, monthly ca
 ``CheckRefused``; a coordinator may override them with ``force`` (recorded on the row). A
 deactivated volunteer and a full role are never overridable.
 
-Every change writes its event (ids only) and syncs the volunteer's reminder rows in the caller's
-transaction.
+Every change writes its event (ids only) and its change notice in the caller's transaction; the
+before-shift reminders follow from the seat (``scheduler.reminders.scan``).
 """
 
 from __future__ import annotations

@@ -341,10 +341,13 @@ def test_robot_takes_twenty_messages_a_minute_and_the_rest_wait(engine: Engine) 
 
 
 def test_sms_daily_cap_per_number(engine: Engine) -> None:
-    shift = create_shift(engine, NOW + timedelta(minutes=50), offsets=[1440, 120, 60], channel="sms")
+    shift = create_shift(engine, NOW + timedelta(hours=3), offsets=[170, 160, 150], channel="sms")
+    for minutes in (10, 20, 30):  # each recorded as it comes due; none sent yet
+        assert scan(engine, NOW + timedelta(minutes=minutes), channel="sms") == 1
     provider = RecordingSmsProvider()
     channels = ChannelSet({"sms": lambda: SmsChannel(provider, daily_cap=2)})
-    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW, channels=channels)
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW + timedelta(minutes=30),
+                          channels=channels)
     assert len(provider.sent) == 2 and result.sent == 2 and result.failed == 1
     assert len({s["phone"] for s in provider.sent}) == 1
     [failed] = [r for r in reminders_of(engine, shift) if r.status == "failed"]
@@ -367,3 +370,16 @@ def test_claim_skips_rows_locked_by_another_transaction_on_postgresql(pg_engine:
     with session_scope(engine) as session:
         owners = {r.id: r.claimed_by for r in session.scalars(select(Reminder))}
     assert sorted(owners.values()) == ["a", "a", "b", "b"]
+
+
+def test_seat_cancelled_between_scan_and_send_sends_nothing(engine: Engine) -> None:
+    """The scan recorded the reminder; the seat is given up before a dispatcher claims it: the
+    claim re-checks the seat and cancels the row."""
+    shift = create_shift(engine, NOW + timedelta(hours=2), volunteers=2, offsets=[120])
+    assert scan(engine, NOW) == 2
+    cancel_assignment(engine, shift.assignment_ids[0], NOW)
+    channel = RecordingChannel()
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW, channels=only(channel))
+    kept = {r.assignment_id: r for r in reminders_of(engine, shift)}
+    assert (result.sent, result.cancelled) == (1, 1) and channel.sent == [kept[shift.assignment_ids[1]].id]
+    assert kept[shift.assignment_ids[0]].status == "cancelled"

@@ -207,3 +207,10 @@ def test_reminders_list_shows_due_times_in_the_services_zone_and_json_in_utc(  #
     assert "2030-03-09 07:30" in table and "2030-03-08 23:30" not in table
     assert "2030-03-09 11:00 America/New_York" in table and "2030-03-09 16:00" not in table
     assert invoke("reminders", "upcoming", "--from", "2030-03-11", "--json").output.strip() == "[]"
+
+
+def test_a_seat_taken_after_both_moments_passed_gets_only_the_nearest_reminder(engine: Engine) -> None:
+    shift = create_shift(engine, NOW + timedelta(minutes=90), offsets=[1440, 120])
+    assert scan(engine, NOW) == 1
+    assert [r.kind for r in reminders_of(engine, shift)] == ["before:120"]
+    assert scan(engine, NOW + timedelta(minutes=30)) == 0

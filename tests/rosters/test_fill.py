@@ -170,6 +170,22 @@ def test_fill_writes_events_reminders_and_an_explanation(session: Session, town:
     assert busy.id
 
 
+def test_offsets_edited_after_a_fill_apply_to_the_next_scan(session: Session, town: dict) -> None:
+    from scheduler.services import ServiceSpec, edit_service
+
+    svc = f.service(session, roles=["辅导员:2:tutor"])
+    f.occurrence(session, svc, start=MONDAY)
+    f.volunteer(session), f.volunteer(session)
+    assert fill(session, *WEEK, now=NOW).filled == 2
+    assert dispatcher_scans(session, NOW, NOW + timedelta(hours=1)) == 0
+    edit_service(session, svc.slug, ServiceSpec(reminder_offsets=[10080, 30]))  # a week ahead, and 30 min
+    # The week-ahead instant passed a day ago: owed at the next scan, to both; 24 h and 2 h no more.
+    assert dispatcher_scans(session, NOW + timedelta(hours=2), NOW + timedelta(hours=2)) == 2
+    assert dispatcher_scans(session, NOW + timedelta(hours=2, minutes=30), MONDAY) == 2
+    kinds = sorted(r.kind for r in session.scalars(select(Reminder).where(Reminder.kind.startswith("before:"))))
+    assert kinds == ["before:10080", "before:10080", "before:30", "before:30"]
+
+
 def test_fill_only_takes_free_seats_and_a_second_run_adds_nothing(session: Session, town: dict) -> None:
     occ = f.occurrence(session, f.service(session, roles=["辅导员:3:tutor"]), start=MONDAY)
     held = f.volunteer(session)
