@@ -171,8 +171,9 @@ def test_seated_volunteer_keeps_the_seat_and_is_told_when_a_closure_is_lifted(en
 
         assignment = s.get(Assignment, assignment_id)
         assert assignment is not None and assignment.status == "confirmed" and assignment.seat_no == 1
-        # The dispatcher's scan, two hours before the shift: both reminders are owed again.
-        assert scan_due(s, assignment.occurrence.start_at - timedelta(hours=2), policy=DEFAULT_POLICY).recorded == 2
+        # The dispatcher's scans, a day and two hours before the shift: both reminders are owed again.
+        for before in (timedelta(days=1), timedelta(hours=2)):
+            assert scan_due(s, assignment.occurrence.start_at - before, policy=DEFAULT_POLICY).recorded == 1
         notices = {r.kind.split(":")[0]: r.status
                    for r in s.scalars(select(Reminder).where(Reminder.assignment_id == assignment_id))}
         # The unsent cancellation is withdrawn, the reinstatement told, the before-shift reminders owed again.
