@@ -73,6 +73,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                    "List, correct, approve and reject attendance records (签到记录)."),
     "hours": ("commands.hours:hours",
               "Volunteer hours: reports with star levels, and the export for the national system."),
+    "web": ("commands.web:web", "Serve the volunteer pages (我的排班, 可报名) behind each volunteer's link."),
 }
 
 
@@ -239,7 +240,7 @@ class AppContext:
         """One writing transaction; a lock wait ends after ROSTER_LOCK_TIMEOUT (then exit 8)."""
         from scheduler.db import run_in_transaction
 
-        return run_in_transaction(self.engine, work)
+        return run_in_transaction(self.engine, work, via="cli")
 
     def read(self, work: Callable[[Session], T]) -> T:
         """One read-only transaction: takes no write lock, so it never waits for a writer."""

@@ -185,6 +185,28 @@ def volunteer_feed_url_command(app: AppContext, ref: str) -> None:
                    f"volunteer #{vid} {name}: {url}\n  subscribe: {webcal_url(url)}")
 
 
+@volunteer.command("web-link")
+@click.argument("ref", metavar="VOLUNTEER", type=RECORD_REF)
+@click.option("--rotate", is_flag=True, help="Make a new link; the old one stops working at once.")
+@pass_app
+def volunteer_web_link(app: AppContext, ref: str, rotate: bool) -> None:
+    """Print a volunteer's personal link to their pages (我的排班: confirm, decline, claim seats).
+
+    The link is private: send it to the volunteer only. Reminders carry it too. --rotate replaces
+    it when it has leaked (the old one then answers "链接无效"); the calendar feed's link is separate.
+    """
+    from scheduler.volunteers import web_token_of
+
+    def work(s: Session) -> tuple[int, str, str]:
+        vol = web_token_of(s, ref, rotate=rotate)
+        return vol.id, vol.name, vol.web_token or ""
+
+    vid, name, token = app.run(work)
+    url = f"{app.settings.web_base_url}/v/{token}"
+    app.out.result({"volunteer_id": vid, "name": name, "url": url, "rotated": rotate},
+                   f"volunteer #{vid} {name}: {url}")
+
+
 @volunteer.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @pass_app

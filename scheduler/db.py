@@ -232,15 +232,18 @@ def read_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
-def run_in_transaction(engine: Engine, work: Callable[[Session], T], attempts: int = 3) -> T:
+def run_in_transaction(engine: Engine, work: Callable[[Session], T], attempts: int = 3, via: str | None = None) -> T:
     """Run ``work`` in one transaction, retrying a lock SQLite refused at once; every wait, retries
-    included, ends within the engine's lock timeout (then ``DatabaseBusy``)."""
+    included, ends within the engine's lock timeout (then ``DatabaseBusy``). ``via`` ("cli", "web")
+    is recorded in the events the transaction writes (``session.info["via"]``)."""
     deadline = time.monotonic() + lock_timeout_of(engine)
     token = _deadline.set(deadline)
     try:
         for attempt in range(attempts):
             try:
                 with session_scope(engine) as session:
+                    if via is not None:
+                        session.info["via"] = via
                     return work(session)
             except DatabaseBusy:
                 pause = 0.1 * (attempt + 1)

@@ -32,9 +32,14 @@ KINDS = (
 
 
 def record_event(session: Session, kind: str, **payload: Any) -> Event:
-    """Add an event row to the session; payload holds ids and ISO strings, never personal data."""
+    """Add an event row to the session; payload holds ids and ISO strings, never personal data.
+    A transaction opened for the CLI or the volunteer pages records where the change came from
+    (``via``: "cli", "web"), unless the caller says (a fill's "via": "fill")."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
+    via = session.info.get("via")
+    if via is not None:
+        payload.setdefault("via", via)
     event = Event(kind=kind, payload=payload)
     session.add(event)
     return event

@@ -224,6 +224,7 @@ class Volunteer(Base):
     """志愿者. ``availability`` maps ISO weekday "1".."7" to ["HH:MM-HH:MM", ...] (absent: any time)."""
 
     __tablename__ = "volunteer"
+    __table_args__ = (Index("uq_volunteer_web_token", "web_token", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -244,6 +245,8 @@ class Volunteer(Base):
     #: The last token's value, whose file the next publish deletes. Indexed: every publish looks for
     #: the few set ones, and a scan of the table cost 30 ms at 300,000 volunteers.
     retired_feed_token: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: The personal link to the volunteer pages (``/v/<token>``, 128+ bits), separate from the feed's.
+    web_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -365,6 +368,17 @@ class Assignment(Base):
     occurrence: Mapped[Occurrence] = relationship()
     role: Mapped[Role] = relationship()
     volunteer: Mapped[Volunteer] = relationship()
+
+
+class Handover(Base):
+    """转让: a shift its volunteer offered, from the volunteer pages, to another volunteer; it moves
+    when they accept (``rosters.swap``), or the offer is withdrawn."""
+
+    __tablename__ = "handover"
+
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id", ondelete="CASCADE"), primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(Base):

@@ -44,6 +44,10 @@ VARIABLES: dict[str, str] = {
     "ROSTER_EARLY_CHECKIN_MINUTES": "60",
     "ROSTER_OVERTIME_MINUTES": "60",
     "ROSTER_LOCK_TIMEOUT": "5",
+    "ROSTER_WEB_BASE_URL": "http://127.0.0.1:8088",
+    "ROSTER_WEB_SECRET": "",
+    "ROSTER_WEB_RATE_LIMIT": "30 per minute",
+    "ROSTER_WEB_LIMITER_STORAGE": "memory://",
 }
 
 
@@ -98,6 +102,13 @@ class Settings:
     overtime_minutes: int = 60
     #: Seconds a transaction waits for another's lock before "database busy" (exit 8).
     lock_timeout: float = 5
+    #: The volunteer pages: their public address (the links in reminders), the key that signs their
+    #: cookies (a file in ROSTER_HOME when unset), token lookups allowed per client, the limiter's
+    #: storage (``redis://...`` when several web workers share the limits).
+    web_base_url: str = "http://127.0.0.1:8088"
+    web_secret: str = field(default="", repr=False)
+    web_rate_limit: str = "30 per minute"
+    web_limiter_storage: str = "memory://"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -176,6 +187,10 @@ class Settings:
             early_checkin_minutes=get_minutes("ROSTER_EARLY_CHECKIN_MINUTES"),
             overtime_minutes=get_minutes("ROSTER_OVERTIME_MINUTES"),
             lock_timeout=get_positive("ROSTER_LOCK_TIMEOUT"),
+            web_base_url=get("ROSTER_WEB_BASE_URL").rstrip("/"),
+            web_secret=get("ROSTER_WEB_SECRET"),
+            web_rate_limit=get("ROSTER_WEB_RATE_LIMIT"),
+            web_limiter_storage=get("ROSTER_WEB_LIMITER_STORAGE"),
         )
 
     def policy(self) -> OperationPolicy:

@@ -87,8 +87,16 @@ def starts_words(facts: ShiftFacts) -> str:
     return f"将于{local_time(facts.start_at, facts.timezone)}开始"
 
 
-def personal_message(kind: str, facts: ShiftFacts) -> MessageText:
-    """The text for one volunteer (console, email, SMS)."""
+def personal_message(kind: str, facts: ShiftFacts, link: str | None = None) -> MessageText:
+    """The text for one volunteer (console, email, SMS), ending with their personal link when given."""
+    text = _personal_message(kind, facts)
+    if link:
+        action = "确认或请假" if change_of(kind) in (None, "assigned", "promoted", "moved", "reinstated") else "查看排班"
+        return MessageText(text.subject, f"{text.body}\n{action}：{link}")
+    return text
+
+
+def _personal_message(kind: str, facts: ShiftFacts) -> MessageText:
     title = facts.service_title
     change = change_of(kind)
     if change is None:
@@ -158,15 +166,19 @@ def group_message(kind: str, facts: ShiftFacts) -> str:
     return "\n".join(lines)
 
 
-def sms_params(kind: str, facts: ShiftFacts) -> dict[str, str]:
-    """Template parameters for an SMS provider (Aliyun/Tencent send templates, not free text)."""
-    return {
+def sms_params(kind: str, facts: ShiftFacts, link: str | None = None) -> dict[str, str]:
+    """Template parameters for an SMS provider (Aliyun/Tencent send templates, not free text);
+    ``link``, the personal link, when there is one (about 50 characters)."""
+    params = {
         "service": facts.service_title[:20],
         "time": local_time(facts.start_at, facts.timezone),
         "venue": facts.venue[:20],
         "role": facts.role[:10],
         "change": CHANGE_WORDS.get(change_of(kind) or "", "提醒"),
     }
+    if link:
+        params["link"] = link
+    return params
 
 
 def digest_text(week_label: str, rows: list[tuple[str, str, str, int]]) -> MessageText:

@@ -55,6 +55,8 @@ class Outgoing:
     facts: ShiftFacts
     email: str | None = None
     phone: str | None = None
+    #: The volunteer's personal link to their pages (confirm, decline...): personal channels only.
+    link: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class Notice:
     body: str
     email: str | None = None
     phone: str | None = None
+    #: The volunteer's personal link to their pages (confirm, decline...): personal channels only.
+    link: str | None = None
     recipient: str = ""
 
 
@@ -126,7 +130,7 @@ class ConsoleChannel(Channel):
         self.stream = stream
 
     def send(self, out: Outgoing) -> None:
-        text = personal_message(out.kind, out.facts)
+        text = personal_message(out.kind, out.facts, out.link)
         stream = self.stream or sys.stdout
         # The volunteer is named by id only: console output ends up in logs.
         stream.write(f"[提醒 #{out.reminder_id} → 志愿者#{out.volunteer_id}] {text.subject}\n{text.body}\n")
@@ -153,7 +157,7 @@ class EmailChannel(Channel):
         return out.email or ""
 
     def build(self, out: Outgoing) -> EmailMessage:
-        text = personal_message(out.kind, out.facts)
+        text = personal_message(out.kind, out.facts, out.link)
         return self._message(out.email or "", text.subject, text.body, out.idempotency_key)
 
     def _message(self, to: str, subject: str, body: str, key: str) -> EmailMessage:
@@ -382,7 +386,7 @@ class SmsChannel(Channel):
             raise ChannelError("SMS provider is not configured (ROSTER_SMS_PROVIDER)", permanent=True)
         if not out.phone:
             raise ChannelError(f"volunteer #{out.volunteer_id} has no phone number", permanent=True)
-        self.provider.send(out.phone, self.TEMPLATE, sms_params(out.kind, out.facts), out.idempotency_key)
+        self.provider.send(out.phone, self.TEMPLATE, sms_params(out.kind, out.facts, out.link), out.idempotency_key)
 
     def send_notice(self, notice: Notice) -> None:
         if self.provider is None:

@@ -183,12 +183,12 @@ def _release(ids: list[int], due_at: datetime, now: datetime, refund: bool = Tru
 
 
 def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours | None,
-              result: DispatchResult) -> list[Outgoing]:
+              result: DispatchResult, web_base_url: str = "") -> list[Outgoing]:
     """Decide, in the claim's transaction, what each claimed row becomes; return those to send."""
     rows = session.execute(
         select(Reminder.id, Reminder.assignment_id, Reminder.kind, Reminder.channel, Reminder.payload,
                Assignment.status, Occurrence, Service, Role, Volunteer.id, Volunteer.email, Volunteer.phone,
-               Reminder.shift_start)
+               Reminder.shift_start, Volunteer.web_token)
         .join(Assignment, Reminder.assignment_id == Assignment.id)
         .join(Occurrence, Assignment.occurrence_id == Occurrence.id)
         .join(Service, Occurrence.service_id == Service.id)
@@ -202,7 +202,7 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
     outgoing: list[Outgoing] = []
     shifts = _assigned_shifts(session, [row[4] or {} for row in rows if change_of(row[2]) == "assigned"], now)
     for (rid, aid, kind, channel, payload, a_status, occurrence, service, role, vid, email, phone,
-         shift_start) in rows:
+         shift_start, web_token) in rows:
         change = change_of(kind)
         facts = None
         if change == "assigned":
@@ -240,6 +240,7 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
             reminder_id=rid, idempotency_key=idempotency_key(aid, kind, channel, shift_start), kind=kind, channel=channel,
             volunteer_id=vid,
             facts=facts or _facts(occurrence, service, role, payload or {}), email=email, phone=phone,
+            link=f"{web_base_url}/v/{web_token}" if web_base_url and web_token else None,
         ))
     if cancelled:
         session.execute(update(Reminder).where(Reminder.id.in_(cancelled))
@@ -398,7 +399,8 @@ def dispatch_due(engine: Engine, settings: Any, now: datetime | None = None, bat
                 ids = claim_due_reminders(session, moment, batch_size, worker_id,
                                           timedelta(seconds=lease_seconds))
                 batch.claimed = len(ids)
-                outgoing = _classify(session, ids, moment, quiet, batch) if ids else []
+                outgoing = _classify(session, ids, moment, quiet, batch,
+                                     getattr(settings, "web_base_url", "")) if ids else []
             if outgoing:
                 _send_batch(engine, channel_set, outgoing, worker_id, moment, settings, quiet, max_attempts,
                             batch)

@@ -39,6 +39,33 @@ def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_web_token() -> str:
+    """The personal link's token: 128 random bits in 22 characters (short enough for an SMS)."""
+    return secrets.token_urlsafe(16)
+
+
+#: What a web token looks like (anything else is refused before any lookup).
+WEB_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def volunteer_by_web_token(session: Session, token: str) -> Volunteer | None:
+    """The active volunteer whose personal link this is; None for an unknown, rotated or malformed one."""
+    if not 16 <= len(token) <= 64 or not set(token) <= WEB_TOKEN_CHARS:
+        return None
+    volunteer = session.scalar(select(Volunteer).where(Volunteer.web_token == token))
+    return volunteer if volunteer is not None and volunteer.active else None
+
+
+def web_token_of(session: Session, ref: str, rotate: bool = False) -> Volunteer:
+    """The volunteer with a personal-link token (made now if they had none; ``rotate``: a new one,
+    the old link then gets the same 404 as any unknown one)."""
+    volunteer = get_volunteer(session, ref)
+    if rotate or not volunteer.web_token:
+        volunteer.web_token = new_web_token()
+        record_event(session, "volunteer.token_rotated", volunteer_id=volunteer.id, token="web")
+    return volunteer
+
+
 @dataclass
 class VolunteerSpec:
     name: str | None = None
@@ -152,7 +179,8 @@ def add_volunteer(session: Session, spec: VolunteerSpec) -> Volunteer:
         raise InvalidInput("name", "is required")
     if not spec.phone:
         raise InvalidInput("phone", "is required")
-    volunteer = Volunteer(feed_token=new_feed_token(), skills=[], availability={}, blackout_dates=[], active=True)
+    volunteer = Volunteer(feed_token=new_feed_token(), web_token=new_web_token(), skills=[], availability={},
+                          blackout_dates=[], active=True)
     _apply(session, volunteer, spec)
     session.add(volunteer)
     session.flush()

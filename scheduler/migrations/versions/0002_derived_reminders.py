@@ -1,4 +1,5 @@
-"""derived reminders: the ledger keys on the shift's start; the scan's watermark and event flag
+"""derived reminders: the ledger keys on the shift's start; the scan's watermark and event flag;
+the volunteer pages: a personal web token per volunteer, hand-over offers
 
 Revision ID: 0002
 Revises: 0001
@@ -27,7 +28,30 @@ depends_on = None
 _UNNAMED = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
 
+def _web_tokens() -> None:
+    import secrets
+
+    bind = op.get_bind()
+    ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM volunteer WHERE web_token IS NULL"))]
+    for vid in ids:
+        bind.execute(sa.text("UPDATE volunteer SET web_token = :token WHERE id = :id"),
+                     {"token": secrets.token_urlsafe(16), "id": vid})
+
+
 def upgrade() -> None:
+    op.add_column("volunteer", sa.Column("web_token", sa.String(length=64), nullable=True))
+    _web_tokens()
+    op.create_index("uq_volunteer_web_token", "volunteer", ["web_token"], unique=True)
+    op.create_table(
+        "handover",
+        sa.Column("assignment_id", sa.Integer(), nullable=False),
+        sa.Column("volunteer_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", scheduler.db.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["assignment_id"], ["assignment.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["volunteer_id"], ["volunteer.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("assignment_id"),
+    )
+    op.create_index("ix_handover_volunteer_id", "handover", ["volunteer_id"], unique=False)
     op.create_table(
         "reminder_scan",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -79,3 +103,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_event_unscanned")
         batch_op.drop_column("reminders_scanned_at")
     op.drop_table("reminder_scan")
+    op.drop_index("ix_handover_volunteer_id", table_name="handover")
+    op.drop_table("handover")
+    op.drop_index("uq_volunteer_web_token", table_name="volunteer")
+    with op.batch_alter_table("volunteer", schema=None) as batch_op:
+        batch_op.drop_column("web_token")

@@ -1,0 +1,29 @@
+"""roster web: serve the volunteer pages (志愿者页面)."""
+
+from __future__ import annotations
+
+import click
+
+from cli import AppContext, pass_app
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8088, show_default=True)
+@pass_app
+def web(app: AppContext, host: str, port: int) -> None:
+    """Serve the volunteer pages behind each volunteer's personal link (`roster volunteer web-link`).
+
+    For a laptop or a small site: one process, threads. In production run several gunicorn workers
+    behind nginx (docker-compose.yml's `web` service); set ROSTER_WEB_BASE_URL to the address the
+    links in reminders should carry, ROSTER_WEB_SECRET to one key shared by all workers, and
+    ROSTER_WEB_LIMITER_STORAGE to a redis:// URL so that the rate limits are shared too.
+    """
+    from werkzeug.serving import run_simple
+
+    from web import create_app
+
+    app.engine  # noqa: B018  (refuses an unmigrated database before serving: "run roster init")
+    application = create_app(app.settings)
+    app.out.note(f"volunteer pages on http://{host}:{port}/  (links: {app.settings.web_base_url}/v/<token>)", err=True)
+    run_simple(host, port, application, threaded=True, use_reloader=False, use_debugger=False)
