@@ -17,6 +17,7 @@ COPY tasks ./tasks
 COPY calendars ./calendars
 COPY commands ./commands
 COPY demo ./demo
+COPY web ./web
 # A plain (non-editable) install: the container runs the installed `roster` and `celery` scripts.
 RUN pip install . \
     && rm -rf build *.egg-info

@@ -194,6 +194,16 @@ def resolve_entry_point(argv: list[str]) -> None:
         resolve_roster_command(argv)
     elif argv[0] == "celery":
         resolve_celery_command(argv)
+    elif argv[0] == "gunicorn":
+        # The last argument is the application: "module:factory()" gunicorn calls for the app.
+        target = argv[-1]
+        module, _, factory = target.partition(":")
+        assert factory.endswith("()"), f"{target}: a factory call, so no app is built at import"
+        import importlib
+
+        assert callable(getattr(importlib.import_module(module), factory[:-2]))
+    elif argv[:2] == ["python", "-c"]:
+        compile(argv[2], "<healthcheck>", "exec")
     else:
         raise AssertionError(f"{argv}: not an entry point of this project")
 
@@ -206,7 +216,7 @@ def test_compose_file_is_well_formed() -> None:
     unknown = {key for key in compose if not key.startswith("x-")} - TOP_LEVEL_KEYS
     assert not unknown, f"unknown top-level keys {unknown}"
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "worker", "beat", "nginx"}
+    assert set(services) == {"postgres", "redis", "migrate", "worker", "beat", "web", "nginx"}
     declared_volumes = set(compose.get("volumes") or {})
     used_volumes: set[str] = set()
     for name, svc in services.items():
@@ -238,7 +248,7 @@ def test_compose_file_is_well_formed() -> None:
 
 def test_every_long_running_service_restarts_and_reports_its_health() -> None:
     services = load_compose()["services"]
-    for name in ("postgres", "redis", "worker", "nginx"):
+    for name in ("postgres", "redis", "worker", "web", "nginx"):
         assert services[name]["restart"] == "unless-stopped", name
         assert "healthcheck" in services[name], name
     # Beat has nothing to ask (no remote control); a crash is a restart, and a stuck beat shows as
@@ -305,7 +315,7 @@ def test_every_service_command_is_a_real_entry_point() -> None:
         resolve_entry_point(command_of(svc))
         if "healthcheck" in svc:
             resolve_entry_point(healthcheck_argv(svc))
-    assert set(roster_services(compose)) == {"migrate", "worker", "beat"}
+    assert set(roster_services(compose)) == {"migrate", "worker", "beat", "web"}
 
 
 def test_tasks_app_is_the_celery_app_the_services_run() -> None:
