@@ -106,11 +106,15 @@ def _refusal(exc: RosterError) -> str:
     return "操作没有完成，请稍后再试。"
 
 
-def _act(token: str, work: Callable[[Session], str], back: str = "pages.shifts") -> Response:
+def _act(token: str, work: Callable[[Session], str], back: str = "pages.shifts",
+         refused: str | None = None) -> Response:
+    """Run ``work`` in one transaction; flash its message, or the refusal; go to ``back`` (or to
+    ``refused`` after a refusal)."""
     try:
         flash(_write(work), "ok")
     except RosterError as exc:
         flash(_refusal(exc), "error")
+        return redirect(url_for(refused or back, token=token))
     return redirect(url_for(back, token=token))
 
 
@@ -202,7 +206,9 @@ def claim(token: str, occurrence_id: int, role_id: int) -> Response:
             return f"已报名候补（第 {assignment.waitlist_pos} 位）。有空位时会通知您。"
         return "报名成功！请在「我的排班」中确认。"
 
-    return _act(token, work)
+    # Refused (the last seat just went, a check failed): back to the seats, where a full role
+    # offers its waitlist.
+    return _act(token, work, refused="pages.open_list")
 
 
 @pages.post("/v/<token>/s/<int:assignment_id>/confirm")

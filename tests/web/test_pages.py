@@ -236,3 +236,15 @@ def test_reminders_carry_the_personal_link(site: Site) -> None:
     text = stream.getvalue()
     link = f"https://v.longcheng.example/v/{site.tokens['wang']}"
     assert f"确认或请假：{link}" in text and len(link) < 60
+
+
+def test_the_loser_of_a_race_for_the_last_seat_is_told_and_offered_the_waitlist(site: Site) -> None:
+    seat = f"/claim/{site.ids['occurrence']}/{site.ids['tutor']}"
+    li_form, zhao_form = site.csrf("li"), site.csrf("zhao")  # both saw the last free seat
+    site.client.post(f"/v/{site.tokens['li']}{seat}", data={"csrf_token": li_form})
+    lost = site.client.post(f"/v/{site.tokens['zhao']}{seat}", data={"csrf_token": zhao_form})
+    assert lost.status_code == 302 and lost.headers["Location"].endswith("/open")
+    page = site.client.get(lost.headers["Location"]).get_data(as_text=True)
+    assert "名额已满" in page and "报名候补" in page
+    with session_scope(site.engine) as s:
+        assert s.scalar(select(Assignment).where(Assignment.volunteer_id == site.ids["zhao"])) is None
