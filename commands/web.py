@@ -12,7 +12,7 @@ from cli import AppContext, pass_app
 @click.option("--port", type=click.IntRange(1, 65535), default=8088, show_default=True)
 @pass_app
 def web(app: AppContext, host: str, port: int) -> None:
-    """Serve the volunteer pages behind each volunteer's personal link (`roster volunteer web-link`).
+    """Serve the volunteer pages (我的排班, 可报名) behind each volunteer's link.
 
     For a laptop or a small site: one process, threads. In production run several gunicorn workers
     behind nginx (docker-compose.yml's `web` service); set ROSTER_WEB_BASE_URL to the address the
