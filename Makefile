@@ -45,7 +45,7 @@ test-tools:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/mypy scheduler calendars tasks demo commands
+	$(BIN)/mypy scheduler calendars tasks demo commands web
 
 test: $(STAMP) test-tools lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
