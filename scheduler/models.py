@@ -191,6 +191,9 @@ class Service(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     #: Minutes before the shift at which reminders go out.
     reminder_offsets: Mapped[list[Any]] = mapped_column(default=lambda: [1440, 120])
+    #: Hours before the shift by which an invited volunteer must confirm; at that moment an
+    #: unconfirmed seat is released to the waitlist (``scheduler.rosters.deadline``). NULL: no deadline.
+    confirm_hours: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -538,3 +541,28 @@ class AttendanceCorrection(Base):
     corrected_by: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(300))
     corrected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Rating(Base):
+    """满意度: one anonymous 1-5 rating of a service, given from the QR code at its venue.
+
+    No personal data: no name, phone or IP address. ``client_hash`` is a keyed hash of the client
+    (address and browser), to see whether many ratings came from one place; it cannot be turned
+    back into the address. The comment is shown to coordinators only.
+    """
+
+    __tablename__ = "rating"
+    __table_args__ = (
+        CheckConstraint("stars >= 1 AND stars <= 5", name="rating_stars"),
+        Index("ix_rating_service_created", "service_id", "created_at"),
+        Index("ix_rating_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    #: The shift on at the venue when the rating was given (or just ended); NULL otherwise.
+    occurrence_id: Mapped[int | None] = mapped_column(ForeignKey("occurrence.id", ondelete="SET NULL"))
+    stars: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(String(200), default="")
+    client_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -38,6 +38,28 @@ def _web_tokens() -> None:
                      {"token": secrets.token_urlsafe(16), "id": vid})
 
 
+def _feedback_and_deadline() -> None:
+    """The confirmation deadline of a service (hours before the shift) and the satisfaction ratings."""
+    with op.batch_alter_table("service", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("confirm_hours", sa.Integer(), nullable=True))
+    op.create_table(
+        "rating",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.Column("occurrence_id", sa.Integer(), nullable=True),
+        sa.Column("stars", sa.Integer(), nullable=False),
+        sa.Column("comment", sa.String(length=200), nullable=False),
+        sa.Column("client_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", scheduler.db.UTCDateTime(), nullable=False),
+        sa.CheckConstraint("stars >= 1 AND stars <= 5", name="rating_stars"),
+        sa.ForeignKeyConstraint(["occurrence_id"], ["occurrence.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["service_id"], ["service.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_rating_service_created", "rating", ["service_id", "created_at"], unique=False)
+    op.create_index("ix_rating_created", "rating", ["created_at"], unique=False)
+
+
 def upgrade() -> None:
     op.add_column("volunteer", sa.Column("web_token", sa.String(length=64), nullable=True))
     _web_tokens()
@@ -62,6 +84,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("reminders_scanned_at", scheduler.db.UTCDateTime(), nullable=True))
         batch_op.create_index("ix_event_unscanned", ["reminders_scanned_at", "id"], unique=False)
     op.execute("UPDATE event SET reminders_scanned_at = created_at")
+    _feedback_and_deadline()
 
     with op.batch_alter_table("reminder", schema=None) as batch_op:
         batch_op.add_column(sa.Column("shift_start", scheduler.db.UTCDateTime(), nullable=True))
@@ -103,6 +126,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_event_unscanned")
         batch_op.drop_column("reminders_scanned_at")
     op.drop_table("reminder_scan")
+    op.drop_index("ix_rating_created", table_name="rating")
+    op.drop_index("ix_rating_service_created", table_name="rating")
+    op.drop_table("rating")
+    with op.batch_alter_table("service", schema=None) as batch_op:
+        batch_op.drop_column("confirm_hours")
     op.drop_index("ix_handover_volunteer_id", table_name="handover")
     op.drop_table("handover")
     op.drop_index("uq_volunteer_web_token", table_name="volunteer")
