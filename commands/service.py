@@ -41,6 +41,9 @@ def _service_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--contact-role", help="Public contact role, e.g. 支部第一书记."),
         click.option("--description", help="Public description."),
         click.option("--reminders", help="Minutes before the shift, comma separated (default 1440,120)."),
+        click.option("--confirm-by", "confirm_hours", type=click.IntRange(0, 14 * 24),
+                     help="Invited volunteers must confirm this many hours before the shift, or the seat "
+                          "goes to the waitlist; 0 removes the deadline."),
         click.option("--role", "roles", multiple=True, help="NAME:COUNT[:SKILL], repeatable, "
                                                             "e.g. --role 医生:2:doctor (SKILL in Chinese or "
                                                             "English, from `roster skills`)."),
@@ -66,7 +69,7 @@ def _spec_from_options(kw: dict[str, Any]) -> ServiceSpec:
         start_date=kw.get("start_date"), start_time=kw.get("start_time"), duration=kw.get("duration"),
         timezone=kw.get("timezone"), holiday_policy=kw.get("holiday_policy"), visibility=kw.get("visibility"),
         contact_role=kw.get("contact_role"), description=kw.get("description"), reminder_offsets=offsets,
-        roles=list(kw.get("roles") or []),
+        confirm_hours=kw.get("confirm_hours"), roles=list(kw.get("roles") or []),
     )
 
 

@@ -22,6 +22,8 @@ class Intervals:
     #: The digest and the warning tick hourly; each sends once per week / day per coordinator.
     notices: timedelta = timedelta(hours=1)
     prune: timedelta = timedelta(days=1)
+    #: Invited seats unconfirmed at their service's deadline go to the waitlist.
+    deadline: timedelta = timedelta(minutes=5)
 
 
 def _entry(task: str, every: timedelta, **kwargs: Any) -> dict[str, Any]:
@@ -41,4 +43,5 @@ def beat_schedule(intervals: Intervals | None = None) -> dict[str, dict[str, Any
         "weekly-digest": _entry("roster.weekly_digest", i.notices),
         "horizon-warning": _entry("roster.horizon_warning", i.notices),
         "prune-channel-sends": _entry("roster.prune_channel_sends", i.prune),
+        "release-unconfirmed": _entry("roster.release_unconfirmed", i.deadline),
     }

@@ -138,6 +138,22 @@ def prune_channel_sends() -> int:
     return int(run_in_transaction(_engine(), prune))
 
 
+@app.task(name="roster.release_unconfirmed")
+def release_unconfirmed(now: str | None = None) -> dict[str, Any]:
+    """Release invited seats unconfirmed at their service's deadline; the waitlist moves up (idempotent)."""
+    from datetime import datetime
+
+    from scheduler.db import utcnow
+    from scheduler.rosters.deadline import release_unconfirmed as release
+
+    moment = datetime.fromisoformat(now) if now else utcnow()
+    policy = _settings().policy()
+    result = run_in_transaction(_engine(), lambda s: release(s, moment, policy))
+    if result.released:
+        log.info("released %d unconfirmed seats, %d promoted", len(result.released), len(result.promoted))
+    return result.as_dict()
+
+
 @app.task(name="roster.fill")
 def fill_open_seats(first: str, last: str) -> dict[str, Any]:
     """Auto-fill the open seats from ``first`` to ``last`` (ISO dates): a coordinator's command, queued.

@@ -27,7 +27,8 @@ CHANGE_WORDS = {
     "reinstated": "恢复开展",
 }
 #: Changes whose notice carries the coordinator's reason (``--reason``): a private message only.
-REASONED = ("moved", "cancelled")
+#: An "unassigned" notice has one only when a confirmation deadline released the seat.
+REASONED = ("moved", "cancelled", "unassigned")
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,13 @@ class ServiceSpec:
     contact_role: str | None = None
     description: str | None = None
     reminder_offsets: list[int] | None = None
+    #: Hours before the shift by which an invitation must be confirmed; 0 removes the deadline.
+    confirm_hours: int | None = None
     roles: list[str] = field(default_factory=list)
+
+
+#: The furthest confirmation deadline: two weeks before the shift.
+MAX_CONFIRM_HOURS = 14 * 24
 
 
 def _choice(value: str, allowed: tuple[str, ...], field_name: str) -> str:
@@ -114,6 +120,11 @@ def _apply(session: Session, service: Service, spec: ServiceSpec) -> set[str]:
         if any(o <= 0 or o > 14 * 24 * 60 for o in offsets):
             raise InvalidInput("reminders", "offsets are minutes before the shift, between 1 and 20160")
         put("reminder_offsets", offsets)
+    if spec.confirm_hours is not None:
+        if not 0 <= spec.confirm_hours <= MAX_CONFIRM_HOURS:
+            raise InvalidInput("confirm_by", f"hours before the shift, between 1 and {MAX_CONFIRM_HOURS} "
+                                             "(0 removes the deadline)")
+        put("confirm_hours", spec.confirm_hours or None)
     if spec.roles:
         # A role's required skill is one of the vocabulary's (医生 and doctor are one skill), stored in English.
         parsed = [(name, count, canonical_skill(skill, "role") if skill else None)
@@ -214,6 +225,7 @@ def service_as_dict(service: Service) -> dict[str, Any]:
         "visibility": service.visibility,
         "contact_role": service.contact_role,
         "reminder_offsets": list(service.reminder_offsets),
+        "confirm_hours": service.confirm_hours,
         "active": service.active,
         "roles": [{"name": r.name, "count": r.count, "skill": r.skill} for r in service.roles],
     }
