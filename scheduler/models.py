@@ -104,6 +104,13 @@ class AttendanceStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class AttendanceMethod(enum.StrEnum):
+    """How a check-in or check-out was made."""
+
+    CLI = "cli"
+    WEB_QR = "web-qr"
+
+
 # The value tuples, in declaration order (CHECK constraints, option choices, validation).
 HOLIDAY_POLICIES = tuple(HolidayPolicy)
 VISIBILITIES = tuple(Visibility)
@@ -523,6 +530,10 @@ class Attendance(Base):
     minutes: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=AttendanceStatus.OPEN)
     recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    #: How the check-in and the check-out were made (AttendanceMethod): typed by a coordinator
+    #: (``cli``) or scanned by the volunteer at the venue (``web-qr``).
+    checkin_method: Mapped[str] = mapped_column(String(16), default=AttendanceMethod.CLI, server_default="cli")
+    checkout_method: Mapped[str | None] = mapped_column(String(16))
     approved_by: Mapped[str | None] = mapped_column(String(64))
     approved_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

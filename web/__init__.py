@@ -67,6 +67,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from web.views import pages
 
     app.register_blueprint(pages)
+    from web.checkin import checkin
+    from web.hours import hours
+
+    app.register_blueprint(checkin)
+    app.register_blueprint(hours)
 
     @app.errorhandler(404)
     def not_found(_: Exception) -> tuple[str, int]:

@@ -12,7 +12,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -30,6 +40,7 @@ from scheduler.errors import (
 from scheduler.models import Assignment, Volunteer
 from scheduler.settings import Settings
 from web import limiter
+from web.cookie import remember_volunteer
 
 T = TypeVar("T")
 pages = Blueprint("pages", __name__)
@@ -125,8 +136,9 @@ def healthz() -> tuple[str, int]:
 
 @pages.get("/v/<token>")
 @limiter.limit(_limit)
-def shifts(token: str) -> str:
-    """我的排班: coming shifts, and shifts offered to me."""
+def shifts(token: str) -> Response:
+    """我的排班: coming shifts, and shifts offered to me. Leaves the signed ``roster_v`` cookie that
+    tells the venue's check-in code who is scanning (web.cookie)."""
     from scheduler.rosters.open_seats import handovers_for
     from scheduler.volunteers import coming_shifts
 
@@ -156,7 +168,7 @@ def shifts(token: str) -> str:
                    for a, o in handovers_for(session, volunteer, now)]
         return {"name": volunteer.name, "shifts": rows, "offered": offered}
 
-    return render_template("shifts.html", token=token, **_read(load))
+    return remember_volunteer(make_response(render_template("shifts.html", token=token, **_read(load))), token)
 
 
 @pages.get("/v/<token>/open")

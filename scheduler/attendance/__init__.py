@@ -37,6 +37,7 @@ from scheduler.models import (
     AssignmentStatus,
     Attendance,
     AttendanceCorrection,
+    AttendanceMethod,
     AttendanceStatus,
     Occurrence,
     OccurrenceStatus,
@@ -271,8 +272,9 @@ def _who(by: str, field: str = "by", required: bool = False) -> str:
 
 
 def checkin(session: Session, volunteer_ref: str, occurrence_id: int | str, at: str | datetime | None = None,
-            by: str = "", now: datetime | None = None) -> Attendance:
-    """Check a volunteer in at an occurrence (``at`` local to the service, default now)."""
+            by: str = "", now: datetime | None = None, method: AttendanceMethod = AttendanceMethod.CLI) -> Attendance:
+    """Check a volunteer in at an occurrence (``at`` local to the service, default now); ``method``
+    says how (a coordinator's command, or the volunteer's scan of the venue's code)."""
     now = now or utcnow()
     by = _who(by)
     volunteer = get_volunteer(session, volunteer_ref)
@@ -301,6 +303,7 @@ def checkin(session: Session, volunteer_ref: str, occurrence_id: int | str, at: 
     record = Attendance(
         volunteer_id=volunteer.id, occurrence_id=occurrence.id, assignment_id=linked.id if linked else None,
         check_in=check_in, check_out=None, minutes=None, status=AttendanceStatus.OPEN, recorded_by=by, created_at=now,
+        checkin_method=AttendanceMethod(method),
     )
     session.add(record)
     session.flush()
@@ -310,7 +313,8 @@ def checkin(session: Session, volunteer_ref: str, occurrence_id: int | str, at: 
 
 
 def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at: str | datetime | None = None,
-             by: str = "", now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY) -> Attendance:
+             by: str = "", now: datetime | None = None, policy: OperationPolicy = DEFAULT_POLICY,
+             method: AttendanceMethod = AttendanceMethod.CLI) -> Attendance:
     """Check a volunteer out; closes the open record, counts its minutes, applies the approval rules.
 
     A linked assignment becomes ``attended``.
@@ -338,6 +342,7 @@ def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at:
         raise _overlap_error("check_out", other, tz)
     current.check_out = check_out
     current.minutes = int((check_out - current.check_in).total_seconds() // 60)
+    current.checkout_method = AttendanceMethod(method)
     if by and not current.recorded_by:
         current.recorded_by = by
     _settle(session, current, now, policy=policy)
@@ -533,6 +538,8 @@ def attendance_as_dict(session: Session, record: Attendance, with_trail: bool = 
         "status": record.status,
         "status_label": STATUS_LABELS[record.status],
         "recorded_by": record.recorded_by,
+        "checkin_method": record.checkin_method,
+        "checkout_method": record.checkout_method,
         "approved_by": record.approved_by,
         "approved_at": local_text(record.approved_at, tz),
         "timezone": tz.key,

@@ -11,6 +11,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
@@ -224,6 +225,56 @@ def _load(session: Session, model: Any, ids: Iterable[int]) -> list[Any]:
     for start in range(0, len(wanted), 500):
         found.extend(session.scalars(select(model).where(model.id.in_(wanted[start:start + 500]))))
     return found
+
+
+# --------------------------------------------------------------------------- one volunteer
+
+
+@dataclass(frozen=True)
+class HoursRecord:
+    """One of a volunteer's own records, for their hours page."""
+
+    check_in: datetime
+    timezone: str
+    service: str
+    minutes: int | None
+    status: str
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+
+@dataclass(frozen=True)
+class VolunteerHours:
+    """A volunteer's own totals (all time), star level and records, newest first."""
+
+    approved_minutes: int
+    pending_minutes: int
+    star: str
+    next_star: tuple[str, int] | None
+    records: list[HoursRecord]
+
+
+def volunteer_hours(session: Session, volunteer_id: int, limit: int = 200) -> VolunteerHours:
+    """Approved and pending minutes (all time), the star level the approved ones earn, and the
+    volunteer's latest ``limit`` records: theirs only, nobody else's."""
+    totals = dict(session.execute(
+        select(Attendance.status, func.coalesce(func.sum(Attendance.minutes), 0))
+        .where(Attendance.volunteer_id == volunteer_id, Attendance.check_out.is_not(None),
+               Attendance.status.in_((AttendanceStatus.APPROVED, AttendanceStatus.PENDING_APPROVAL)))
+        .group_by(Attendance.status)
+    ).all())
+    approved = int(totals.get(AttendanceStatus.APPROVED) or 0)
+    rows = session.execute(
+        select(Attendance.check_in, Service.timezone, Service.title, Attendance.minutes, Attendance.status)
+        .join(Occurrence, Occurrence.id == Attendance.occurrence_id)
+        .join(Service, Service.id == Occurrence.service_id)
+        .where(Attendance.volunteer_id == volunteer_id)
+        .order_by(Attendance.check_in.desc(), Attendance.id.desc()).limit(limit)
+    )
+    return VolunteerHours(approved, int(totals.get(AttendanceStatus.PENDING_APPROVAL) or 0), star_level(approved),
+                          next_star(approved), [HoursRecord(*row) for row in rows])
 
 
 # --------------------------------------------------------------------------- export

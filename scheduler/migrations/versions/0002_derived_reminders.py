@@ -1,5 +1,6 @@
 """derived reminders: the ledger keys on the shift's start; the scan's watermark and event flag;
-the volunteer pages: a personal web token per volunteer, hand-over offers
+the volunteer pages: a personal web token per volunteer, hand-over offers; how each attendance
+check-in and check-out was made (cli, web-qr)
 
 Revision ID: 0002
 Revises: 0001
@@ -85,6 +86,10 @@ def upgrade() -> None:
         batch_op.create_index("ix_event_unscanned", ["reminders_scanned_at", "id"], unique=False)
     op.execute("UPDATE event SET reminders_scanned_at = created_at")
     _feedback_and_deadline()
+    with op.batch_alter_table("attendance", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("checkin_method", sa.String(length=16), server_default="cli", nullable=False))
+        batch_op.add_column(sa.Column("checkout_method", sa.String(length=16), nullable=True))
+    op.execute("UPDATE attendance SET checkout_method = 'cli' WHERE check_out IS NOT NULL")
 
     with op.batch_alter_table("reminder", schema=None) as batch_op:
         batch_op.add_column(sa.Column("shift_start", scheduler.db.UTCDateTime(), nullable=True))
@@ -131,6 +136,9 @@ def downgrade() -> None:
     op.drop_table("rating")
     with op.batch_alter_table("service", schema=None) as batch_op:
         batch_op.drop_column("confirm_hours")
+    with op.batch_alter_table("attendance", schema=None) as batch_op:
+        batch_op.drop_column("checkout_method")
+        batch_op.drop_column("checkin_method")
     op.drop_index("ix_handover_volunteer_id", table_name="handover")
     op.drop_table("handover")
     op.drop_index("uq_volunteer_web_token", table_name="volunteer")
