@@ -74,6 +74,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hours": ("commands.hours:hours",
               "Volunteer hours: reports with star levels, and the export for the national system."),
     "web": ("commands.web:web", "Serve the volunteer pages (我的排班, 可报名) behind each volunteer's link."),
+    "feedback": ("commands.feedback:feedback",
+                 "Satisfaction ratings (满意度): the venue's QR poster, the report, the comments."),
     "checkin-poster": ("commands.checkin_poster:checkin_poster",
                        "Print an occurrence's check-in QR poster (扫码签到), or its venue display's address."),
 }

@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from web.views import pages
 
     app.register_blueprint(pages)
+    from web.feedback import feedback
+
+    app.register_blueprint(feedback)
     from web.checkin import checkin
     from web.hours import hours
 

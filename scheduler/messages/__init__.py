@@ -182,14 +182,22 @@ def sms_params(kind: str, facts: ShiftFacts, link: str | None = None) -> dict[st
     return params
 
 
-def digest_text(week_label: str, rows: list[tuple[str, str, str, int]]) -> MessageText:
-    """Weekly digest: (service, local time, role, open seats) rows for next week."""
+def satisfaction_line(count: int, mean: float, satisfied: float) -> str:
+    """``过去一周服务评价 12 条，平均 4.6 分，满意（4-5 星）占 92%。`` (counts only, no comment)."""
+    return f"过去一周服务评价 {count} 条，平均 {mean:.1f} 分，满意（4-5 星）占 {satisfied:.0%}。"
+
+
+def digest_text(week_label: str, rows: list[tuple[str, str, str, int]],
+                satisfaction: tuple[int, float, float] | None = None) -> MessageText:
+    """Weekly digest: (service, local time, role, open seats) rows for next week; then, when the
+    past week had ratings, the satisfaction line: (count, mean stars, share of 4-5 stars)."""
+    rated = f"\n{satisfaction_line(*satisfaction)}" if satisfaction and satisfaction[0] else ""
     subject = f"【排班周报】{week_label} 尚有空缺岗位 {sum(r[3] for r in rows)} 个"
     if not rows:
-        return MessageText(f"【排班周报】{week_label} 岗位已全部排满", f"{week_label} 所有场次岗位均已排满。")
+        return MessageText(f"【排班周报】{week_label} 岗位已全部排满", f"{week_label} 所有场次岗位均已排满。{rated}")
     lines = [f"{week_label} 以下场次仍有空缺，请尽快安排："]
     lines += [f"- {service} {when} {role}：缺 {open_seats} 人" for service, when, role, open_seats in rows]
-    return MessageText(subject, "\n".join(lines))
+    return MessageText(subject, "\n".join(lines) + rated)
 
 
 def horizon_warning_text(years: list[int], horizon_end: str) -> MessageText:

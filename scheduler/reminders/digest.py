@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
 from scheduler.events import record_event
+from scheduler.feedback import scope_satisfaction
 from scheduler.messages import digest_text, local_time
 from scheduler.messages.channels import ChannelError, ChannelSet, Notice
 from scheduler.models import (
@@ -129,7 +130,9 @@ def send_weekly_digest(session: Session, channels: ChannelSet, today: date, time
             continue
         rows = unfilled_seats(session, first, last, timezone, coordinator)
         label = f"下周（{first.month}月{first.day}日-{last.month}月{last.day}日）"
-        message = digest_text(label, rows)
+        rated = scope_satisfaction(session, now - timedelta(days=7), now, coordinator.branch_id,
+                                   coordinator.community_id)
+        message = digest_text(label, rows, (rated.count, rated.mean, rated.satisfied))
         notify_coordinator(session, channels, coordinator, "digest.sent", period, message.subject, message.body, now,
                            result)
     return result
