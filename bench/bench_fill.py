@@ -10,6 +10,12 @@ occurrences (scheduler.planning), then prints:
   each candidate (skill, overlap, monthly cap, load) and inserts one row at a time. It runs on
   Longcheng whole and on the first ``--baseline-seats`` seats of the city; the city figure is
   extrapolated linearly per seat, and says so.
+* the floor, in the same run, on the city: a bare bulk write of the very seat rows the fill wrote
+  (same columns and values, read back from the filled database) into a copy of the database taken
+  just before the fill (same schema, indexes and foreign keys): ``COPY`` on PostgreSQL, the
+  driver's ``executemany`` on SQLite, one transaction, commit included; and the fill's ratio to it.
+  A fill writes no before-shift reminder row (the dispatcher's scan derives them), so the seats,
+  one "assigned" notice per volunteer and one event per 500 seats are all it writes.
 
 Usage: python bench/bench_fill.py [--url postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
        [--full-city] [--branches N --services N --volunteers N] [--baseline-seats 200]
@@ -71,6 +77,92 @@ def fresh_database(url: str, label: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def database_copy(url: str, label: str) -> Iterator[str]:
+    """A copy of the database at ``url`` as it is now (PostgreSQL: ``CREATE DATABASE ... TEMPLATE``,
+    no one may be connected; SQLite: the backup API), dropped at the end."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        source = Path(url.split("///", 1)[1])
+        target = source.with_name(f"{source.stem}_{label}.db")
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(target) + suffix).unlink(missing_ok=True)
+        src, dst = sqlite3.connect(source), sqlite3.connect(target)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        try:
+            yield f"sqlite:///{target}"
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(target) + suffix).unlink(missing_ok=True)
+        return
+    source_name = url.rsplit("/", 1)[1]
+    name = f"{source_name}_{label}"[:63]
+    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source_name}"'))
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+#: The columns a fill writes for a seat (scheduler.rosters.fill.rows.SEAT_COLUMNS).
+BULK_COLUMNS = ("occurrence_id", "role_id", "volunteer_id", "status", "seat_no", "forced", "explanation",
+                "sequence", "created_at", "updated_at")
+
+
+def bare_bulk_write(filled_url: str, empty_url: str) -> dict[str, Any]:
+    """The floor: the filled database's seat rows, read back as they are stored, written in one bulk
+    statement into the copy taken before the fill (same schema, indexes, foreign keys). Only the
+    write and its commit are timed."""
+    cols = ", ".join(BULK_COLUMNS)
+    if filled_url.startswith("sqlite"):
+        import sqlite3
+
+        src = sqlite3.connect(filled_url.split("///", 1)[1])
+        rows = src.execute(f"SELECT {cols} FROM assignment ORDER BY id").fetchall()
+        src.close()
+        dst = sqlite3.connect(empty_url.split("///", 1)[1], isolation_level=None)
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON", "cache_size = -65536"):
+            dst.execute(f"PRAGMA {pragma}")  # as scheduler.db sets every connection
+        started = time.perf_counter()
+        dst.execute("BEGIN IMMEDIATE")
+        dst.executemany(f"INSERT INTO assignment ({cols}) VALUES ({', '.join('?' for _ in BULK_COLUMNS)})", rows)
+        dst.execute("COMMIT")
+        seconds = time.perf_counter() - started
+        count = dst.execute("SELECT count(*) FROM assignment").fetchone()[0]
+        dst.close()
+        return {"seconds": seconds, "rows": count, "how": "executemany"}
+    import io
+
+    import psycopg2
+
+    dsn = filled_url.replace("postgresql+psycopg2://", "postgresql://")
+    buffer = io.BytesIO()
+    with psycopg2.connect(dsn) as src, src.cursor() as cur:
+        cur.copy_expert(f"COPY (SELECT {cols} FROM assignment ORDER BY id) TO STDOUT", buffer)
+    src.close()
+    data = buffer.getvalue()
+    dst = psycopg2.connect(empty_url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        started = time.perf_counter()
+        with dst.cursor() as cur:
+            cur.copy_expert(f"COPY assignment ({cols}) FROM STDIN", io.BytesIO(data), size=1 << 24)
+        dst.commit()
+        seconds = time.perf_counter() - started
+        with dst.cursor() as cur:
+            cur.execute("SELECT count(*) FROM assignment")
+            count = cur.fetchone()[0]  # type: ignore[index]
+    finally:
+        dst.close()
+    return {"seconds": seconds, "rows": count, "how": "COPY", "mib": len(data) / 2**20}
 
 
 def prepare(url: str, branches: int, services: int, volunteers: int, communities: int | None) -> dict[str, Any]:
@@ -249,11 +341,24 @@ def city(args: argparse.Namespace) -> None:
         print(f"  naive: {naive.seconds:6.1f} s for the first {naive.seats} seats ({per_seat * 1000:.1f} ms a seat, "
               f"filled {naive.filled}, rolled back); extrapolated to {info['seats']} seats: "
               f"{per_seat * info['seats'] / 3600:.1f} h")
-        big = run_fill(url)
-        print(f"  fill:  {big['wall_s']:6.1f} s  filled {big['filled']}, left open {big['left_open']} "
-              f"of {big['seats']} seats; phases {big['timings']}")
-        print(f"         peak RSS {big['peak_rss_mib']:.0f} MiB (before the fill {big['rss_before_mib']:.0f} MiB); "
-              f"vs naive extrapolated: {per_seat * info['seats'] / big['wall_s']:.0f}x faster")
+        with database_copy(url, "bare") as bare_url:
+            big = run_fill(url)
+            print(f"  fill:  {big['wall_s']:6.1f} s  filled {big['filled']}, left open {big['left_open']} "
+                  f"of {big['seats']} seats; phases {big['timings']}")
+            print(f"         peak RSS {big['peak_rss_mib']:.0f} MiB (before the fill {big['rss_before_mib']:.0f} MiB); "
+                  f"vs naive extrapolated: {per_seat * info['seats'] / big['wall_s']:.0f}x faster")
+            engine = make_engine(url)
+            with session_scope(engine) as s:
+                written = {"assignment": s.scalar(text("SELECT count(*) FROM assignment")),
+                           "reminder": s.scalar(text("SELECT count(*) FROM reminder")),
+                           "event (assignment.created)": s.scalar(
+                               text("SELECT count(*) FROM event WHERE kind = 'assignment.created'"))}
+            engine.dispose()
+            print(f"         rows in the database after the fill: {written}")
+            floor = bare_bulk_write(url, bare_url)
+            print(f"  floor: {floor['seconds']:6.1f} s  bare {floor['how']} of the same {floor['rows']} seat rows into "
+                  f"the pre-fill copy (indexes and foreign keys in place); fill / floor = "
+                  f"{big['wall_s'] / floor['seconds']:.2f}x")
 
 
 if __name__ == "__main__":
