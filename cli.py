@@ -172,12 +172,15 @@ class TableFormatter:
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
+        # Cells are plain text, never markup: a title or a typed comment holding "[/b]" or
+        # "[bold]" prints as typed.
+        table = Table(title=Text(title) if title else None, show_edge=False, header_style="bold", pad_edge=False)
         for column in columns:
-            table.add_column(column, overflow="fold")
+            table.add_column(Text(column), overflow="fold")
         for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
+            table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
         console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=False, highlight=False)
         console.print(table)
 

@@ -134,3 +134,11 @@ def test_json_output_carries_no_lines_meant_for_people(invoke) -> None:  # type:
     assert result.exit_code == 0
     assert json.loads(result.output)["occurrences"] == []  # no "nothing scheduled" line mixed in
     assert "nothing scheduled" in invoke("schedule", "--week", "2026-03-02").output
+
+
+def test_table_cells_are_plain_text_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli import TableFormatter
+
+    TableFormatter().table(("服务", "备注"), [("[bold]四点半课堂[/bold]", "坏了[/b]"), ("义诊", None)])
+    out = capsys.readouterr().out
+    assert "[bold]四点半课堂[/bold]" in out and "坏了[/b]" in out
