@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     @app.errorhandler(429)
     def too_many(_: Exception) -> tuple[str, int]:
-        return render_template("message.html", title="请稍后再试", text="操作太频繁，请一分钟后再试。"), 429
+        return render_template("message.html", title="请稍后再试", text="操作太频繁，请稍后再试。"), 429
 
     @app.after_request
     def headers(response: Any) -> Any:
