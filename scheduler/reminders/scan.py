@@ -229,6 +229,35 @@ class _Scan:
             return
         self._drop_superseded()
         self.rows.sort(key=lambda row: (row["assignment_id"], row["kind"], row["channel"]))
+        if self.session.get_bind().dialect.name == "postgresql":
+            # The same upsert through the driver, a page of rows per statement: through SQLAlchemy
+            # (ORM or Core) this INSERT ... ON CONFLICT DO UPDATE ... RETURNING went to the server
+            # one row per statement (100,000 due: 100,000 round trips, 30 s). Values as UTCDateTime
+            # and JSON bind them (naive UTC, JSON text); updated_at is ``now``, as in every row.
+            import json
+            from datetime import UTC
+
+            from psycopg2.extras import execute_values
+
+            sql = ("INSERT INTO reminder (assignment_id, kind, channel, shift_start, due_at, status, attempts, "
+                   "payload, created_at, updated_at) VALUES %s ON CONFLICT (assignment_id, kind, channel, shift_start) "
+                   f"DO UPDATE SET status = '{ReminderStatus.PENDING}', due_at = EXCLUDED.due_at, attempts = 0, "
+                   "claimed_by = NULL, lease_until = NULL, last_error = NULL, updated_at = EXCLUDED.updated_at "
+                   f"WHERE reminder.status = '{ReminderStatus.CANCELLED}' RETURNING id")
+
+            def utc(value: datetime) -> datetime:
+                return value.astimezone(UTC).replace(tzinfo=None)
+
+            cursor = self.session.connection().connection.cursor()
+            try:
+                returned = execute_values(cursor, sql, [
+                    (row["assignment_id"], row["kind"], row["channel"], utc(row["shift_start"]), utc(row["due_at"]),
+                     str(row["status"]), row["attempts"], json.dumps(row["payload"]), utc(row["created_at"]),
+                     utc(row["updated_at"])) for row in self.rows], page_size=_CHUNK, fetch=True)
+            finally:
+                cursor.close()
+            self.result.recorded += len(returned)
+            return
         for i in range(0, len(self.rows), _CHUNK):
             chunk = self.rows[i:i + _CHUNK]
             insert = _insert(self.session, Reminder)
