@@ -251,3 +251,41 @@ def test_confirm_works_with_javascript_off(browser_without_js: Any, live: LiveSi
     open_page(browser_without_js, live.link("wang"))
     tap(browser_without_js, f"//div[@data-shift='{live.ids['held']}']//button[.='确认参加']", then="已确认，感谢您")
     assert live.status(live.ids["held"]) == ("confirmed", None)
+
+
+def test_the_rating_poster_scans_to_a_page_where_a_visitor_rates_the_service(
+        browser: Any, live: LiveSite, tmp_path: Path) -> None:
+    """The venue's poster, printed and scanned: decode its QR from a screenshot, open the URL on the
+    phone, pick five stars, send; the rating is stored with no one's name."""
+    from scheduler.models import Occurrence, Rating
+    from tests.calendars.test_feeds_site_browser import decoded_codes
+    from web.feedback import poster_html
+
+    with session_scope(live.engine) as s:
+        occurrence = s.get(Occurrence, live.ids["occurrence"])
+        assert occurrence is not None
+        service_id = occurrence.service_id
+    settings = Settings.from_env({"ROSTER_HOME": str(tmp_path), "ROSTER_DATABASE_URL": str(live.engine.url),
+                                  "ROSTER_WEB_BASE_URL": live.url})
+    page = tmp_path / "poster.html"
+    page.write_text(poster_html(settings, service_id, "四点半课堂", "顺景花园党群之家"), encoding="utf-8")
+    shot = tmp_path / "poster.png"
+    browser.set_window_size(900, 1300)  # the printed A4 page, not the phone
+    try:
+        browser.get(page.as_uri())
+        browser.save_screenshot(str(shot))
+    finally:
+        browser.set_window_size(PHONE_WIDTH, 812)
+    [url] = [code for code in decoded_codes(shot) if "/r/" in code]
+    assert url.startswith(f"{live.url}/r/")
+    open_page(browser, url)
+    fits_a_phone_and_stays_home(browser, live)
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.XPATH, "//input[@name='stars'][@value='5']/..").click()
+    browser.find_element(By.ID, "comment").send_keys("老师很耐心")
+    text = tap(browser, "//button[@type='submit']", then="感谢您的评价")
+    assert "王芳" not in text
+    with session_scope(live.engine) as s:
+        [rating] = s.scalars(select(Rating)).all()
+        assert (rating.service_id, rating.stars, rating.comment) == (service_id, 5, "老师很耐心")
