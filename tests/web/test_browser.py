@@ -76,6 +76,8 @@ class LiveSite:
     tokens: dict[str, str]
     ids: dict[str, int]
     phones: dict[str, str]
+    #: The app's clock (``clock[0]``): tests move it.
+    clock: list[datetime]
 
     def link(self, who: str, path: str = "") -> str:
         return f"{self.url}/v/{self.tokens[who]}{path}"
@@ -115,11 +117,12 @@ def live(engine: Engine, tmp_path: Path) -> Iterator[LiveSite]:
                **{key: v.id for key, v in people.items()}}
     settings = Settings.from_env({"ROSTER_HOME": str(tmp_path), "ROSTER_DATABASE_URL": str(engine.url),
                                   "ROSTER_WEB_BASE_URL": "http://127.0.0.1"})
-    server = make_server("127.0.0.1", 0, create_app(settings, ROSTER_CLOCK=lambda: NOW), threaded=True)
+    clock = [NOW]
+    server = make_server("127.0.0.1", 0, create_app(settings, ROSTER_CLOCK=lambda: clock[0]), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
     thread.start()
     try:
-        yield LiveSite(engine, f"http://127.0.0.1:{server.server_port}", tokens, ids, phones)
+        yield LiveSite(engine, f"http://127.0.0.1:{server.server_port}", tokens, ids, phones, clock)
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -289,3 +292,40 @@ def test_the_rating_poster_scans_to_a_page_where_a_visitor_rates_the_service(
     with session_scope(live.engine) as s:
         [rating] = s.scalars(select(Rating)).all()
         assert (rating.service_id, rating.stars, rating.comment) == (service_id, 5, "老师很耐心")
+
+
+def test_the_checkin_poster_scans_to_one_button_that_checks_the_volunteer_in(
+        browser: Any, live: LiveSite, tmp_path: Path) -> None:
+    """The venue's check-in poster, printed and scanned half an hour before the shift by a
+    volunteer whose phone has opened their personal link: one tap of 签到 records the check-in,
+    made "web-qr"."""
+    from selenium.webdriver.common.by import By
+
+    from scheduler.models import Attendance
+    from scheduler.policy import DEFAULT_POLICY
+    from tests.calendars.test_feeds_site_browser import decoded_codes
+    from web.checkin import poster_facts, poster_html
+
+    live.clock[0] = SHIFT - timedelta(minutes=30)
+    settings = Settings.from_env({"ROSTER_HOME": str(tmp_path), "ROSTER_DATABASE_URL": str(live.engine.url),
+                                  "ROSTER_WEB_BASE_URL": live.url})
+    with session_scope(live.engine) as s:
+        facts = poster_facts(s, live.ids["occurrence"], DEFAULT_POLICY, live.clock[0])
+    page = tmp_path / "checkin.html"
+    page.write_text(poster_html(settings, facts), encoding="utf-8")
+    shot = tmp_path / "checkin.png"
+    browser.set_window_size(900, 1300)
+    try:
+        browser.get(page.as_uri())
+        browser.save_screenshot(str(shot))
+    finally:
+        browser.set_window_size(PHONE_WIDTH, 812)
+    [url] = [code for code in decoded_codes(shot) if "/c/" in code]
+    open_page(browser, live.link("wang"))  # the phone has opened its personal link once
+    browser.get(url)
+    fits_a_phone_and_stays_home(browser, live)
+    assert browser.find_elements(By.XPATH, "//button[contains(., '签到')]")
+    tap(browser, "//button[contains(., '签到')]", then="签到")
+    with session_scope(live.engine) as s:
+        [record] = s.scalars(select(Attendance)).all()
+        assert record.volunteer_id == live.ids["wang"] and record.checkin_method == "web-qr"
