@@ -151,7 +151,7 @@ def open_page(driver: Any, url: str) -> None:
 
 def tap(driver: Any, xpath: str, then: str) -> str:
     """Tap the element, wait for the page that follows to show ``then``; return that page's text."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
@@ -166,8 +166,16 @@ def tap(driver: Any, xpath: str, then: str) -> str:
         from selenium.webdriver.common.keys import Keys
 
         target.send_keys(Keys.ENTER)
-    wait = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,))
-    wait.until(staleness_of(before))  # the next page has replaced this one
+    wait = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,))
+    def replaced(_: Any) -> bool:
+        # The next page has replaced this one. Chromium sometimes says so with "Node with given id
+        # does not belong to the document" instead of a stale-element error: the same answer.
+        try:
+            return bool(staleness_of(before)(driver))
+        except WebDriverException:
+            return True
+
+    wait.until(replaced)
     wait.until(lambda d: then in d.find_element(By.TAG_NAME, "body").text)
     text: str = driver.find_element(By.TAG_NAME, "body").text
     return text
