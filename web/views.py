@@ -145,16 +145,25 @@ def shifts(token: str) -> Response:
     now = _now()
 
     def load(session: Session) -> dict[str, Any]:
+        from sqlalchemy import select
+        from sqlalchemy.orm import joinedload
+
         from scheduler.models import Handover, Occurrence
 
         volunteer = _volunteer(session, token)
         rows = []
-        for shift in coming_shifts(session, volunteer, now):
+        coming = coming_shifts(session, volunteer, now)
+        # One query each for the shifts' services and pending hand-overs, not one a row (bench/bench_web.py).
+        occurrences = {o.id: o for o in session.scalars(
+            select(Occurrence).options(joinedload(Occurrence.service))
+            .where(Occurrence.id.in_([shift["occurrence_id"] for shift in coming])))}
+        handed = set(session.scalars(select(Handover.assignment_id).where(
+            Handover.assignment_id.in_([shift["assignment_id"] for shift in coming]))))
+        for shift in coming:
             assignment = session.get(Assignment, shift["assignment_id"])
             assert assignment is not None
-            occurrence = session.get(Occurrence, shift["occurrence_id"])
-            assert occurrence is not None
-            offer = session.get(Handover, assignment.id)
+            occurrence = occurrences[shift["occurrence_id"]]
+            offer = assignment.id if assignment.id in handed else None
             rows.append({
                 "id": assignment.id, "title": shift["title"], "role": shift["role"],
                 "venue": occurrence.service.venue, "status": shift["status"],

@@ -24,7 +24,7 @@ from scheduler.models import (
     Service,
     Volunteer,
 )
-from scheduler.volunteers.eligibility import check_reasons
+from scheduler.volunteers.eligibility import check_reasons, seated_shifts
 
 #: How far ahead the pages offer seats.
 HORIZON = timedelta(days=28)
@@ -77,13 +77,16 @@ def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int
                or_(Service.branch_id == branch.id, Service.community_id == branch.community_id),
                Occurrence.id.not_in(mine))
         .order_by(Occurrence.start_at, Occurrence.id, Role.id)).all()
+    # The volunteer's seated shifts, loaded once for every row's overlap and monthly-cap check: from
+    # before the first candidate's calendar month to after the last one's.
+    shifts = seated_shifts(session, volunteer, now - timedelta(days=32), now + horizon + timedelta(days=32))
     free: list[OpenSeat] = []
     full: list[OpenSeat] = []
     for occurrence, role, service, taken in rows:
         if len(free) >= limit and len(full) >= limit:
             break
         target = free if taken < role.count else full
-        if len(target) >= limit or check_reasons(session, volunteer, occurrence, role):
+        if len(target) >= limit or check_reasons(session, volunteer, occurrence, role, shifts=shifts):
             continue
         target.append(OpenSeat(occurrence.id, role.id, service.title, role.name, service.venue, occurrence.start_at,
                                occurrence.end_at, service.timezone, max(role.count - taken, 0),
