@@ -19,11 +19,18 @@ def web(app: AppContext, host: str, port: int) -> None:
     links in reminders should carry, ROSTER_WEB_SECRET to one key shared by all workers, and
     ROSTER_WEB_LIMITER_STORAGE to a redis:// URL so that the rate limits are shared too.
     """
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import WSGIRequestHandler, run_simple
 
     from web import create_app
+
+    class QuietHandler(WSGIRequestHandler):
+        """No request log: the paths carry the volunteers' personal tokens (credentials)."""
+
+        def log_request(self, *args: object, **kwargs: object) -> None:
+            pass
 
     app.engine  # noqa: B018  (refuses an unmigrated database before serving: "run roster init")
     application = create_app(app.settings)
     app.out.note(f"volunteer pages on http://{host}:{port}/  (links: {app.settings.web_base_url}/v/<token>)", err=True)
-    run_simple(host, port, application, threaded=True, use_reloader=False, use_debugger=False)
+    run_simple(host, port, application, threaded=True, use_reloader=False, use_debugger=False,
+               request_handler=QuietHandler)

@@ -248,3 +248,38 @@ def test_the_loser_of_a_race_for_the_last_seat_is_told_and_offered_the_waitlist(
     assert "名额已满" in page and "报名候补" in page
     with session_scope(site.engine) as s:
         assert s.scalar(select(Assignment).where(Assignment.volunteer_id == site.ids["zhao"])) is None
+
+
+def test_roster_web_logs_no_request_path_a_token_could_be_read_from(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    env = dict(os.environ, ROSTER_HOME=str(tmp_path))
+    roster = str(Path(sys.executable).parent / "roster")
+    subprocess.run([roster, "init"], env=env, check=True, capture_output=True, timeout=60)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([roster, "web", "--port", str(port)], env=env, stderr=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    token = "Zq" * 11
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v/{token}", timeout=5)
+            except urllib.error.HTTPError as answer:
+                assert answer.code == 404
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "roster web did not start"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=30)
+    assert token not in out + err and "volunteer pages on" in err
