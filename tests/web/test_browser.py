@@ -31,6 +31,11 @@ SHIFT = NOW + timedelta(days=2, hours=6, minutes=30)
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 PHONE_WIDTH = 375
 
+#: Real browser processes, like the worker tests: run by `make test`, left out of the dated runs
+#: (the pages take their clock from the app, so the date cannot matter; a chromium under
+#: libfaketime on a loaded machine timed out once).
+pytestmark = pytest.mark.slow
+
 
 def _browser(javascript: bool) -> Any:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
