@@ -67,10 +67,17 @@ def fresh_database(url: str, label: str) -> Iterator[str]:
             Path(str(path) + suffix).unlink(missing_ok=True)
         yield f"sqlite:///{path}"
         return
-    name = f"roster_bench_fill_{label}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with server_database(url, f"roster_bench_fill_{label}_{uuid.uuid4().hex[:8]}") as created:
+        yield created
+
+
+@contextmanager
+def server_database(url: str, name: str, template: str | None = None) -> Iterator[str]:
+    """A database ``name`` created on the PostgreSQL server ``url`` names (empty, or a copy of
+    ``template``), dropped at the end; yields its URL."""
+    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     try:
         yield url.rsplit("/", 1)[0] + f"/{name}"
     finally:
@@ -101,16 +108,8 @@ def database_copy(url: str, label: str) -> Iterator[str]:
                 Path(str(target) + suffix).unlink(missing_ok=True)
         return
     source_name = url.rsplit("/", 1)[1]
-    name = f"{source_name}_{label}"[:63]
-    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source_name}"'))
-    try:
-        yield url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with server_database(url, f"{source_name}_{label}"[:63], template=source_name) as copied:
+        yield copied
 
 
 #: The columns a fill writes for a seat (scheduler.rosters.fill.rows.SEAT_COLUMNS).

@@ -47,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,16 +74,10 @@ def fresh_database(url: str, label: str, folder: Path) -> Iterator[str]:
     if url.startswith("sqlite"):
         yield f"sqlite:///{folder}/bench_web_{label}.db"
         return
-    name = f"roster_bench_web_{label}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    from bench.bench_fill import server_database
+
+    with server_database(url, f"roster_bench_web_{label}_{uuid.uuid4().hex[:8]}") as created:
+        yield created
 
 
 @dataclass

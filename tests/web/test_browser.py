@@ -269,12 +269,27 @@ def test_confirm_works_with_javascript_off(browser_without_js: Any, live: LiveSi
     assert live.status(live.ids["held"]) == ("confirmed", None)
 
 
+def printed_codes(browser: Any, html: str, stem: Path) -> list[str]:
+    """The QR codes of a printed page: the HTML shown at A4 size (not the phone's), screenshot,
+    read back by zbar."""
+    from tests.calendars.test_feeds_site_browser import decoded_codes
+
+    page, shot = stem.with_suffix(".html"), stem.with_suffix(".png")
+    page.write_text(html, encoding="utf-8")
+    browser.set_window_size(900, 1300)
+    try:
+        browser.get(page.as_uri())
+        browser.save_screenshot(str(shot))
+    finally:
+        browser.set_window_size(PHONE_WIDTH, 812)
+    return decoded_codes(shot)
+
+
 def test_the_rating_poster_scans_to_a_page_where_a_visitor_rates_the_service(
         browser: Any, live: LiveSite, tmp_path: Path) -> None:
     """The venue's poster, printed and scanned: decode its QR from a screenshot, open the URL on the
     phone, pick five stars, send; the rating is stored with no one's name."""
     from scheduler.models import Occurrence, Rating
-    from tests.calendars.test_feeds_site_browser import decoded_codes
     from web.feedback import poster_html
 
     with session_scope(live.engine) as s:
@@ -283,16 +298,8 @@ def test_the_rating_poster_scans_to_a_page_where_a_visitor_rates_the_service(
         service_id = occurrence.service_id
     settings = Settings.from_env({"ROSTER_HOME": str(tmp_path), "ROSTER_DATABASE_URL": str(live.engine.url),
                                   "ROSTER_WEB_BASE_URL": live.url})
-    page = tmp_path / "poster.html"
-    page.write_text(poster_html(settings, service_id, "四点半课堂", "顺景花园党群之家"), encoding="utf-8")
-    shot = tmp_path / "poster.png"
-    browser.set_window_size(900, 1300)  # the printed A4 page, not the phone
-    try:
-        browser.get(page.as_uri())
-        browser.save_screenshot(str(shot))
-    finally:
-        browser.set_window_size(PHONE_WIDTH, 812)
-    [url] = [code for code in decoded_codes(shot) if "/r/" in code]
+    [url] = [code for code in printed_codes(browser, poster_html(settings, service_id, "四点半课堂", "顺景花园党群之家"),
+                                             tmp_path / "poster") if "/r/" in code]
     assert url.startswith(f"{live.url}/r/")
     open_page(browser, url)
     fits_a_phone_and_stays_home(browser, live)
@@ -316,7 +323,6 @@ def test_the_checkin_poster_scans_to_one_button_that_checks_the_volunteer_in(
 
     from scheduler.models import Attendance
     from scheduler.policy import DEFAULT_POLICY
-    from tests.calendars.test_feeds_site_browser import decoded_codes
     from web.checkin import poster_facts, poster_html
 
     live.clock[0] = SHIFT - timedelta(minutes=30)
@@ -324,16 +330,8 @@ def test_the_checkin_poster_scans_to_one_button_that_checks_the_volunteer_in(
                                   "ROSTER_WEB_BASE_URL": live.url})
     with session_scope(live.engine) as s:
         facts = poster_facts(s, live.ids["occurrence"], DEFAULT_POLICY, live.clock[0])
-    page = tmp_path / "checkin.html"
-    page.write_text(poster_html(settings, facts), encoding="utf-8")
-    shot = tmp_path / "checkin.png"
-    browser.set_window_size(900, 1300)
-    try:
-        browser.get(page.as_uri())
-        browser.save_screenshot(str(shot))
-    finally:
-        browser.set_window_size(PHONE_WIDTH, 812)
-    [url] = [code for code in decoded_codes(shot) if "/c/" in code]
+    [url] = [code for code in printed_codes(browser, poster_html(settings, facts), tmp_path / "checkin")
+             if "/c/" in code]
     open_page(browser, live.link("wang"))  # the phone has opened its personal link once
     browser.get(url)
     fits_a_phone_and_stays_home(browser, live)
