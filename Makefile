@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-dates lint typecheck test-tools bench clean
+.PHONY: demo test test-dates lint typecheck test-tools bench clean i18n
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH" >&2; exit 1; }
@@ -41,6 +41,13 @@ test-tools:
 		done; \
 		for p in $$missing; do dpkg -s $$p >/dev/null 2>&1 || echo "warning: could not install $$p" >&2; done; \
 	fi
+
+# The message catalogs (scheduler/locale): extract the ids from the code with Babel, merge them into
+# zh_CN and en, take translations waiting in scheduler/locale/pending/, compile the .mo files.
+# tests/test_i18n.py fails when this was forgotten or a Chinese translation is missing.
+i18n: $(STAMP)
+	$(BIN)/python tools/i18n.py update
+	@$(BIN)/python tools/i18n.py check || true
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

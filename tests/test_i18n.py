@@ -1,0 +1,123 @@
+"""The catalogs are complete and current; the language is chosen as documented; Click speaks it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from scheduler import i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tool():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("roster_i18n_tool", ROOT / "tools" / "i18n.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_message_has_a_chinese_translation_and_the_catalogs_are_current() -> None:
+    problems = _tool().problems()
+    assert not problems, "\n".join(problems[:60])
+
+
+def test_the_extractor_refuses_an_f_string_in_gettext(tmp_path: Path) -> None:
+    tool = _tool()
+    with pytest.raises(tool.ExtractError, match="literal strings"):
+        list(tool.python_messages(tmp_path / "x.py", 'name = "x"\n_(f"hello {name}")\n', click=False))
+
+
+def test_the_extractor_reads_click_help_as_click_cleans_it(tmp_path: Path) -> None:
+    source = '''
+@group.command("add")
+@click.option("--name", help="""Name,
+    in Chinese.""")
+def add(name):
+    """Add a thing.
+
+    Example: roster thing add
+    """
+'''
+    found = [m for _line, m in _tool().python_messages(tmp_path / "x.py", source, click=True)]
+    assert "Name,\nin Chinese." in found
+    assert "Add a thing.\n\nExample: roster thing add" in found
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"ROSTER_LANG": "zh_CN"}, "zh_CN"),
+    ({"ROSTER_LANG": "en", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LC_ALL": "en_US.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LC_MESSAGES": "zh_TW.UTF-8", "LANG": "en_GB.UTF-8"}, "zh_CN"),
+    ({"LANG": "zh_CN.GB18030"}, "zh_CN"),
+    ({"LANG": "C.UTF-8"}, "zh_CN"),
+    ({"LANG": "fr_FR.UTF-8"}, "en"),
+    ({}, "zh_CN"),
+    ({"ROSTER_LANG": "  "}, "zh_CN"),
+])
+def test_the_language_follows_roster_lang_then_the_locale(env: dict[str, str], expected: str) -> None:
+    assert i18n.resolve(env) == expected
+
+
+def test_dates_read_as_a_chinese_reader_expects() -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    moment = datetime(2026, 12, 2, 8, 30, tzinfo=ZoneInfo("UTC"))
+    with i18n.using("zh_CN"):
+        assert i18n.format_date(date(2026, 12, 2)) == "12月2日（周三）"
+        assert i18n.format_datetime(moment, shanghai) == "12月2日（周三）16:30"
+        assert i18n.format_datetime(moment, shanghai, with_year=True) == "2026年12月2日（周三）16:30"
+        assert i18n.format_datetime(moment, ZoneInfo("UTC"), label=True) == "12月2日（周三）08:30 UTC"
+        end = datetime(2026, 12, 2, 10, 0, tzinfo=ZoneInfo("UTC"))
+        assert i18n.format_time_range(moment, end, shanghai) == "12月2日（周三）16:30-18:00"
+    with i18n.using("en"):
+        assert i18n.format_datetime(moment, shanghai) == "Wed 2 Dec 16:30"
+
+
+def test_using_overrides_the_environment_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROSTER_LANG", "en")
+    assert i18n._("Usage:") == "Usage:"
+    with i18n.using("zh_CN"):
+        assert i18n._("Usage:") != "Usage:"
+    assert i18n._("Usage:") == "Usage:"
+
+
+def _invoke(args: list[str], lang: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from cli import cli
+
+    env = {"ROSTER_LANG": lang, "ROSTER_HOME": str(tmp_path / "home")}
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+def test_help_usage_and_click_errors_speak_the_chosen_language(tmp_path: Path) -> None:
+    zh = _invoke(["--help"], "zh_CN", tmp_path)
+    assert zh.exit_code == 0
+    assert "用法" in zh.output and "Usage:" not in zh.output
+    assert "退出码" in zh.output
+    assert "Show this message and exit." not in zh.output
+    en = _invoke(["--help"], "en", tmp_path)
+    assert "Usage:" in en.output and "用法" not in en.output and "Exit codes:" in en.output
+    # A subcommand's docstring and options, and Click's own error, in one process after the other.
+    sub = _invoke(["volunteer", "add", "--help"], "zh_CN", tmp_path)
+    assert "Show this message and exit." not in sub.output and "显示" in sub.output
+    bad = _invoke(["volunteer", "add", "--bogus"], "zh_CN", tmp_path)
+    assert bad.exit_code == 2 and "--bogus" in bad.output and "No such option" not in bad.output
+    assert "No such option" in _invoke(["volunteer", "add", "--bogus"], "en", tmp_path).output
+
+
+def test_a_domain_error_speaks_chinese_and_json_keeps_english(tmp_path: Path) -> None:
+    assert _invoke(["init"], "en", tmp_path).exit_code == 0
+    missing = _invoke(["volunteer", "show", "13800000000"], "zh_CN", tmp_path)
+    assert missing.exit_code == 3
+    assert "not found" not in missing.output and "错误" in missing.output
+    listing = _invoke(["community", "list", "--json"], "zh_CN", tmp_path)
+    assert listing.exit_code == 0
+    assert json.loads(listing.output) == []
