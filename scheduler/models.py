@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -201,6 +202,8 @@ class Service(Base):
     #: Hours before the shift by which an invited volunteer must confirm; at that moment an
     #: unconfirmed seat is released to the waitlist (``scheduler.rosters.deadline``). NULL: no deadline.
     confirm_hours: Mapped[int | None] = mapped_column(Integer)
+    #: Local "HH:MM" by which a minor's shift must end here; NULL: ``ROSTER_MINOR_LATEST_END`` (21:00).
+    minor_latest_end: Mapped[str | None] = mapped_column(String(5))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -226,6 +229,11 @@ class Role(Base):
     name: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(Integer)
     skill: Mapped[str | None] = mapped_column(String(64))
+    #: A qualification kind (``scheduler.volunteers.qualifications``) the holder must have, valid on
+    #: the shift's date: a hard check, never overridden (migration 0003).
+    required_qualification: Mapped[str | None] = mapped_column(String(64))
+    #: The youngest age (in years, at the shift's local date) allowed in the role; NULL: any age.
+    min_age: Mapped[int | None] = mapped_column(Integer)
 
     service: Mapped[Service] = relationship(back_populates="roles")
 
@@ -243,6 +251,8 @@ class Volunteer(Base):
     chat_id: Mapped[str | None] = mapped_column(String(120))
     #: Citizen ID number; only ever exported masked.
     id_number: Mapped[str | None] = mapped_column(String(18))
+    #: Entered, or read from an 18-digit ID number (migration 0003); decides the minors' rules.
+    birth_date: Mapped[date | None] = mapped_column(Date)
     home_branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
     skills: Mapped[list[Any]] = mapped_column(default=list)
     availability: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -257,6 +267,10 @@ class Volunteer(Base):
     retired_feed_token: Mapped[str | None] = mapped_column(String(64), index=True)
     #: The personal link to the volunteer pages (``/v/<token>``, 128+ bits), separate from the feed's.
     web_token: Mapped[str | None] = mapped_column(String(64))
+    #: A serving Party member who reports to the residential community (在职党员到社区报到), and
+    #: their work unit (工作单位), which asks about the hours every quarter (migration 0004).
+    party_member: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    work_unit: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -576,4 +590,147 @@ class Rating(Base):
     stars: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(String(200), default="")
     client_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- points (issue 18, items 3-4)
+
+
+class PointsEntryKind(enum.StrEnum):
+    #: Credit for approved hours (attendance_id set).
+    EARNED = "earned"
+    #: A correcting entry for an attendance record whose approved minutes or status changed.
+    CORRECTION = "correction"
+    #: Points spent at a service centre (negative).
+    REDEEMED = "redeemed"
+
+
+POINTS_ENTRY_KINDS = tuple(PointsEntryKind)
+
+
+class PointsRate(Base):
+    """积分标准: points per approved hour for a service kind, from a date on (never retroactive).
+    Amounts are hundredths of a point (150 = 1.5 points an hour)."""
+
+    __tablename__ = "points_rate"
+    __table_args__ = (
+        UniqueConstraint("kind", "effective_from"),
+        CheckConstraint("rate_centi > 0", name="points_rate_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    rate_centi: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[date] = mapped_column(Date)
+    set_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PointsEntry(Base):
+    """积分/时间银行 ledger: one credit or debit, never changed or deleted (a trigger refuses it);
+    a correction is a new entry. ``amount_centi`` is signed hundredths of a point."""
+
+    __tablename__ = "points_entry"
+    __table_args__ = (
+        CheckConstraint(_in("kind", POINTS_ENTRY_KINDS), name="points_entry_kind"),
+        CheckConstraint("amount_centi <> 0", name="points_entry_nonzero"),
+        Index("ix_points_entry_volunteer", "volunteer_id", "created_at"),
+        Index("ix_points_entry_attendance", "attendance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_centi: Mapped[int] = mapped_column(Integer)
+    attendance_id: Mapped[int | None] = mapped_column(ForeignKey("attendance.id"))
+    #: The rate applied (hundredths of a point per hour) and the minutes it was applied to.
+    rate_centi: Mapped[int | None] = mapped_column(Integer)
+    minutes: Mapped[int | None] = mapped_column(Integer)
+    #: Where points were spent (a service centre) and for what.
+    centre: Mapped[str | None] = mapped_column(String(200))
+    purpose: Mapped[str | None] = mapped_column(String(300))
+    note: Mapped[str] = mapped_column(String(300), default="")
+    #: Who wrote it (a coordinator, or "auto" for the approval rules) and through what (cli, web, worker).
+    by: Mapped[str] = mapped_column(String(64), default="")
+    via: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PointsBalance(Base):
+    """A volunteer's balance, the sum of their ledger entries, kept in the same transaction as each
+    entry; ``CHECK (balance_centi >= 0)`` is what lets only one of two racing redemptions win."""
+
+    __tablename__ = "points_balance"
+    __table_args__ = (CheckConstraint("balance_centi >= 0", name="points_balance_nonnegative"),)
+
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), primary_key=True)
+    balance_centi: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- qualifications, minors (issue 18, items 1-2)
+
+
+class Qualification(Base):
+    """资质证书: a volunteer's qualification (执业医师证, 健康证...) valid from ``issued_on`` to
+    ``expires_on`` inclusive (NULL: no end). ``number`` is shown masked except to coordinators asking
+    for ``--full``."""
+
+    __tablename__ = "qualification"
+    __table_args__ = (
+        UniqueConstraint("volunteer_id", "kind", "number", name="uq_qualification_number"),
+        CheckConstraint("expires_on IS NULL OR issued_on IS NULL OR expires_on >= issued_on",
+                        name="qualification_dates"),
+        Index("ix_qualification_expires", "expires_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(String(120), default="")
+    number: Mapped[str] = mapped_column(String(64), default="")
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QualificationNotice(Base):
+    """The ledger of expiry notices: one row per qualification, threshold (30 or 7 days) and
+    recipient ("volunteer" or "coordinator:<id>"), written before the send; the unique key is what
+    makes two beats send each notice once."""
+
+    __tablename__ = "qualification_notice"
+    __table_args__ = (UniqueConstraint("qualification_id", "threshold", "recipient", "expires_on",
+                                       name="uq_qualification_notice"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    qualification_id: Mapped[int] = mapped_column(ForeignKey("qualification.id", ondelete="CASCADE"))
+    threshold: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(String(32))
+    #: The end date it was computed for: a renewed qualification is owed fresh notices.
+    expires_on: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GuardianConsent(Base):
+    """监护人同意: a guardian's consent for a volunteer under 18. Revoking sets ``revoked_at``; rows
+    are never deleted (the history is kept). At most one consent in force per volunteer."""
+
+    __tablename__ = "guardian_consent"
+    __table_args__ = (Index("ix_guardian_consent_volunteer", "volunteer_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id", ondelete="CASCADE"))
+    guardian_name: Mapped[str] = mapped_column(String(64))
+    relation: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(20))
+    given_on: Mapped[date] = mapped_column(Date)
+    #: Opt-in: the guardian gets a copy of the minor's reminders.
+    copy_reminders: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

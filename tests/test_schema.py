@@ -17,7 +17,7 @@ from tests import factories
 
 
 def test_migrations_build_exactly_the_models(engine: Engine) -> None:
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0004"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import validation as v
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _, ngettext, translate
 from scheduler.models import Branch, Volunteer
 from scheduler.validation import neutralise
 from scheduler.volunteers import (
@@ -64,7 +65,9 @@ class RowError:
     problem: str
 
     def __str__(self) -> str:
-        return f"line {self.line}, {self.field}: {self.problem}"
+        # The column as the file names it in Chinese (手机), or the English key (phone).
+        return _("line {line}, {field}: {problem}").format(line=self.line, field=translate(self.field),
+                                                           problem=translate(self.problem))
 
 
 class CsvRejected(InvalidInput):
@@ -72,8 +75,11 @@ class CsvRejected(InvalidInput):
 
     def __init__(self, errors: list[RowError]) -> None:
         shown = "\n".join(f"  {e}" for e in errors[:MAX_ERRORS_SHOWN])
-        more = f"\n  ... and {len(errors) - MAX_ERRORS_SHOWN} more" if len(errors) > MAX_ERRORS_SHOWN else ""
-        super().__init__("file", f"{len(errors)} problem(s), nothing imported:\n{shown}{more}")
+        more = ("\n  " + _("... and {count} more").format(count=len(errors) - MAX_ERRORS_SHOWN)
+                if len(errors) > MAX_ERRORS_SHOWN else "")
+        heading = ngettext("{count} problem, nothing imported:", "{count} problems, nothing imported:",
+                           len(errors)).format(count=len(errors))
+        super().__init__("file", f"{heading}\n{shown}{more}")
         self.errors = errors
 
 
@@ -103,11 +109,11 @@ def _cell(value: str) -> str:
 def _one_date(value: str) -> date:
     match = _DATE.match(value.strip())
     if not match:
-        raise InvalidInput("blackout", f"{value!r} is not a date like 2026-10-01")
+        raise InvalidInput("blackout", _("{value} is not a date like 2026-10-01").format(value=repr(value)))
     try:
         return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     except ValueError:
-        raise InvalidInput("blackout", f"{value!r} is not a real date") from None
+        raise InvalidInput("blackout", _("{value} is not a real date").format(value=repr(value))) from None
 
 
 def _blackout(value: str) -> list[str]:
@@ -121,7 +127,8 @@ def _blackout(value: str) -> list[str]:
         elif len(parts) == 2:
             items.append(f"{_one_date(parts[0]).isoformat()}..{_one_date(parts[1]).isoformat()}")
         else:
-            raise InvalidInput("blackout", f"{chunk!r} should be a date or a range like 2026-10-01..2026-10-07")
+            raise InvalidInput("blackout", _("{value} should be a date or a range like 2026-10-01..2026-10-07").format(
+                value=repr(chunk)))
     return items
 
 
@@ -129,9 +136,9 @@ def _monthly_cap(value: str) -> int:
     try:
         number = float(value)
     except ValueError:
-        raise InvalidInput("monthly_cap", f"{value!r} is not a number of hours") from None
+        raise InvalidInput("monthly_cap", _("{value} is not a number of hours").format(value=repr(value))) from None
     if number != int(number) or not 0 <= number <= 744:
-        raise InvalidInput("monthly_cap", f"{value!r}: whole hours between 0 and 744 (0: no cap)")
+        raise InvalidInput("monthly_cap", _("{value}: whole hours between 0 and 744 (0: no cap)").format(value=repr(value)))
     return int(number)
 
 
@@ -154,7 +161,8 @@ def _parse_row(cells: dict[str, str], branches: dict[str, str]) -> tuple[Volunte
 
     def phone(value: str) -> None:
         if re.match(r"^\d(\.\d+)?E\+\d+$", value, re.I):
-            raise InvalidInput("phone", f"{value!r} was turned into a number by Excel; format the column as text")
+            raise InvalidInput("phone", _("{value} was turned into a number by Excel; format the column as text").format(
+                value=repr(value)))
         spec.phone = v.phone(value)
 
     def email(value: str) -> None:
@@ -163,7 +171,8 @@ def _parse_row(cells: dict[str, str], branches: dict[str, str]) -> tuple[Volunte
     def branch(value: str) -> None:
         slug = branches.get(value) or branches.get(value.lower())
         if slug is None:
-            raise InvalidInput("branch", f"{value!r} is not a known branch (give its slug or full name)")
+            raise InvalidInput("branch", _("{value} is not a known branch (give its slug or full name)").format(
+                value=repr(value)))
         spec.branch = slug
 
     def skills(value: str) -> None:
@@ -188,7 +197,8 @@ def _parse_row(cells: dict[str, str], branches: dict[str, str]) -> tuple[Volunte
         from scheduler.volunteers import CHANNELS
 
         if value.lower() not in CHANNELS:
-            raise InvalidInput("channel", f"{value!r} is not one of {', '.join(CHANNELS)}")
+            raise InvalidInput("channel", _("{value} is not one of {choices}").format(value=repr(value),
+                                                                                      choices=", ".join(CHANNELS)))
         spec.channel = value.lower()
 
     for field, action in (("name", name), ("phone", phone), ("email", email), ("branch", branch),
@@ -207,19 +217,20 @@ def import_volunteers(session: Session, raw: bytes) -> dict[str, Any]:
     except StopIteration:
         raise InvalidInput("file", "is empty (expected a header row such as 姓名,手机,支部,技能)") from None
     except csv.Error as exc:
-        raise InvalidInput("file", f"is not CSV: {exc}") from None
+        raise InvalidInput("file", _("is not CSV: {problem}").format(problem=exc)) from None
     columns: list[str | None] = []
     ignored: list[str] = []
     for title in header:
         key = _ALIASES.get(_cell(title).replace(" ", "").lower())
         if key is not None and key in columns:
-            raise InvalidInput("header", f"column {title!r} appears twice")
+            raise InvalidInput("header", _("column {title} appears twice").format(title=repr(title)))
         columns.append(key)
         if key is None and title.strip():
             ignored.append(title.strip())
     for needed in ("name", "phone"):
         if needed not in columns:
-            raise InvalidInput("header", f"no {needed} column (accepted: {', '.join(HEADERS[needed])})")
+            raise InvalidInput("header", _("no {column} column (accepted: {accepted})").format(
+                column=translate(needed), accepted=", ".join(HEADERS[needed])))
 
     branches: dict[str, str] = {}
     for slug, branch_name in session.execute(select(Branch.slug, Branch.name)):
@@ -230,8 +241,8 @@ def import_volunteers(session: Session, raw: bytes) -> dict[str, Any]:
     errors: list[RowError] = []
     warnings: list[str] = []
     if ignored:
-        warnings.append(f"ignored unknown column(s): {', '.join(ignored)} (known: "
-                        f"{', '.join(aliases[0] + '/' + column for column, aliases in HEADERS.items())})")
+        warnings.append(_("ignored unknown column(s): {columns} (known: {known})").format(
+            columns=", ".join(ignored), known=", ".join(aliases[0] + "/" + column for column, aliases in HEADERS.items())))
     long_rows: list[int] = []
     parsed: list[tuple[int, VolunteerSpec]] = []
     seen: dict[str, int] = {}
@@ -246,22 +257,23 @@ def import_volunteers(session: Session, raw: bytes) -> dict[str, Any]:
                 long_rows.append(start_line)
             spec, problems = _parse_row(cells, branches)
             if not cells.get("phone"):
-                problems.append(("phone", "is required"))
+                problems.append(("phone", _("is required")))
             if spec.phone:
                 if spec.phone in seen:
-                    problems.append(("phone", f"{spec.phone} also appears on line {seen[spec.phone]}"))
+                    problems.append(("phone", _("{phone} also appears on line {line}").format(phone=spec.phone,
+                                                                                              line=seen[spec.phone])))
                 seen.setdefault(spec.phone, start_line)
                 if spec.phone not in known and not cells.get("name"):
-                    problems.append(("name", "is required for a new volunteer"))
+                    problems.append(("name", _("is required for a new volunteer")))
             errors.extend(RowError(start_line, field, problem) for field, problem in problems)
             parsed.append((start_line, spec))
     except csv.Error as exc:
-        errors.append(RowError(line + 1, "file", f"unreadable CSV: {exc}"))
+        errors.append(RowError(line + 1, "file", _("unreadable CSV: {problem}").format(problem=exc)))
     if errors:
         raise CsvRejected(errors)
     if long_rows:
         shown = ", ".join(str(n) for n in long_rows[:20]) + (" ..." if len(long_rows) > 20 else "")
-        warnings.append(f"ignored cells beyond the last header column on line(s) {shown}")
+        warnings.append(_("ignored cells beyond the last header column on line(s) {lines}").format(lines=shown))
 
     rows: list[dict[str, Any]] = []
     counts = {"created": 0, "updated": 0, "unchanged": 0}

@@ -1,12 +1,18 @@
 """Whether a volunteer can serve a shift: the role's skill, a weekly availability window covering
 it, no blackout date, no overlapping shift, the monthly cap. A coordinator's ``assign`` refuses a
 seat that breaks one (unless forced), auto-fill applies the same pure rules to rows it loaded in
-bulk, and moving an occurrence warns about the seated volunteers its new time breaks."""
+bulk, and moving an occurrence warns about the seated volunteers its new time breaks.
+
+Hard rules (``hard_reasons``), never overridden by ``--force``: a role's required qualification,
+valid on the shift's date; a role's minimum age; a volunteer under 18 needs a guardian's consent in
+force and a shift ending by the minors' latest hour. ``check_reasons`` includes them, so every path
+that asks it (the seats page, hand-over offers, the waitlist) refuses them too."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +21,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler import validation as v
-from scheduler.models import SEATED_STATUSES, Assignment, Occurrence, OccurrenceStatus, Role, Volunteer
+from scheduler.i18n import _
+from scheduler.models import (
+    SEATED_STATUSES,
+    Assignment,
+    GuardianConsent,
+    Occurrence,
+    OccurrenceStatus,
+    Qualification,
+    Role,
+    Volunteer,
+)
+from scheduler.volunteers.minors import ADULT_AGE, age_on, default_latest_end, effective_birth_date
+from scheduler.volunteers.qualifications import kind_label
 from scheduler.volunteers.skills import canonical_or_same
 
 WEEKDAY_NAMES = {1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat", 7: "sun"}
@@ -95,15 +113,187 @@ def seated_shifts(session: Session, volunteer: Volunteer, first: datetime, last:
                Occurrence.start_at < last))]
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the hard rules read about one volunteer: birth date, a consent in force, and the
+    validity (issued_on, expires_on) of each qualification kind held."""
+
+    birth_date: date | None = None
+    consent: bool = False
+    qualifications: Mapping[str, Sequence[tuple[date | None, date | None]]] = field(default_factory=dict)
+
+
+NO_STANDING = Standing()
+
+
+def standings(session: Session, volunteer_ids: Iterable[int]) -> dict[int, Standing]:
+    """Standings of many volunteers in three queries a thousand ids at a time (auto-fill's bulk
+    path); a volunteer with no birth date and no qualification is left out (``NO_STANDING``)."""
+    ids = sorted(set(volunteer_ids))
+    born: dict[int, date] = {}
+    consent: set[int] = set()
+    held: dict[int, dict[str, list[tuple[date | None, date | None]]]] = {}
+    for i in range(0, len(ids), 1000):
+        chunk = ids[i:i + 1000]
+        for vid, day, id_number in session.execute(
+                select(Volunteer.id, Volunteer.birth_date, Volunteer.id_number).where(
+                    Volunteer.id.in_(chunk), Volunteer.birth_date.is_not(None) | Volunteer.id_number.is_not(None))):
+            found = effective_birth_date(day, id_number)
+            if found is not None:
+                born[vid] = found
+        consent.update(session.scalars(select(GuardianConsent.volunteer_id).where(
+            GuardianConsent.volunteer_id.in_(chunk), GuardianConsent.revoked_at.is_(None))))
+        for vid, kind, issued, expires in session.execute(
+                select(Qualification.volunteer_id, Qualification.kind, Qualification.issued_on,
+                       Qualification.expires_on).where(Qualification.volunteer_id.in_(chunk))):
+            held.setdefault(vid, {}).setdefault(kind, []).append((issued, expires))
+    return {vid: Standing(born.get(vid), vid in consent, held.get(vid, {}))
+            for vid in set(born) | set(held)}
+
+
+def standing_of(session: Session, volunteer: Volunteer) -> Standing:
+    return standings(session, [volunteer.id]).get(volunteer.id, NO_STANDING)
+
+
+def latest_end_of(service_latest_end: str | None) -> str:
+    """The minors' latest end ("HH:MM") at a service: its own setting, else the configured default."""
+    return service_latest_end or default_latest_end()
+
+
+#: Short English codes of the hard rules, as auto-fill counts the candidates each one ruled out.
+HARD_CODES = ("qualification", "age", "minor without consent", "minor: ends too late")
+
+
+def hard_rule_reasons(standing: Standing, volunteer_id: int, required: str | None, min_age: int | None,
+                      local_start: datetime, local_end: datetime, latest_end: str) -> list[str]:
+    """The hard rules, pure. Ages and validity are taken at the shift's local date; the latest end
+    in the service's zone."""
+    return [text for _code, text in _hard_rules(standing, volunteer_id, required, min_age, local_start, local_end,
+                                               latest_end)]
+
+
+def _hard_rules(standing: Standing, volunteer_id: int, required: str | None, min_age: int | None,
+                local_start: datetime, local_end: datetime, latest_end: str) -> list[tuple[str, str]]:
+    reasons: list[tuple[str, str]] = []
+    day = local_start.date()
+    if required:
+        spans = standing.qualifications.get(required, ())
+        if not spans:
+            reasons.append((HARD_CODES[0], _("qualification: the role requires a {kind}; volunteer #{id} has none on record "
+                             "(not overridable)").format(kind=kind_label(required), id=volunteer_id)))
+        elif not any((issued is None or issued <= day) and (expires is None or day <= expires)
+                     for issued, expires in spans):
+            ends = max((e for _i, e in spans if e is not None), default=None)
+            if ends is not None and all(e is not None for _i, e in spans) and ends < day:
+                reasons.append((HARD_CODES[0], _("qualification: volunteer #{id}'s {kind} ended on {date}, before the shift "
+                                 "(not overridable)").format(id=volunteer_id, kind=kind_label(required),
+                                                             date=ends.isoformat())))
+            else:
+                reasons.append((HARD_CODES[0], _("qualification: volunteer #{id}'s {kind} is not valid on {date} "
+                                 "(not overridable)").format(id=volunteer_id, kind=kind_label(required),
+                                                             date=day.isoformat())))
+    born = standing.birth_date
+    if born is None:
+        if min_age:
+            reasons.append((HARD_CODES[1], _("age: the role needs volunteers aged {min} or over; volunteer #{id} has no birth "
+                             "date on record").format(min=min_age, id=volunteer_id)))
+        return reasons
+    age = age_on(born, day)
+    if min_age and age < min_age:
+        reasons.append((HARD_CODES[1], _("age: the role needs volunteers aged {min} or over; volunteer #{id} is {age} on "
+                         "{date}").format(min=min_age, id=volunteer_id, age=age, date=day.isoformat())))
+    if age < ADULT_AGE:
+        if not standing.consent:
+            reasons.append((HARD_CODES[2], _("minor: volunteer #{id} is {age}, under 18, and has no guardian's consent on record "
+                             "(roster guardian consent)").format(id=volunteer_id, age=age)))
+        ends_late = local_end.date() > day and not (local_end.date() == day + timedelta(days=1)
+                                                    and local_end.hour == local_end.minute == 0
+                                                    and latest_end == "24:00")
+        if ends_late or local_end.strftime("%H:%M") > latest_end:
+            reasons.append((HARD_CODES[3], _("minor: volunteer #{id} is under 18 and the shift ends at {end}, after {latest}").format(
+                id=volunteer_id, end=local_end.strftime("%H:%M"), latest=latest_end)))
+    return reasons
+
+
+class BulkHardRules:
+    """The hard rules over rows loaded once for a whole fill: the roles that require a
+    qualification or an age, the services' latest end for minors, and the candidates' standings."""
+
+    def __init__(self, roles: Mapping[int, tuple[str | None, int | None]], latest: Mapping[int, str | None],
+                 people: Mapping[int, Standing]) -> None:
+        self.roles, self.latest, self.people = roles, latest, people
+        self.default_latest = default_latest_end()
+
+    def code(self, volunteer_id: int, role_id: int, service_id: int, local_start: datetime,
+             local_end: datetime) -> str | None:
+        """The first hard rule the candidate breaks (a ``HARD_CODES`` entry), or None."""
+        rule = self.roles.get(role_id)
+        standing = self.people.get(volunteer_id)
+        if rule is None and (standing is None or standing.birth_date is None):
+            return None
+        required, min_age = rule if rule is not None else (None, None)
+        found = _hard_rules(standing or NO_STANDING, volunteer_id, required, min_age, local_start, local_end,
+                            self.latest.get(service_id) or self.default_latest)
+        return found[0][0] if found else None
+
+
+def load_bulk_hard_rules(session: Session, service_ids: Collection[int],
+                         volunteer_ids: Collection[int]) -> BulkHardRules:
+    """What ``BulkHardRules`` needs, in five queries whatever the number of candidates: the rule
+    rows are few (roles with a requirement, volunteers with a birth date or a qualification)."""
+    from scheduler.models import Service
+
+    wanted_services = set(service_ids)
+    wanted = set(volunteer_ids)
+    roles = {rid: (req, age) for rid, sid, req, age in session.execute(
+        select(Role.id, Role.service_id, Role.required_qualification, Role.min_age)
+        .where((Role.required_qualification.is_not(None)) | (Role.min_age.is_not(None)))) if sid in wanted_services}
+    latest = {sid: end for sid, end in session.execute(
+        select(Service.id, Service.minor_latest_end).where(Service.minor_latest_end.is_not(None)))
+        if sid in wanted_services}
+    born: dict[int, date] = {}
+    for vid, day, id_number in session.execute(
+            select(Volunteer.id, Volunteer.birth_date, Volunteer.id_number).where(
+                Volunteer.birth_date.is_not(None) | Volunteer.id_number.is_not(None), Volunteer.active.is_(True))):
+        found = effective_birth_date(day, id_number) if vid in wanted else None
+        if found is not None:
+            born[vid] = found
+    consent = {vid for vid in session.scalars(select(GuardianConsent.volunteer_id).where(
+        GuardianConsent.revoked_at.is_(None))) if vid in wanted}
+    held: dict[int, dict[str, list[tuple[date | None, date | None]]]] = {}
+    for vid, kind, issued, expires in session.execute(
+            select(Qualification.volunteer_id, Qualification.kind, Qualification.issued_on, Qualification.expires_on)):
+        if vid in wanted:
+            held.setdefault(vid, {}).setdefault(kind, []).append((issued, expires))
+    people = {vid: Standing(born.get(vid), vid in consent, held.get(vid, {})) for vid in set(born) | set(held)}
+    return BulkHardRules(roles, latest, people)
+
+
+def hard_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,
+                 standing: Standing | None = None) -> list[str]:
+    """Every hard rule this placement breaks (qualification, age, consent, a minor's latest end)."""
+    if standing is None:
+        if (not role.required_qualification and not role.min_age and volunteer.birth_date is None
+                and not volunteer.id_number):
+            return []
+        standing = standing_of(session, volunteer)
+    tz = zone(occurrence.service.timezone)
+    local_start, local_end = local_span(occurrence.start_at, occurrence.end_at, tz)
+    return hard_rule_reasons(standing, volunteer.id, role.required_qualification, role.min_age, local_start,
+                             local_end, latest_end_of(occurrence.service.minor_latest_end))
+
+
 def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,
-                  ignore: Collection[int] = (), shifts: list[SeatedShift] | None = None) -> list[str]:
+                  ignore: Collection[int] = (), shifts: list[SeatedShift] | None = None,
+                  standing: Standing | None = None) -> list[str]:
     """Every soft rule this placement breaks, as messages a coordinator reads (empty: all fine).
 
     ``ignore`` holds assignment ids to leave out of the overlap and cap sums (the shift a volunteer
     gives up in a swap). ``shifts`` (from ``seated_shifts``, covering the occurrence's calendar
-    month and its span) replaces the two queries for the overlap and the cap.
+    month and its span) replaces the two queries for the overlap and the cap. The hard rules come
+    first (``standing``, from ``standings``, saves their queries when many rows are checked).
     """
-    reasons: list[str] = []
+    reasons: list[str] = hard_reasons(session, volunteer, occurrence, role, standing)
     tz = zone(occurrence.service.timezone)
     local_start, local_end = local_span(occurrence.start_at, occurrence.end_at, tz)
     skills = [canonical_or_same(s) for s in volunteer.skills or []]  # 医生 = doctor, even in older rows
