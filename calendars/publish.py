@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from calendars.dirty import (
 from calendars.site import index_fingerprint, render_index, site_feeds
 from calendars.urls import feed_path
 from scheduler.db import UTCDateTime, utcnow
+from scheduler.files import write_atomic
 from scheduler.models import ClosureScope, FeedState
 
 if TYPE_CHECKING:
@@ -86,20 +85,6 @@ class PublishResult:
         }
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename over: a reader sees the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _remove(root: Path, relative: str | None) -> bool:
