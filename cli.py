@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import click
 
 from scheduler.errors import EXIT_CODES
+from scheduler.i18n import N_, _, ngettext, translate
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -33,6 +34,7 @@ T = TypeVar("T")
 #: Every top-level command in the order of a coordinator's day: where it lives and its one-line help
 #: (the first paragraph of its docstring; tests/test_cli_house.py checks that they agree).
 COMMANDS: dict[str, tuple[str, str]] = {
+    # The one-line helps are message ids (tools/i18n.py extracts them); shown in the reader's language.
     "init": ("commands.setup:init", "Create or upgrade the database schema (runs the migrations)."),
     "where": ("commands.setup:where", "Show which database, broker and feed folder this command line uses."),
     "community": ("commands.community:community", "Add and list communities (社区)."),
@@ -58,12 +60,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Fill open seats fairly: own branch first, then the community, least loaded first."),
     "why": ("commands.rosters:why", "Explain how an assignment was chosen: the candidates and why this one won."),
     "schedule": ("commands.rosters:schedule",
-                 "Print a week's roster: per occurrence, the roles, who is on, seats open."),
+                 "Print a week's roster and write it as Excel and A4 HTML files."),
+    "qualifications": ("commands.qualifications:qualifications",
+                       "Record, list and remove volunteers' qualifications (资质证书) and their end dates."),
+    "minor": ("commands.minor:minor", "Birth dates and guardians' consent for volunteers under 18 (未成年志愿者)."),
     "skills": ("commands.skills:skills_command",
                "List the skills a volunteer or a role can name, in Chinese and English."),
     "feeds": ("commands.feeds:feeds", "Publish, list and serve the calendar feeds (日历订阅)."),
     "run": ("commands.setup:run_workers", "Run the workers and beat in one process (embedded default broker)."),
     "reminders": ("commands.reminders:reminders", "Send due reminders, list them, retry failed ones (提醒)."),
+    "digest": ("commands.digest:digest", "Preview the weekly digest of unfilled seats coordinators get (排班周报)."),
     "checkin": ("commands.attendance:checkin", "Check a volunteer in (签到) at an occurrence."),
     "checkout": ("commands.attendance:checkout",
                  "Check a volunteer out (签退); normal records are approved at once."),
@@ -78,14 +84,63 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Satisfaction ratings (满意度): the venue's QR poster, the report, the comments."),
     "checkin-poster": ("commands.checkin_poster:checkin_poster",
                        "Print an occurrence's check-in QR poster (扫码签到), or its venue display's address."),
+    "points": ("commands.points:points",
+               "Points and time-bank credit (积分/时间银行): balances, statements, redemptions, rates."),
+    "report": ("commands.report:report",
+               "Reports for others: serving Party members' hours for their work units (在职党员)."),
 }
 
 
 def exit_codes_epilog() -> str:
-    """The exit-code table of ``--help``, generated from scheduler.errors.EXIT_CODES."""
-    lines = ["\b", "Exit codes:", *(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()),
-             "", "Configuration comes from ROSTER_* environment variables (see README)."]
+    """The exit-code table of ``--help``, generated from scheduler.errors.EXIT_CODES, translated."""
+    lines = ["\b", _("Exit codes:"), *(f"  {code}  {translate(meaning)}" for code, meaning in EXIT_CODES.items()),
+             "", _("Configuration comes from ROSTER_* environment variables (see README)."),
+             _("Language: ROSTER_LANG=zh_CN or en (else the locale: LC_ALL, LC_MESSAGES, LANG).")]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- language
+
+
+def _speak_roster_catalog() -> None:
+    """Click's own messages (usage, errors, ``--help``) come from Roster's catalog and language, not
+    from the system's gettext domain: each Click module bound ``gettext``/``ngettext`` at import."""
+    import gettext as stdlib_gettext
+
+    for name, module in list(sys.modules.items()):
+        if name == "click" or name.startswith("click."):
+            if getattr(module, "_", None) is stdlib_gettext.gettext:
+                module._ = _  # type: ignore[attr-defined]
+            if getattr(module, "ngettext", None) is stdlib_gettext.ngettext:
+                module.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+_speak_roster_catalog()
+
+
+def _translate(text: str | None) -> str | None:
+    """A help text (a message id as Click cleans it) in the reader's language."""
+    import inspect
+
+    return translate(inspect.cleandoc(text)) if text else text
+
+
+@contextmanager
+def translated_help(command: click.Command) -> Iterator[None]:
+    """While the help is formatted, the command's and its parameters' help texts are translated (the
+    ids stay on the objects: the language may change between two invocations in one process)."""
+    saved: list[tuple[Any, str, Any]] = []
+    for target, attribute in [(command, "help"), (command, "short_help"), (command, "epilog"),
+                              *((param, "help") for param in command.params)]:
+        value = getattr(target, attribute, None)
+        if isinstance(value, str) and value:
+            saved.append((target, attribute, value))
+            setattr(target, attribute, _translate(value))
+    try:
+        yield
+    finally:
+        for target, attribute, value in saved:
+            setattr(target, attribute, value)
 
 
 # --------------------------------------------------------------------------- output
@@ -149,7 +204,7 @@ class TableFormatter:
         if rows:
             self.table(columns, rows, title)
         else:
-            click.echo("(nothing to show)")
+            click.echo(_("(nothing to show)"))
 
     def record(self, data: Mapping[str, Any], omit: Sequence[str] = ()) -> None:
         rows = []
@@ -160,7 +215,7 @@ class TableFormatter:
                 value = ", ".join(json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else str(x)
                                   for x in value)
             rows.append((key, "" if value is None else value))
-        self.table(("field", "value"), rows)
+        self.table((_("field"), _("value")), rows)
 
     def result(self, data: Any, text: str | None = None) -> None:
         if text is not None:
@@ -287,10 +342,30 @@ def _choose_json(ctx: click.Context, param: click.Parameter, value: bool) -> Non
 def json_option() -> click.Option:
     """``--json``, the same option on the root group and after every command (``roster branch list --json``)."""
     return click.Option(["--json", "json_flag"], is_flag=True, expose_value=False, callback=_choose_json,
-                        help="Print stable, sorted JSON instead of a table.")
+                        help=N_("Print stable, sorted JSON instead of a table."))
 
 
-class RosterCommand(click.Command):
+class TranslatedHelp(click.Command):
+    """Help texts are message ids, translated when the help is shown (scheduler/i18n.py)."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with translated_help(self):
+            super().format_help(ctx, formatter)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        with translated_help(self):
+            return super().get_short_help_str(limit)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        # Click makes the --help option once per command, in the language of that moment: say it in
+        # the language of this invocation.
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = translate("Show this message and exit.")
+        return option
+
+
+class RosterCommand(TranslatedHelp):
     """Every command takes ``--json``; what it changes is decided once, in AppContext.out."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -298,7 +373,7 @@ class RosterCommand(click.Command):
         self.params.append(json_option())
 
 
-class RosterGroup(click.Group):
+class RosterGroup(TranslatedHelp, click.Group):
     """Lists commands in the order they were added (the order of a coordinator's day)."""
 
     command_class = RosterCommand
@@ -330,7 +405,7 @@ class RootGroup(RosterGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module, _, attribute = COMMANDS[cmd_name][0].partition(":")
+        module, _colon, attribute = COMMANDS[cmd_name][0].partition(":")
         loaded = getattr(import_module(module), attribute)
         assert isinstance(loaded, click.Command), COMMANDS[cmd_name]
         return loaded
@@ -345,9 +420,9 @@ class RootGroup(RosterGroup):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The one-line helps from COMMANDS, shortened as Click shortens a docstring: no module is imported."""
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
-        rows = [(name, click.Command(name, help=text).get_short_help_str(limit))
-                for name, (_, text) in COMMANDS.items()]
-        with formatter.section("Commands"):
+        rows = [(name, click.Command(name, help=_translate(text)).get_short_help_str(limit))
+                for name, (_where, text) in COMMANDS.items()]
+        with formatter.section(_("Commands")):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -361,11 +436,15 @@ class RootGroup(RosterGroup):
                     raise_not_initialised(ctx.ensure_object(AppContext).settings)
                 raise
         except RosterError as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            click.echo(_("error: {message}").format(message=exc.message), err=True)
             ctx.exit(exc.exit_code)
 
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = exit_codes_epilog()  # in the reader's language
+        super().format_epilog(ctx, formatter)
 
-@click.group(cls=RootGroup, epilog=exit_codes_epilog(), params=[json_option()],
+
+@click.group(cls=RootGroup, params=[json_option()],
              context_settings={"max_content_width": 120, "terminal_width": 120})
 @click.version_option("0.1.0", prog_name="roster")
 @click.pass_context
@@ -383,7 +462,7 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+        click.echo(_("Aborted."), err=True)
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()
@@ -391,7 +470,7 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except RosterError as exc:  # raised outside a command's invoke (e.g. in a callback)
-        click.echo(f"error: {exc.message}", err=True)
+        click.echo(_("error: {message}").format(message=exc.message), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

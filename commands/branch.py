@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli import AppContext, group, pass_app
+from scheduler.i18n import _
 
 
 @group()
@@ -23,7 +24,7 @@ def branch_add(app: AppContext, slug: str, name: str, community_slug: str, secre
     from scheduler.organisations import add_branch, branch_as_dict
 
     data = app.run(lambda s: branch_as_dict(add_branch(s, slug, name, community_slug, secretary_title)))
-    app.out.result(data, f"added branch {data['slug']} {data['name']}")
+    app.out.result(data, _("added branch {slug} {name}").format(slug=data["slug"], name=data["name"]))
 
 
 @branch.command("list")
@@ -34,7 +35,7 @@ def branch_list(app: AppContext, community_slug: str | None) -> None:
     from scheduler.organisations import branch_as_dict, list_branches
 
     data = app.read(lambda s: [branch_as_dict(b) for b in list_branches(s, community_slug)])
-    app.out.records(data, ("slug", "name", "community"), [(d["slug"], d["name"], d["community"]) for d in data])
+    app.out.records(data, (_("slug"), _("name"), _("community")), [(d["slug"], d["name"], d["community"]) for d in data])
 
 
 @branch.command("show")

@@ -8,6 +8,7 @@ import click
 
 from cli import AppContext, pass_app
 from commands.options import RECORD_ID
+from scheduler.i18n import _
 
 
 @click.command("checkin-poster")
@@ -49,5 +50,7 @@ def checkin_poster(app: AppContext, occurrence_id: int, out_file: str | None, di
     from calendars.publish import write_atomic
 
     write_atomic(Path(out_file), page.encode("utf-8"))
-    app.out.message(f"wrote the check-in poster for occurrence #{occurrence_id} ({facts['title']}, "
-                    f"{facts['when']}) to {out_file}; the code works {facts['opens']}-{facts['closes']}")
+    app.out.message(_("wrote the check-in poster for occurrence #{id} ({title}, {when}) to {file}; "
+                      "the code works {opens}-{closes}").format(
+                        id=occurrence_id, title=facts["title"], when=facts["when"], file=out_file,
+                        opens=facts["opens"], closes=facts["closes"]))

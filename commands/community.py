@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli import AppContext, group, pass_app
+from scheduler.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ def community_add(app: AppContext, slug: str, name: str, centre_name: str, addre
     from scheduler.organisations import add_community, community_as_dict
 
     data = app.run(lambda s: community_as_dict(add_community(s, slug, name, centre_name, address)))
-    app.out.result(data, f"added community {data['slug']} {data['name']}")
+    app.out.result(data, _("added community {slug} {name}").format(slug=data["slug"], name=data["name"]))
 
 
 @community.command("list")
@@ -41,5 +42,5 @@ def community_list(app: AppContext) -> None:
         return [dict(community_as_dict(c), branches=len(c.branches)) for c in list_communities(s)]
 
     data = app.read(work)
-    app.out.records(data, ("slug", "name", "centre", "branches"),
+    app.out.records(data, (_("slug"), _("name"), _("service centre"), _("branches")),
                     [(d["slug"], d["name"], d["centre_name"], d["branches"]) for d in data])

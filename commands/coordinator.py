@@ -6,6 +6,17 @@ import click
 
 from cli import AppContext, group, pass_app
 from commands.options import RECORD_ID
+from scheduler.i18n import _
+
+
+def scope_text(scope: str) -> str:
+    """A coordinator's scope (``branch:SLUG``, ``community:SLUG``, ``district``; JSON keeps it) for people."""
+    kind, _sep, slug = scope.partition(":")
+    if kind == "branch":
+        return _("branch {slug}").format(slug=slug)
+    if kind == "community":
+        return _("community {slug}").format(slug=slug)
+    return _("whole district")
 
 
 @group()
@@ -29,7 +40,8 @@ def coordinator_add(app: AppContext, name: str, community_slug: str | None, bran
 
     data = app.run(lambda s: coordinator_as_dict(
         s, add_coordinator(s, name, community_slug, branch_slug, email, phone, channel)))
-    app.out.result(data, f"added coordinator #{data['id']} {data['name']} ({data['scope']}, {data['channel']})")
+    app.out.result(data, _("added coordinator #{id} {name} ({scope}, {channel})").format(
+        id=data["id"], name=data["name"], scope=scope_text(data["scope"]), channel=data["channel"]))
 
 
 @coordinator.command("list")
@@ -39,8 +51,8 @@ def coordinator_list(app: AppContext) -> None:
     from scheduler.organisations.coordinators import coordinator_as_dict, list_coordinators
 
     data = app.read(lambda s: [coordinator_as_dict(s, c) for c in list_coordinators(s)])
-    app.out.records(data, ("id", "name", "scope", "channel", "email", "phone"),
-                    [(d["id"], d["name"], d["scope"], d["channel"], d["email"], d["phone"]) for d in data])
+    app.out.records(data, (_("id"), _("name"), _("scope"), _("channel"), _("email"), _("phone")),
+                    [(d["id"], d["name"], scope_text(d["scope"]), d["channel"], d["email"], d["phone"]) for d in data])
 
 
 @coordinator.command("remove")
@@ -51,4 +63,4 @@ def coordinator_remove(app: AppContext, coordinator_id: int) -> None:
     from scheduler.organisations.coordinators import remove_coordinator
 
     app.run(lambda s: remove_coordinator(s, coordinator_id))
-    app.out.message(f"removed coordinator #{coordinator_id}")
+    app.out.message(_("removed coordinator #{id}").format(id=coordinator_id))

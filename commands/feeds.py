@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli import AppContext, group, pass_app
+from scheduler.i18n import _
 
 
 @group()
@@ -30,8 +31,10 @@ def feeds_publish(app: AppContext, all_feeds: bool, no_district: bool) -> None:
     result = app.run(lambda s: relay_and_publish(s, settings, include_district=not no_district,
                                                  all_feeds=all_feeds))
     app.out.result(result.as_dict(),
-                   f"feeds: {result.relayed} change(s) relayed; {result.written} written, {result.unchanged} "
-                   f"unchanged, {result.deleted} deleted in {result.duration * 1000:.0f} ms ({settings.feed_dir})")
+                   _("feeds: {relayed} change(s) relayed; {written} written, {unchanged} unchanged, {deleted} "
+                     "deleted in {ms} ms ({folder})").format(
+                       relayed=result.relayed, written=result.written, unchanged=result.unchanged,
+                       deleted=result.deleted, ms=f"{result.duration * 1000:.0f}", folder=settings.feed_dir))
 
 
 @feeds.command("urls")
@@ -42,7 +45,7 @@ def feeds_urls(app: AppContext) -> None:
 
     settings = app.settings
     urls = app.read(lambda s: feed_urls(s, settings))
-    app.out.records(urls, ("feed", "name", "https", "webcal"),
+    app.out.records(urls, (_("feed"), _("name"), "https", "webcal"),
                     [(u["key"], u["name"], u["https"], u["webcal"]) for u in urls])
 
 
@@ -61,7 +64,8 @@ def feeds_serve(app: AppContext, host: str, port: int) -> None:
     root.mkdir(parents=True, exist_ok=True)
     server = make_server(root, host, port)
     bound_host, bound_port = server.server_address[:2]
-    click.echo(f"serving {root} on http://{bound_host!s}:{bound_port}/ (Ctrl-C stops)")
+    click.echo(_("serving {folder} on {url} (Ctrl-C stops)").format(
+        folder=root, url=f"http://{bound_host!s}:{bound_port}/"))
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import click
 
 from cli import AppContext, group, pass_app
 from commands.options import RECORD_ID, date_option_callback
+from scheduler.i18n import N_, _, format_datetime, translate
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -19,7 +20,21 @@ if TYPE_CHECKING:
 def end_text(occurrence: OccurrenceView) -> str:
     """The local end time; with its date when the occurrence ends on a later day than it starts."""
     end = occurrence.local_end
-    return f"{end:%H:%M}" if end.date() == occurrence.local_start.date() else f"{end:%Y-%m-%d %H:%M}"
+    return f"{end:%H:%M}" if end.date() == occurrence.local_start.date() else format_datetime(end)
+
+
+#: An occurrence's status as a table shows it (JSON keeps the English value).
+STATUS_LABELS = {"scheduled": N_("scheduled"), "cancelled": N_("cancelled"), "moved": N_("moved")}
+
+
+def state_text(occurrence: OccurrenceView) -> str:
+    """The state column: cancelled, moved, provisional (nothing for an ordinary scheduled one)."""
+    status = occurrence.status
+    words = [] if status == "scheduled" and not occurrence.moved else [
+        translate(STATUS_LABELS.get("moved" if status == "scheduled" else status, status))]
+    if occurrence.provisional:
+        words.append(_("provisional"))
+    return " ".join(words)
 
 
 @group()
@@ -47,17 +62,13 @@ def occurrence_list(app: AppContext, service_slug: str | None, branch_slug: str 
         return occurrence_views(s, found)
 
     views = app.read(work)
-    rows = []
-    for o in views:
-        state = o.status if o.status != "scheduled" else ("moved" if o.moved else "")
-        if o.provisional:
-            state = (state + " 待定/provisional").strip()
-        rows.append((o.id, o.service, o.title, f"{o.local_start:%Y-%m-%d %H:%M}", end_text(o),
-                     o.timezone if o.timezone != "Asia/Shanghai" else "", o.open_seats, state))
-    app.out.records([o.as_json() for o in views], ("id", "service", "title", "start", "end", "zone", "open", "state"),
+    rows = [(o.id, o.service, o.title, format_datetime(o.local_start, with_year=True), end_text(o),
+             o.timezone if o.timezone != "Asia/Shanghai" else "", o.open_seats, state_text(o)) for o in views]
+    app.out.records([o.as_json() for o in views],
+                    (_("id"), _("service"), _("title"), _("start"), _("end"), _("zone"), _("open"), _("state")),
                     rows)
     if any(o.provisional for o in views):
-        app.out.note("provisional: planned without an official holiday schedule; dates may change")
+        app.out.note(_("provisional: planned without an official holiday schedule; dates may change"))
 
 
 @occurrence.command("cancel")
@@ -69,7 +80,8 @@ def occurrence_cancel(app: AppContext, occurrence_id: int, reason: str) -> None:
     from scheduler.planning.occurrences import cancel_occurrence, occurrence_view
 
     o = app.run(lambda s: occurrence_view(cancel_occurrence(s, occurrence_id, reason, policy=app.policy)))
-    app.out.result(o.as_json(), f"occurrence #{o.id} {o.title} {o.local_start:%Y-%m-%d %H:%M} cancelled: {reason}")
+    app.out.result(o.as_json(), _("occurrence #{id} {title} {start} cancelled: {reason}").format(
+        id=o.id, title=o.title, start=format_datetime(o.local_start, with_year=True), reason=reason))
 
 
 @occurrence.command("move")
@@ -95,7 +107,11 @@ def occurrence_move(app: AppContext, occurrence_id: int, new_start: str, duratio
 
     o, warnings = app.run(work)
     app.out.result(dict(o.as_json(), warnings=warnings),
-                   f"occurrence #{o.id} {o.title} moved to {o.local_start:%Y-%m-%d %H:%M}-{end_text(o)} {o.timezone}")
+                   _("occurrence #{id} {title} moved to {start}-{end} {zone}").format(
+                       id=o.id, title=o.title, start=format_datetime(o.local_start, with_year=True), end=end_text(o),
+                       zone=o.timezone))
     for w in warnings:
-        app.out.note(f"warning: the new time does not suit {w['volunteer']} (volunteer #{w['volunteer_id']}, "
-                     f"assignment #{w['assignment_id']}): {'; '.join(w['reasons'])}", err=True)
+        app.out.note(_("warning: the new time does not suit {volunteer} (volunteer #{volunteer_id}, "
+                       "assignment #{assignment_id}): {reasons}").format(
+                         volunteer=w["volunteer"], volunteer_id=w["volunteer_id"], assignment_id=w["assignment_id"],
+                         reasons="; ".join(w["reasons"])), err=True)

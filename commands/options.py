@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from scheduler.i18n import _
+
 #: Dates a command accepts (the domain's validation.FIRST_DATE..LAST_DATE, kept here so that
 #: parsing an option imports no SQLAlchemy).
 FIRST_YEAR, LAST_YEAR = 1900, 2100
@@ -21,9 +23,10 @@ def date_option_callback(ctx: click.Context, param: click.Parameter, value: str 
     try:
         day = date.fromisoformat(value.strip())
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-03-01") from None
+        raise click.BadParameter(_("{value} is not a date like 2026-03-01").format(value=repr(value))) from None
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise click.BadParameter(f"{value} is outside {FIRST_YEAR}-{LAST_YEAR}")
+        raise click.BadParameter(_("{value} is outside {first}-{last}").format(
+            value=value, first=FIRST_YEAR, last=LAST_YEAR))
     return day
 
 
@@ -49,9 +52,9 @@ class RecordIdType(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         number = value if isinstance(value, int) else _whole_number(str(value))
         if number is None:
-            self.fail(f"{value!r} is not an id (a whole number such as 42)", param, ctx)
+            self.fail(_("{value} is not an id (a whole number such as 42)").format(value=repr(value)), param, ctx)
         if not 1 <= number <= MAX_ID:
-            self.fail(f"{value} is not an id: ids run from 1 to {MAX_ID}", param, ctx)
+            self.fail(_("{value} is not an id: ids run from 1 to {max}").format(value=value, max=MAX_ID), param, ctx)
         return number
 
 
@@ -64,7 +67,8 @@ class RecordRefType(click.ParamType):
         text = str(value)
         number = _whole_number(text)
         if number is not None and number > MAX_ID:
-            self.fail(f"{text} is neither an id (1 to {MAX_ID}) nor a phone number", param, ctx)
+            self.fail(_("{value} is neither an id (1 to {max}) nor a phone number").format(value=text, max=MAX_ID),
+                      param, ctx)
         return text
 
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import click
 
 from cli import AppContext, group, pass_app
 from commands.options import RECORD_ID, date_option_callback
+from scheduler.i18n import N_, _, format_datetime, translate
+
+#: Ledger statuses as a coordinator reads them in a table (JSON keeps the English value).
+STATUS_WORDS = {"pending": N_("pending"), "claimed": N_("sending"), "sent": N_("sent"),
+                "cancelled": N_("cancelled"), "failed": N_("failed"), "stale": N_("stale")}
+
+
+def _local(moment: datetime, timezone: str, home: str) -> str:
+    """``12月7日（周一）16:30`` in the service's zone; the zone's name when it is not the configured one."""
+    text = format_datetime(moment.astimezone(ZoneInfo(timezone)))
+    return text if timezone == home else f"{text} {timezone}"
 
 
 @group()
@@ -32,9 +44,10 @@ def reminders_send_due(app: AppContext, batch_size: int, max_batches: int) -> No
 
     result = dispatch_due(app.engine, app.settings, batch_size=batch_size, max_batches=max_batches,
                           policy=app.policy).as_dict()
-    app.out.result(result, f"recorded {result['recorded']}, claimed {result['claimed']}, sent {result['sent']}, stale {result['stale']}, "
-                           f"cancelled {result['cancelled']}, deferred {result['deferred']}, "
-                           f"retrying {result['retried']}, failed {result['failed']}")
+    app.out.result(result, _("recorded {recorded}, claimed {claimed}, sent {sent}, stale {stale}, cancelled "
+                             "{cancelled}, deferred {deferred}, retrying {retried}, failed {failed}").format(
+        **{key: result[key] for key in ("recorded", "claimed", "sent", "stale", "cancelled", "deferred",
+                                        "retried", "failed")}))
     for line in result["errors"]:
         app.out.note(f"  {line}", err=True)
 
@@ -49,17 +62,19 @@ def reminders_list(app: AppContext, failed_only: bool, status: str | None, limit
     """List the reminder ledger, most recently due first (--failed: permanent failures).
 
     Before-shift reminders enter it when they come due (`reminders upcoming` shows those still
-    ahead); change notices when the change is made. The due time is local to the reminder's service (its zone is named unless Asia/Shanghai);
-    --json gives it in UTC.
+    ahead); change notices when the change is made. The due time is local to the reminder's
+    service (its zone is named when it is not ROSTER_TIMEZONE's); --json gives it in UTC.
     """
     from scheduler.reminders import list_reminders, reminder_view
 
     views = app.read(lambda s: [reminder_view(r) for r in list_reminders(s, status, failed_only, limit)])
+    home = app.settings.timezone
     app.out.records([r.as_json() for r in views],
-                    ("id", "status", "kind", "channel", "due (local)", "service", "volunteer", "tries", "error"),
-                    [(r.id, r.status, r.kind, r.channel,
-                      f"{r.local_due:%Y-%m-%d %H:%M}{'' if r.timezone == 'Asia/Shanghai' else ' ' + r.timezone}",
-                      r.service, r.volunteer_id, r.attempts, r.last_error or "") for r in views])
+                    (_("id"), _("status"), _("kind"), _("channel"), _("due (local)"), _("service"), _("volunteer"),
+                     _("tries"), _("error")),
+                    [(r.id, translate(STATUS_WORDS.get(r.status, r.status)), r.kind, r.channel,
+                      _local(r.due_at, r.timezone, home), r.service, r.volunteer_id, r.attempts, r.last_error or "")
+                     for r in views])
 
 
 @reminders.command("upcoming")
@@ -75,18 +90,19 @@ def reminders_upcoming(app: AppContext, days: int, first: date | None, limit: in
     They are derived from the seats: the dispatcher records each when it comes due (and
     `reminders list` shows it from then on). Times are local to the service; --json gives UTC.
     """
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, timedelta
 
     from scheduler.db import utcnow
     from scheduler.reminders.scan import upcoming
 
     now = utcnow() if first is None else datetime.combine(first, datetime.min.time(), app.settings.tz).astimezone(UTC)
     views = app.read(lambda s: upcoming(s, now, now + timedelta(days=days), policy=app.policy, limit=limit))
+    home = app.settings.timezone
     app.out.records([r.as_json() for r in views],
-                    ("due (local)", "kind", "channel", "service", "shift (local)", "volunteer", "assignment"),
-                    [(f"{r.local_due:%Y-%m-%d %H:%M}{'' if r.timezone == 'Asia/Shanghai' else ' ' + r.timezone}",
-                      r.kind, r.channel, r.service, f"{r.local_start:%m-%d %H:%M}", r.volunteer_id,
-                      r.assignment_id) for r in views])
+                    (_("due (local)"), _("kind"), _("channel"), _("service"), _("shift (local)"), _("volunteer"),
+                     _("assignment")),
+                    [(_local(r.due_at, r.timezone, home), r.kind, r.channel, r.service,
+                      _local(r.shift_start, r.timezone, home), r.volunteer_id, r.assignment_id) for r in views])
 
 
 @reminders.command("retry")
@@ -97,4 +113,4 @@ def reminders_retry(app: AppContext, reminder_id: int) -> None:
     from scheduler.reminders import retry_reminder
 
     rid = app.run(lambda s: retry_reminder(s, reminder_id).id)
-    app.out.message(f"reminder #{rid} will be sent at the next dispatch")
+    app.out.message(_("reminder #{id} will be sent at the next dispatch").format(id=rid))

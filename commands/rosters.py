@@ -3,30 +3,51 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli import AppContext, command, pass_app
 from commands.options import RECORD_ID, RECORD_REF, date_option_callback
+from scheduler.i18n import _, format_date, format_datetime, ngettext
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from scheduler.rosters import AssignmentView
+    from scheduler.rosters.printable import PrintableWeek
 
 #: Days ``fill`` covers when --from/--to are left out: the coming four weeks, today included.
 FILL_DEFAULT_DAYS = 28
 
 
 def assignment_line(a: AssignmentView) -> str:
+    from scheduler.rosters.schedule import status_label
+
     if a.seat_no:
-        where = f", seat {a.seat_no}"
+        where = _(", seat {seat}").format(seat=a.seat_no)
     elif a.waitlist_pos:
-        where = f", waitlist position {a.waitlist_pos}"
+        where = _(", waitlist position {position}").format(position=a.waitlist_pos)
     else:  # declined or cancelled: no seat and no place in line
         where = ""
-    forced = " (forced)" if a.forced else ""
-    return (f"assignment #{a.id}: volunteer #{a.volunteer_id} as {a.role} at occurrence "
-            f"#{a.occurrence_id} ({a.service} {a.local_start:%Y-%m-%d %H:%M}), {a.status}{where}{forced}")
+    forced = _(" (forced)") if a.forced else ""
+    return _("assignment #{id}: volunteer #{volunteer} as {role} at occurrence #{occurrence} "
+             "({service} {start}), {status}{where}{forced}").format(
+        id=a.id, volunteer=a.volunteer_id, role=a.role, occurrence=a.occurrence_id, service=a.service,
+        start=format_datetime(a.local_start, with_year=True), status=status_label(a.status), where=where,
+        forced=forced)
+
+
+def _start_text(start: str) -> str:
+    """A fill's ``YYYY-MM-DD HH:MM`` (already in the service's zone) as a person reads it."""
+    from datetime import datetime
+
+    return format_datetime(datetime.strptime(start, "%Y-%m-%d %H:%M"))
+
+
+def _tier_label(tier: str) -> str:
+    return _("own branch") if tier == "branch" else _("community")
 
 
 def _show_assignments(app: AppContext, views: list[AssignmentView]) -> None:
@@ -102,10 +123,12 @@ def decline(app: AppContext, ref: str, occurrence_id: int | None, reason: str | 
     result = app.run(lambda s: declined_view(decline_shift(s, ref, reason, occurrence_id, policy=app.policy)))
     app.out.result(result.as_json(), assignment_line(result.declined))
     for p, position in result.promoted:
-        app.out.note(f"moved up from waitlist position {position}: {p.volunteer} "
-                     f"(volunteer #{p.volunteer_id}), now seat {p.seat_no} (assignment #{p.id})")
+        app.out.note(_("moved up from waitlist position {position}: {name} (volunteer #{volunteer}), "
+                       "now seat {seat} (assignment #{id})").format(
+            position=position, name=p.volunteer, volunteer=p.volunteer_id, seat=p.seat_no, id=p.id))
     if result.freed_seat and not result.promoted:
-        app.out.note(f"seat {result.freed_seat} is open again (nobody on the waitlist could take it)")
+        app.out.note(_("seat {seat} is open again (nobody on the waitlist could take it)").format(
+            seat=result.freed_seat))
 
 
 @command()
@@ -159,7 +182,7 @@ def fill(app: AppContext, first: date | None, last: date | None, today: date | N
     from scheduler.rosters.fill import fill as do_fill
 
     if branch_slug and community_slug:
-        raise click.BadParameter("give --branch or --community, not both", param_hint="--branch")
+        raise click.BadParameter(_("give --branch or --community, not both"), param_hint="--branch")
     if first is None:
         first = today or local_today(app.settings.timezone)
     if last is None:
@@ -172,19 +195,30 @@ def fill(app: AppContext, first: date | None, last: date | None, today: date | N
     data = result.as_dict()
     app.out.result(data)
     if dry_run and data["placements"]:
-        app.out.table(("occurrence", "service", "start", "role", "seat", "volunteer", "from"),
-                      [(p["occurrence_id"], p["service"], p["start"], p["role"], p["seat_no"],
-                        f"#{p['volunteer_id']} {p['volunteer']}", p["tier"]) for p in data["placements"]],
-                      title="plan (dry run: nothing written)")
+        app.out.table((_("occurrence"), _("service"), _("start"), _("role"), _("seat"), _("volunteer"), _("from")),
+                      [(p["occurrence_id"], p["service"], _start_text(p["start"]), p["role"], p["seat_no"],
+                        f"#{p['volunteer_id']} {p['volunteer']}", _tier_label(p["tier"]))
+                       for p in data["placements"]],
+                      title=_("plan (dry run: nothing written)"))
     if data["open_seats"]:
-        app.out.table(("occurrence", "service", "start", "role", "open", "reason"),
-                      [(o["occurrence_id"], o["service"], o["start"], o["role"], o["open"], o["reason"])
-                       for o in data["open_seats"]], title="seats left open")
-    verb = "would fill" if dry_run else "filled"
-    app.out.note(f"{verb} {data['filled']} seats in {data['occurrences']} occurrences "
-                 f"({first} to {last}); {data['left_open']} left open")
+        app.out.table((_("occurrence"), _("service"), _("start"), _("role"), _("open"), _("reason")),
+                      [(o["occurrence_id"], o["service"], _start_text(o["start"]), o["role"], o["open"],
+                        seats.reason_text) for o, seats in zip(data["open_seats"], result.open_seats, strict=True)],
+                      title=_("seats left open"))
+    span = _("{first} to {last}").format(first=format_date(first, with_year=True),
+                                         last=format_date(last, with_year=last.year != first.year))
+    seats = data["filled"]
+    if dry_run:
+        summary = ngettext("would fill {n} seat in {occurrences} occurrences ({span}); {open} left open",
+                           "would fill {n} seats in {occurrences} occurrences ({span}); {open} left open", seats)
+    else:
+        summary = ngettext("filled {n} seat in {occurrences} occurrences ({span}); {open} left open",
+                           "filled {n} seats in {occurrences} occurrences ({span}); {open} left open", seats)
+    app.out.note(summary.format(n=seats, occurrences=data["occurrences"], span=span, open=data["left_open"]))
     if data["notified"]:
-        app.out.note(f"{data['notified']} volunteer(s) will be told of their new shifts (one message each)")
+        app.out.note(ngettext("{n} volunteer will be told of their new shifts (one message each)",
+                              "{n} volunteers will be told of their new shifts (one message each)",
+                              data["notified"]).format(n=data["notified"]))
 
 
 @command()
@@ -202,29 +236,64 @@ def why(app: AppContext, assignment_id: int) -> None:
 @click.option("--week", callback=date_option_callback, help="Any date in the week (default: this week).")
 @click.option("--branch", "branch_slug", help="Only this branch's services.")
 @click.option("--community", "community_slug", help="Only this community's services.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the printable files (default: print/ in the data folder, see roster where).")
+@click.option("--no-files", is_flag=True, help="Only print the table; write no Excel or HTML file.")
 @pass_app
-def schedule(app: AppContext, week: date | None, branch_slug: str | None, community_slug: str | None) -> None:
-    """Print a week's roster: per occurrence, the roles, who is on, seats open.
+def schedule(app: AppContext, week: date | None, branch_slug: str | None, community_slug: str | None,
+             out_dir: Path | None, no_files: bool) -> None:
+    """Print a week's roster and write it as Excel and A4 HTML files.
 
-    Each person shows their assignment id (#501), which unassign, confirm, decline and swap take;
-    a cancelled occurrence lists nobody.
+    Per occurrence: the roles, who is on, seats open. Each person shows their assignment id (#501),
+    which unassign, confirm, decline and swap take; a cancelled occurrence lists nobody.
+
+    Beside the table it writes roster-YYYY-Www.xlsx (a sheet per branch) and roster-YYYY-Www.html
+    (A4, a branch a page, to print from a browser) with names only, in the language of ROSTER_LANG.
+
+    \b
+    Example:
+      roster schedule --week 2026-12-07
+      roster schedule --week 2026-12-07 --branch shunjing --out ~/打印
     """
-    from scheduler.rosters.schedule import week_schedule
+    from scheduler.errors import RosterError
+    from scheduler.planning import local_today
+    from scheduler.rosters.printable import printable_week, write_printouts
+    from scheduler.rosters.schedule import status_label, week_schedule
 
-    data = app.read(lambda s: week_schedule(s, week, branch=branch_slug, community=community_slug))
+    day = week or local_today(app.settings.timezone)
+
+    def read(session: Session) -> tuple[dict[str, Any], PrintableWeek | None]:
+        data = week_schedule(session, day, branch=branch_slug, community=community_slug)
+        printable = None if no_files else printable_week(session, day, branch_slug, community_slug, data=data)
+        return data, printable
+
+    data, printable = app.read(read)
     app.out.result(data)
     rows = []
     for occ in data["occurrences"]:
         for role in occ["roles"]:
-            on = ", ".join(f"#{p['assignment_id']} {p['name']}"
-                           f"{'' if p['status'] == 'confirmed' else '(' + p['status'] + ')'}" for p in role["on"])
-            waiting = ", ".join(f"#{p['assignment_id']} {p['name']}" for p in role["waitlist"])
+            on = _(", ").join(
+                f"#{p['assignment_id']} {p['name']}" if p["status"] == "confirmed"
+                else f"#{p['assignment_id']} " + _("{name}({status})").format(
+                    name=p["name"], status=status_label(p["status"]))
+                for p in role["on"])
+            waiting = _(", ").join(f"#{p['assignment_id']} {p['name']}" for p in role["waitlist"])
             cancelled = occ["status"] == "cancelled"
-            rows.append((occ["id"], f"{occ['date']} {occ['weekday']}", occ["time"],
-                         occ["title"] + ("【已取消】" if cancelled else ""), role["name"],
-                         "(cancelled)" if cancelled else on, role["open"], waiting))
-    title = f"week {data['first']} to {data['last']}"
+            rows.append((occ["id"], format_date(date.fromisoformat(occ["date"])), occ["time"],
+                         occ["title"] + (_(" (cancelled)") if cancelled else ""), role["name"],
+                         _("(cancelled)") if cancelled else on, role["open"], waiting))
+    title = _("week {first} to {last}").format(first=format_date(date.fromisoformat(data["first"]), with_year=True),
+                                               last=format_date(date.fromisoformat(data["last"])))
     if not rows:
-        app.out.note(f"{title}: nothing scheduled")
+        app.out.note(_("{week}: nothing scheduled").format(week=title))
         return
-    app.out.table(("occ", "date", "time", "service", "role", "on", "open", "waitlist"), rows, title=title)
+    app.out.table((_("occ"), _("date"), _("time"), _("service"), _("role"), _("on"), _("open"), _("waitlist")),
+                  rows, title=title)
+    if printable is not None and printable.pages:
+        folder = out_dir if out_dir is not None else app.settings.home / "print"
+        try:
+            written = write_printouts(printable, folder.expanduser())
+        except OSError as error:
+            raise RosterError(_("cannot write the printable roster to {folder}: {error}").format(
+                folder=folder, error=error.strerror or error)) from error
+        app.out.note(_("printable roster written: {files}").format(files=", ".join(str(p) for p in written)))

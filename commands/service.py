@@ -11,11 +11,21 @@ import click
 from cli import AppContext, group, pass_app
 from commands.options import date_option_callback
 from commands.planning import replan_line
+from scheduler.i18n import N_, _, translate
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from scheduler.services import ServiceSpec
+
+
+#: Holiday policies and visibilities as a table shows them (JSON keeps the English values).
+LABELS = {"always": N_("always"), "skip_holidays": N_("skips holidays"), "workdays": N_("workdays only"),
+          "public": N_("public"), "private": N_("private")}
+
+
+def _label(value: str) -> str:
+    return translate(LABELS[value]) if value in LABELS else value
 
 
 def _service_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,7 +72,7 @@ def _spec_from_options(kw: dict[str, Any]) -> ServiceSpec:
         try:
             offsets = [int(x) for x in reminders.split(",") if x.strip()]
         except ValueError:
-            raise click.BadParameter("give minutes, comma separated, e.g. 1440,120", param_hint="--reminders") from None
+            raise click.BadParameter(_("give minutes, comma separated, e.g. 1440,120"), param_hint="--reminders") from None
     return ServiceSpec(
         title=kw.get("title"), kind=kw.get("kind"), branch=kw.get("branch_slug"),
         community=kw.get("community_slug"), venue=kw.get("venue"), rrule=kw.get("rrule"), every=kw.get("every"),
@@ -95,8 +105,9 @@ def service_add(app: AppContext, slug: str, **kw: Any) -> None:
 
     spec = _spec_from_options(kw)
     data = app.run(lambda s: service_as_dict(add_service(s, slug, spec)))
-    app.out.result(data, f"added service {data['slug']} {data['title']}: RRULE:{data['rrule']} "
-                         f"({data['recurrence']}) at {data['start_time']} {data['timezone']}")
+    app.out.result(data, _("added service {slug} {title}: RRULE:{rrule} ({recurrence}) at {time} {zone}").format(
+        slug=data["slug"], title=data["title"], rrule=data["rrule"], recurrence=data["recurrence"],
+        time=data["start_time"], zone=data["timezone"]))
 
 
 @service.command("list")
@@ -108,9 +119,9 @@ def service_list(app: AppContext, branch_slug: str | None, community_slug: str |
     from scheduler.services import list_services, service_as_dict
 
     data = app.read(lambda s: [service_as_dict(x) for x in list_services(s, branch_slug, community_slug)])
-    app.out.records(data, ("slug", "title", "owner", "when", "time", "policy", "visibility"),
+    app.out.records(data, (_("slug"), _("title"), _("owner"), _("when"), _("time"), _("holidays"), _("visibility")),
                     [(d["slug"], d["title"], d["branch"] or d["community"], d["recurrence"], d["start_time"],
-                      d["holiday_policy"], d["visibility"]) for d in data])
+                      _label(d["holiday_policy"]), _label(d["visibility"])) for d in data])
 
 
 @service.command("show")
@@ -148,7 +159,32 @@ def service_edit(app: AppContext, slug: str, today: date | None, **kw: Any) -> N
         return service_as_dict(svc), sorted(changed), replanned
 
     data, changed, replanned = app.run(work)
-    text = f"service {slug}: " + (f"changed {', '.join(changed)}" if changed else "nothing changed")
+    text = (_("service {slug}: changed {fields}").format(slug=slug, fields=", ".join(changed)) if changed
+            else _("service {slug}: nothing changed").format(slug=slug))
     if replanned is not None:
         text += "\n" + replan_line(replanned)
     app.out.result(dict(data, changed=changed, plan=replanned), text)
+
+
+@service.command("role-rules")
+@click.argument("slug")
+@click.argument("role")
+@click.option("--requires", help="A qualification kind the role requires (e.g. 执业医师证); \"\" clears it.")
+@click.option("--min-age", type=click.IntRange(0, 100), help="The youngest age allowed in the role; 0 clears it.")
+@click.option("--minor-latest-end", help="HH:MM by which a minor's shift at this service must end; \"\" for "
+                                         "the default (ROSTER_MINOR_LATEST_END, 21:00).")
+@pass_app
+def service_role_rules(app: AppContext, slug: str, role: str, requires: str | None, min_age: int | None,
+                       minor_latest_end: str | None) -> None:
+    """Set a role's required qualification and minimum age (hard checks).
+
+    Example: roster service role-rules yizhen 医生 --requires 执业医师证
+    """
+    from scheduler.volunteers.qualifications import kind_label, set_role_rules
+
+    data = app.run(lambda s: set_role_rules(s, slug, role, requires, min_age, minor_latest_end))
+    app.out.result(data, _("service {service}, role {role}: requires {requires}, minimum age {age}, minors "
+                           "end by {latest}").format(
+        service=data["service"], role=data["role"],
+        requires=kind_label(data["requires"]) if data["requires"] else _("nothing"),
+        age=data["min_age"] or _("none"), latest=data["minor_latest_end"] or _("the default")))

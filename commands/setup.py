@@ -9,6 +9,14 @@ import click
 
 from cli import AppContext, command, pass_app
 from commands.options import date_option_callback
+from scheduler.i18n import N_, _, translate
+
+#: The lines of `roster where` as a table shows them (JSON keeps the English keys).
+WHERE_LABELS = {
+    "home": N_("data folder"), "database": N_("database"), "broker": N_("broker"),
+    "feed_dir": N_("feed folder"), "public_base_url": N_("public feed address"),
+    "database_file": N_("database file"),
+}
 
 
 @command()
@@ -20,8 +28,8 @@ def init(app: AppContext) -> None:
 
     app.creates_schema = True
     upgrade(app.engine)
-    app.out.message(f"database ready at revision {current_revision(app.engine)}: "
-                    f"{redacted_url(app.settings.database_url)}")
+    app.out.message(_("database ready at revision {revision}: {url}").format(
+        revision=current_revision(app.engine), url=redacted_url(app.settings.database_url)))
 
 
 @command()
@@ -35,9 +43,13 @@ def where(app: AppContext) -> None:
     """
     data = app.settings.where()
     path = app.settings.sqlite_path()
+    shown = dict(data)
     if path is not None:
         data["database_file"] = str(path.resolve()) + ("" if path.exists() else " (missing: run `roster init`)")
-    app.out.record(data)
+        shown["database_file"] = str(path.resolve()) + (
+            "" if path.exists() else " " + _("(missing: run `roster init`)"))
+    app.out.result(data, None)
+    app.out.table((_("field"), _("value")), [(translate(WHERE_LABELS.get(k, k)), v) for k, v in shown.items()])
 
 
 @command()
@@ -49,8 +61,9 @@ def demo(app: AppContext, today: date | None, no_workers: bool) -> None:
     """Load the Longcheng demo and run one cycle (plan, fill, publish, remind).
 
     The cycle runs through a real Celery worker on ROSTER_BROKER_URL (by default the embedded
-    SQLite broker, broker.db beside the database; see `roster where`): the demo starts it, sends it each job, and stops it; the
-    reminders it sends on the console channel are shown.
+    SQLite broker, broker.db beside the database; see `roster where`): the demo starts it, sends
+    it each job, and stops it; the reminders it sends on the console channel are shown.
+    Language: ROSTER_LANG=zh_CN (中文) or ROSTER_LANG=en (English).
     """
     from demo.loader import run_demo
 
@@ -66,7 +79,8 @@ def demo(app: AppContext, today: date | None, no_workers: bool) -> None:
             for line in run_demo(app.engine, app.settings, today=today, steps=steps):
                 click.echo(line)
     except WorkerFailed as exc:
-        raise click.ClickException(f"{exc}\n(`roster demo --no-workers` runs the cycle without a worker)") from exc
+        raise click.ClickException(_("{error}\n(`roster demo --no-workers` runs the cycle without a worker)").format(
+            error=exc)) from exc
 
 
 @command("run")
@@ -90,7 +104,8 @@ def run_workers(app: AppContext, concurrency: int, loglevel: str) -> None:
         # A throwaway app: the worker's own must not carry a connection across beat's fork.
         prepare_broker(create_app(app.settings))
     except Exception as exc:  # an unreachable broker: say so, without a traceback
-        raise click.ClickException(f"cannot reach the broker: {type(exc).__name__}: {exc}") from exc
+        raise click.ClickException(_("cannot reach the broker: {error}").format(
+            error=f"{type(exc).__name__}: {exc}")) from exc
     worker = [
         sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "--beat", "--pool=threads",
         f"--concurrency={concurrency}", f"--loglevel={loglevel.upper()}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cli import AppContext, command, pass_app
+from scheduler.i18n import _
 
 
 @command("skills")
@@ -15,5 +16,5 @@ def skills_command(app: AppContext) -> None:
     from scheduler.volunteers.skills import skills_as_dicts
 
     data = skills_as_dicts()
-    app.out.records(data, ("skill", "中文", "also accepted"),
+    app.out.records(data, (_("skill"), "中文", _("also accepted")),
                     [(d["name"], d["chinese"], ", ".join(d["aliases"])) for d in data])

@@ -9,6 +9,8 @@ import click
 
 from cli import AppContext, group, pass_app
 from commands.options import RECORD_REF
+from commands.planning import DRY_RUN_HELP, dry_run_title, run_or_rehearse
+from scheduler.i18n import _, format_date
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -71,7 +73,7 @@ def volunteer_add(app: AppContext, **kw: Any) -> None:
 
     spec = _volunteer_spec(kw, editing=False)
     data = app.run(lambda s: volunteer_as_dict(add_volunteer(s, spec)))
-    app.out.result(data, f"added volunteer #{data['id']} {data['name']}")
+    app.out.result(data, _("added volunteer #{id} {name}").format(id=data["id"], name=data["name"]))
 
 
 @volunteer.command("list")
@@ -87,9 +89,11 @@ def volunteer_list(app: AppContext, branch_slug: str | None, skill: str | None, 
 
     data = app.read(lambda s: [volunteer_as_dict(x) for x in list_volunteers(s, branch_slug, skill,
                                                                              include_inactive, search)])
-    app.out.records(data, ("id", "name", "phone", "branch", "skills", "active"),
-                    [(d["id"], d["name"], d["phone"], d["branch"], ",".join(d["skills"]),
-                      "yes" if d["active"] else "no") for d in data])
+    from scheduler.volunteers.skills import skill_label
+
+    app.out.records(data, (_("id"), _("name"), _("phone"), _("branch"), _("skills"), _("active")),
+                    [(d["id"], d["name"], d["phone"], d["branch"], ",".join(skill_label(x) for x in d["skills"]),
+                      _("yes") if d["active"] else _("no")) for d in data])
 
 
 @volunteer.command("show")
@@ -97,6 +101,9 @@ def volunteer_list(app: AppContext, branch_slug: str | None, skill: str | None, 
 @pass_app
 def volunteer_show(app: AppContext, ref: str) -> None:
     """Show a volunteer (id, phone or unique name) and their coming shifts with assignment ids."""
+    from datetime import date
+
+    from scheduler.rosters.schedule import status_label
     from scheduler.volunteers import coming_shifts, get_volunteer, volunteer_as_dict
 
     def work(s: Session) -> dict[str, Any]:
@@ -107,32 +114,40 @@ def volunteer_show(app: AppContext, ref: str) -> None:
     app.out.record(data, omit=("shifts",))
     shifts = data["shifts"]
     if not shifts:
-        app.out.note("no coming shifts")
+        app.out.note(_("no coming shifts"))
         return
-    app.out.table(("assignment", "occ", "date", "time", "service", "role", "status"),
-                  [(f"#{d['assignment_id']}", d["occurrence_id"], f"{d['date']} {d['weekday']}", d["time"],
+    app.out.table((_("assignment"), _("occ"), _("date"), _("time"), _("service"), _("role"), _("status")),
+                  [(f"#{d['assignment_id']}", d["occurrence_id"], format_date(date.fromisoformat(d["date"])), d["time"],
                     d["title"], d["role"],
-                    d["status"] if d["status"] != "waitlisted" else f"waitlist {d['waitlist_pos']}")
-                   for d in shifts], title="coming shifts")
+                    status_label(d["status"]) if d["status"] != "waitlisted"
+                    else _("waitlist {position}").format(position=d["waitlist_pos"]))
+                   for d in shifts], title=_("coming shifts"))
 
 
 @volunteer.command("edit")
 @click.argument("ref", type=RECORD_REF)
 @_volunteer_options
+@click.option("--party-member/--no-party-member", "party_member", default=None,
+              help="A serving Party member reporting to the community (在职党员), or no longer.")
+@click.option("--work-unit", help="The Party member's work unit (工作单位); empty to clear.")
 @pass_app
 def volunteer_edit(app: AppContext, ref: str, **kw: Any) -> None:
     """Change a volunteer (by id, phone number or unique name)."""
+    from scheduler.party import set_party_member
     from scheduler.volunteers import edit_volunteer, volunteer_as_dict
 
+    party_member, work_unit = kw.pop("party_member"), kw.pop("work_unit")
     spec = _volunteer_spec(kw, editing=True)
 
     def work(s: Session) -> tuple[dict[str, Any], list[str]]:
         vol, changed = edit_volunteer(s, ref, spec)
+        changed = set(changed) | set_party_member(s, vol, party_member, work_unit)
         return volunteer_as_dict(vol), sorted(changed)
 
     data, changed = app.run(work)
-    app.out.result(dict(data, changed=changed),
-                   f"volunteer #{data['id']}: " + (f"changed {', '.join(changed)}" if changed else "nothing changed"))
+    text = (_("volunteer #{id}: changed {fields}").format(id=data["id"], fields=", ".join(changed)) if changed
+            else _("volunteer #{id}: nothing changed").format(id=data["id"]))
+    app.out.result(dict(data, changed=changed), text)
 
 
 @volunteer.command("deactivate")
@@ -143,7 +158,7 @@ def volunteer_deactivate(app: AppContext, ref: str) -> None:
     from scheduler.volunteers import deactivate_volunteer
 
     vid = app.run(lambda s: deactivate_volunteer(s, ref).id)
-    app.out.message(f"volunteer #{vid} deactivated")
+    app.out.message(_("volunteer #{id} deactivated").format(id=vid))
 
 
 @volunteer.command("rotate-token")
@@ -159,8 +174,8 @@ def volunteer_rotate_token(app: AppContext, ref: str) -> None:
         return vol.id, vol.feed_token
 
     vid, token = app.run(work)
-    app.out.message(f"volunteer #{vid}: new private feed "
-                    f"{volunteer_feed_url(app.settings.public_base_url, vid, token)}")
+    app.out.message(_("volunteer #{id}: new private feed {url}").format(
+        id=vid, url=volunteer_feed_url(app.settings.public_base_url, vid, token)))
 
 
 @volunteer.command("feed-url")
@@ -182,7 +197,8 @@ def volunteer_feed_url_command(app: AppContext, ref: str) -> None:
     vid, name, token = app.read(work)
     url = volunteer_feed_url(app.settings.public_base_url, vid, token)
     app.out.result({"volunteer_id": vid, "name": name, "https": url, "webcal": webcal_url(url)},
-                   f"volunteer #{vid} {name}: {url}\n  subscribe: {webcal_url(url)}")
+                   _("volunteer #{id} {name}: {url}").format(id=vid, name=name, url=url) + "\n  "
+                   + _("subscribe: {url}").format(url=webcal_url(url)))
 
 
 @volunteer.command("web-link")
@@ -204,13 +220,14 @@ def volunteer_web_link(app: AppContext, ref: str, rotate: bool) -> None:
     vid, name, token = app.run(work)
     url = f"{app.settings.web_base_url}/v/{token}"
     app.out.result({"volunteer_id": vid, "name": name, "url": url, "rotated": rotate},
-                   f"volunteer #{vid} {name}: {url}")
+                   _("volunteer #{id} {name}: {url}").format(id=vid, name=name, url=url))
 
 
 @volunteer.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @pass_app
-def volunteer_import(app: AppContext, path: str) -> None:
+def volunteer_import(app: AppContext, path: str, dry_run: bool) -> None:
     """Import volunteers from a CSV file (Excel: UTF-8 with BOM or GBK).
 
     \b
@@ -224,17 +241,36 @@ def volunteer_import(app: AppContext, path: str) -> None:
     周一至周五 16:00-19:00 or mon-fri 16:00-19:00; sat 09:00-12:00.
     Skills in Chinese or English (医生 = doctor; `roster skills` lists them); an unknown one
     is an error. Any bad row rejects the whole file (exit 4), listing every problem.
+    --dry-run checks the file the same way and lists what it would add and update, changing nothing.
     """
     from pathlib import Path
 
     from scheduler.volunteers.csv_io import import_volunteers
 
     raw = Path(path).read_bytes()
-    summary = app.run(lambda s: import_volunteers(s, raw))
+    def work(s: Session) -> dict[str, Any]:
+        summary = import_volunteers(s, raw)
+        if dry_run:
+            # A new volunteer's id is a sequence's value (PostgreSQL's do not roll back): not the real run's.
+            summary = dict(summary, dry_run=True,
+                           rows=[dict(row, id=None) if row["action"] == "created" else row for row in summary["rows"]])
+        return summary
+
+    summary = run_or_rehearse(app, work, dry_run)
     for warning in summary["warnings"]:
-        click.echo(f"warning: {warning}", err=True)  # in both modes: stderr never mixes into the JSON
-    lines = [f"line {row['line']}: {row['action']} volunteer #{row['id']} {row['name']}" for row in summary["rows"]]
-    lines.append(f"{summary['created']} created, {summary['updated']} updated")
+        # In both modes: stderr never mixes into the JSON.
+        click.echo(_("warning: {warning}").format(warning=warning), err=True)
+    actions = {"created": _("line {line}: created volunteer #{id} {name}"),
+               "updated": _("line {line}: updated volunteer #{id} {name}"),
+               "unchanged": _("line {line}: unchanged volunteer #{id} {name}")}
+    if dry_run:
+        actions = {"created": _("line {line}: would add volunteer {name}"),
+                   "updated": _("line {line}: would update volunteer #{id} {name}"),
+                   "unchanged": _("line {line}: unchanged volunteer #{id} {name}")}
+    lines = [dry_run_title()] if dry_run else []
+    lines += [actions[row["action"]].format(line=row["line"], id=row["id"], name=row["name"]) for row in summary["rows"]]
+    lines.append(_("{created} created, {updated} updated, {unchanged} unchanged").format(
+        created=summary["created"], updated=summary["updated"], unchanged=summary["unchanged"]))
     app.out.result(summary, "\n".join(lines))
 
 
@@ -254,6 +290,6 @@ def volunteer_export(app: AppContext, path: str | None, branch_slug: str | None,
         from calendars.publish import write_atomic
 
         write_atomic(Path(path), data)
-        click.echo(f"wrote {path}", err=True)
+        click.echo(_("wrote {path}").format(path=path), err=True)
     else:
         click.echo(data, nl=False)  # bytes go to the binary stream untouched (BOM included)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli import AppContext, pass_app
+from scheduler.i18n import _
 
 
 @click.command()
@@ -31,6 +32,7 @@ def web(app: AppContext, host: str, port: int) -> None:
 
     app.engine  # noqa: B018  (refuses an unmigrated database before serving: "run roster init")
     application = create_app(app.settings)
-    app.out.note(f"volunteer pages on http://{host}:{port}/  (links: {app.settings.web_base_url}/v/<token>)", err=True)
+    app.out.note(_("volunteer pages on {url}  (links: {links})").format(
+        url=f"http://{host}:{port}/", links=f"{app.settings.web_base_url}/v/<token>"), err=True)
     run_simple(host, port, application, threaded=True, use_reloader=False, use_debugger=False,
                request_handler=QuietHandler)

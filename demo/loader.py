@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from demo import data
 from scheduler.db import run_in_transaction
+from scheduler.i18n import N_, _, format_date, translate
 from scheduler.models import Branch, Community, Coordinator, Service, Volunteer
 from scheduler.organisations import add_branch, add_community
 from scheduler.organisations.coordinators import add_coordinator
@@ -163,11 +164,15 @@ def run_demo(engine: Engine, settings: Settings, today: date | None = None,
     upgrade(engine)
     settings.ensure_dirs()
     loaded = run_in_transaction(engine, lambda s: load_demo(s, today - timedelta(days=today.weekday())))
-    yield "龙城街道 Longcheng demo"
-    yield (f"  loaded: {loaded.communities} communities, {loaded.branches} branches, {loaded.services} services, "
-           f"{loaded.volunteers} volunteers, {loaded.coordinators} coordinators added")
-    yield (f"  now:    {loaded.total_communities} communities, {loaded.total_branches} branches, "
-           f"{loaded.total_services} services, {loaded.total_volunteers} volunteers")
+    yield _("龙城街道 Longcheng demo (ROSTER_LANG=en or zh_CN chooses the language)")
+    yield "  " + _("loaded: {communities} communities, {branches} branches, {services} services, "
+                   "{volunteers} volunteers, {coordinators} coordinators added").format(
+        communities=loaded.communities, branches=loaded.branches, services=loaded.services,
+        volunteers=loaded.volunteers, coordinators=loaded.coordinators)
+    yield "  " + _("now:    {communities} communities, {branches} branches, {services} services, "
+                   "{volunteers} volunteers").format(
+        communities=loaded.total_communities, branches=loaded.total_branches, services=loaded.total_services,
+        volunteers=loaded.total_volunteers)
     yield from run_cycle(engine, settings, today, steps=steps)
 
 
@@ -185,7 +190,8 @@ def _relay_all(engine: Engine) -> int:
 class InProcessSteps:
     """The cycle's jobs called in this process: the functions the Celery tasks call (tasks/jobs.py)."""
 
-    label = "in this process (--no-workers): the workers' functions, called directly"
+    #: A message id (translated where it is shown).
+    label = N_("in this process (--no-workers): the workers' functions, called directly")
 
     def __init__(self, engine: Engine, settings: Settings, now: datetime | None = None) -> None:
         self.engine = engine
@@ -252,33 +258,45 @@ def run_cycle(engine: Engine, settings: Settings, today: date, now: datetime | N
     (default: in this process).
     """
     steps = steps or InProcessSteps(engine, settings, now)
-    yield f"  workers:  {steps.label}"
+    yield "  " + _("workers:  {label}").format(label=translate(steps.label))
     planned = steps.plan(today)
-    yield (f"  plan:     {planned.get('created', 0)} occurrences created, {planned.get('unchanged', 0)} unchanged, "
-           f"{planned.get('cancelled', 0)} cancelled, {planned.get('removed', 0)} removed "
-           f"over {settings.horizon_weeks} weeks")
+    yield "  " + _("plan:     {created} occurrences created, {unchanged} unchanged, {cancelled} cancelled, "
+                   "{removed} removed over {weeks} weeks").format(
+        created=planned.get("created", 0), unchanged=planned.get("unchanged", 0),
+        cancelled=planned.get("cancelled", 0), removed=planned.get("removed", 0), weeks=settings.horizon_weeks)
     if planned.get("provisional"):
-        yield (f"            {planned['provisional']} occurrences are PROVISIONAL (待定): no official holiday data "
-               "for their year yet; load it with `roster holidays load FILE`")
+        yield "            " + _("{count} occurrences are PROVISIONAL (待定): no official holiday data for their "
+                                 "year yet; load it with `roster holidays load FILE`").format(
+            count=planned["provisional"])
     last = today + timedelta(days=fill_days - 1)
     filled = steps.fill(today, last)
-    yield (f"  fill:     {filled.get('filled', 0)} seats filled from {today.isoformat()} to {last.isoformat()}, "
-           f"{filled.get('already_taken', 0)} already taken, {filled.get('left_open', 0)} left open")
+    yield "  " + _("fill:     {filled} seats filled from {first} to {last}, {taken} already taken, "
+                   "{open} left open").format(
+        filled=filled.get("filled", 0), first=format_date(today, with_year=True),
+        last=format_date(last, with_year=True), taken=filled.get("already_taken", 0), open=filled.get("left_open", 0))
     published = steps.relay_and_publish()
-    yield (f"  publish:  {published.get('relayed', 0)} events relayed; {published.get('written', 0)} feeds written, "
-           f"{published.get('unchanged', 0)} unchanged, {published.get('deleted', 0)} deleted")
+    yield "  " + _("publish:  {relayed} events relayed; {written} feeds written, {unchanged} unchanged, "
+                   "{deleted} deleted").format(
+        relayed=published.get("relayed", 0), written=published.get("written", 0),
+        unchanged=published.get("unchanged", 0), deleted=published.get("deleted", 0))
     sent, console = steps.send_due()
-    yield (f"  remind:   {sent.get('sent', 0)} reminders sent, {sent.get('deferred', 0)} deferred "
-           f"(quiet hours or limits), {sent.get('stale', 0)} stale, {sent.get('failed', 0)} failed")
+    yield "  " + _("remind:   {sent} reminders sent, {deferred} deferred (quiet hours or limits), {stale} stale, "
+                   "{failed} failed").format(
+        sent=sent.get("sent", 0), deferred=sent.get("deferred", 0), stale=sent.get("stale", 0),
+        failed=sent.get("failed", 0))
     messages = console_reminders(console)
     for message in messages[:shown_reminders]:
         yield "            " + message.rstrip().replace("\n", "\n            ")
     if len(messages) > shown_reminders:
-        yield f"            ... and {len(messages) - shown_reminders} more on the console channel"
+        yield "            " + _("... and {count} more on the console channel").format(
+            count=len(messages) - shown_reminders)
     feeds = settings.feed_dir
-    yield "  results:"
-    yield f"    database  {settings.database_url}"
-    yield f"    feeds     {feeds}/ (index.html lists every public feed with a QR code)"
-    yield f"    example   {feeds}/branches/shunjing.ics, {feeds}/district.ics"
+    yield "  " + _("results:")
+    yield "    " + _("database  {url}").format(url=settings.database_url)
+    yield "    " + _("feeds     {folder}/ (index.html lists every public feed with a QR code)").format(folder=feeds)
+    yield "    " + _("example   {first}, {second}").format(first=f"{feeds}/branches/shunjing.ics",
+                                                           second=f"{feeds}/district.ics")
     roster = _roster_command()
-    yield f"    next      {roster} schedule --branch zilu-garden · {roster} feeds serve · {roster} run"
+    yield "    " + _("next      {commands}").format(
+        commands=f"{roster} schedule --branch zilu-garden · {roster} feeds serve · {roster} run")
+    yield "    " + _("language  ROSTER_LANG=zh_CN (中文) or ROSTER_LANG=en (English) before the command")

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from scheduler.i18n import _
 from scheduler.settings import Settings, redacted_url
 
 #: The demo's own tasks go to this queue, so a ``roster run`` on the same broker cannot take them
@@ -90,7 +91,8 @@ class WorkerSteps:
     def __init__(self, settings: Settings, concurrency: int = CONCURRENCY) -> None:
         self.settings = settings
         self.concurrency = concurrency
-        self.label = f"a Celery worker process ({concurrency} threads) on {redacted_url(settings.broker_url)}"
+        self.label = _("a Celery worker process ({threads} threads) on {broker}").format(
+            threads=concurrency, broker=redacted_url(settings.broker_url))
         self.out_path = settings.home / "demo-worker.out"
         self.log_path = settings.home / "demo-worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -126,8 +128,8 @@ class WorkerSteps:
                     connection.default_channel.queue_declare(queue)
             client.backend.ResultSession().close()
         except Exception as exc:
-            raise WorkerFailed(f"cannot reach the broker {redacted_url(self.settings.broker_url)}: "
-                               f"{type(exc).__name__}: {exc}") from exc
+            raise WorkerFailed(_("cannot reach the broker {broker}: {error}").format(
+                broker=redacted_url(self.settings.broker_url), error=f"{type(exc).__name__}: {exc}")) from exc
         out = open(self.out_path, "wb")  # noqa: SIM115 (closed in stop)
         self._files.append(out)
         log = open(self.log_path, "wb")  # noqa: SIM115
@@ -171,8 +173,8 @@ class WorkerSteps:
         while not done():
             if self.proc is None or self.proc.poll() is not None:
                 code = None if self.proc is None else self.proc.returncode
-                raise self._failed(f"the demo's worker exited (code {code}) while waiting for {what}; "
-                                   f"see {self.log_path}")
+                raise self._failed(_("the demo's worker exited (code {code}) while waiting for {what}; "
+                                     "see {log}").format(code=code, what=what, log=self.log_path))
             if time.monotonic() > deadline:
                 return False
             time.sleep(POLL_SECONDS)
@@ -182,11 +184,13 @@ class WorkerSteps:
         """Send ``task`` to the demo's worker and return its result (bounded wait)."""
         result = self.client.send_task(task, kwargs=kwargs, queue=DEMO_QUEUE, ignore_result=False)
         if not self._poll(result.ready, task, timeout):
-            raise self._failed(f"no result for {task} within {timeout:.0f} s; see {self.log_path}")
+            raise self._failed(_("no result for {task} within {seconds} s; see {log}").format(
+                task=task, seconds=f"{timeout:.0f}", log=self.log_path))
         try:
             return result.get(timeout=timeout, propagate=True)
         except Exception as exc:
-            raise self._failed(f"{task} failed in the worker: {type(exc).__name__}: {exc}") from exc
+            raise self._failed(_("{task} failed in the worker: {error}").format(
+                task=task, error=f"{type(exc).__name__}: {exc}")) from exc
 
     def stored_results(self, task: str) -> list[Any]:
         """Every result of ``task`` stored in this cycle (including the ones the relay queued)."""

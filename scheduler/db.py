@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from scheduler.errors import DatabaseBusy
+from scheduler.i18n import _
 
 T = TypeVar("T")
 
@@ -183,8 +184,8 @@ def is_lock_wait(exc: OperationalError) -> bool:
 
 def _busy(engine: Engine) -> DatabaseBusy:
     seconds = f"{lock_timeout_of(engine):g}"
-    return DatabaseBusy(f"database busy: another process holds a lock (waited {seconds} s, "
-                        "ROSTER_LOCK_TIMEOUT); try again in a moment")
+    return DatabaseBusy(_("database busy: another process holds a lock (waited {seconds} s, "
+                          "ROSTER_LOCK_TIMEOUT); try again in a moment").format(seconds=seconds))
 
 
 @contextmanager

@@ -25,7 +25,6 @@ from scheduler import privacy
 from scheduler import validation as v
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.models import Branch, Community, Occurrence, OccurrenceStatus, Rating, Service, Visibility
-from scheduler.services import get_service
 
 #: A rating given from this long before a shift starts to this long after it ends is about that shift.
 BEFORE_START = timedelta(minutes=30)
@@ -56,7 +55,7 @@ def public_venue(service: Service) -> str:
 
 def poster_facts(session: Session, service_slug: str) -> tuple[int, str, str]:
     """(id, title, public venue) of the service a rating poster is for."""
-    service = get_service(session, service_slug)
+    service = _service(session, service_slug)
     return service.id, service.title, public_venue(service)
 
 
@@ -154,6 +153,15 @@ def satisfaction_report(session: Session, first: date, last: date, by: str = "se
     return sorted(rows, key=lambda r: r.key)
 
 
+def _service(session: Session, slug: str) -> Service:
+    """The service by slug (looked up here, not through scheduler.services: the reminders' digest
+    imports this module, and scheduler.services imports the reminders)."""
+    service = session.scalar(select(Service).where(Service.slug == slug))
+    if service is None:
+        raise NotFound("service", slug)
+    return service
+
+
 def scope_satisfaction(session: Session, since: datetime, until: datetime, branch_id: int | None = None,
                        community_id: int | None = None) -> Satisfaction:
     """All ratings in [since, until) of one branch's services, one community's, or everyone's."""
@@ -183,7 +191,7 @@ class RatingComment:
 def rating_comments(session: Session, service_slug: str, first: date, last: date,
                     timezone: str = "Asia/Shanghai") -> list[RatingComment]:
     """The non-empty comments on a service from ``first`` to ``last`` (local dates), newest first."""
-    service = get_service(session, service_slug)
+    service = _service(session, service_slug)
     lo, hi = local_bounds(first, last, timezone)
     rows = session.execute(
         select(Rating.created_at, Rating.stars, Rating.comment)

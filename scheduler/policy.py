@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _
 
 DEFAULT_CHANNEL = "console"
 DEFAULT_QUIET_HOURS = "22:00-07:30"
@@ -61,7 +62,8 @@ def parse_quiet_hours(spec: str | None) -> QuietHours | None:
         first, last = spec.split("-", 1)
         start, end = time.fromisoformat(first.strip()), time.fromisoformat(last.strip())
     except ValueError:
-        raise InvalidInput("ROSTER_QUIET_HOURS", f"expected HH:MM-HH:MM or off, not {spec!r}") from None
+        raise InvalidInput("ROSTER_QUIET_HOURS", _("expected HH:MM-HH:MM or off, not {spec}").format(
+            spec=repr(spec))) from None
     if start == end:
         return None
     return QuietHours(start, end)

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _, translate
 from scheduler.models import Volunteer
 from scheduler.redaction import (  # the pure text rules, here too for callers of this module
     MIN_NAME_LENGTH,
@@ -58,6 +59,7 @@ def refuse_personal_data(session: Session, fields: Mapping[str, str | None]) -> 
     for field, value in given.items():
         found = personal_data_in(value, names)
         if found:
-            raise InvalidInput(field, f"holds {found}; public feeds show this text word for word, so it may "
-                                      "carry no phone number, email, ID number or volunteer's name "
-                                      "(name a role instead, e.g. 支部第一书记)")
+            raise InvalidInput(field, _("holds {found}; public feeds show this text word for word, so it may "
+                                        "carry no phone number, email, ID number or volunteer's name (name a "
+                                        "role instead, e.g. 支部第一书记)").format(
+                found=translate(found)))

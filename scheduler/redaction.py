@@ -8,6 +8,8 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
+from scheduler.i18n import N_
+
 #: What a redacted piece of text becomes in a public feed.
 REDACTED = "＊＊＊"
 #: Shortest volunteer name looked for (a single character would match everywhere).
@@ -15,10 +17,10 @@ MIN_NAME_LENGTH = 2
 
 # Checked in this order: an ID number contains digit runs that look like a phone number.
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("a citizen ID number", re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}[01]\d[0-3]\d\d{3}[0-9Xx](?![0-9A-Za-z])")),
-    ("an email address", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")),
-    ("a phone number", re.compile(r"(?<!\d)(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?!\d)")),
-    ("a phone number", re.compile(r"(?<!\d)(?:\(0\d{2,3}\)|0\d{2,3})[-\s]?(?:\d{7,8}|\d{3,4}[-\s]\d{4})(?!\d)")),
+    (N_("a citizen ID number"), re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}[01]\d[0-3]\d\d{3}[0-9Xx](?![0-9A-Za-z])")),
+    (N_("an email address"), re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")),
+    (N_("a phone number"), re.compile(r"(?<!\d)(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?!\d)")),
+    (N_("a phone number"), re.compile(r"(?<!\d)(?:\(0\d{2,3}\)|0\d{2,3})[-\s]?(?:\d{7,8}|\d{3,4}[-\s]\d{4})(?!\d)")),
 )
 
 
@@ -37,7 +39,7 @@ def _pattern_found(text: str) -> str | None:
 
 
 def personal_data_in(text: str | None, names: Iterable[str] = ()) -> str | None:
-    """What personal data ``text`` holds ("a phone number", ...), or None. Pure."""
+    """What personal data ``text`` holds (N_("a phone number"), ...), or None. Pure."""
     if not text:
         return None
     found = _pattern_found(text)
@@ -46,7 +48,7 @@ def personal_data_in(text: str | None, names: Iterable[str] = ()) -> str | None:
     normal = normalised(text)
     for name in names:
         if len(name) >= MIN_NAME_LENGTH and (name in text or name in normal):
-            return "a volunteer's name"
+            return N_("a volunteer's name")
     return None
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _
 from scheduler.policy import OperationPolicy
 
 #: Every variable the settings read, with its default (``{var}`` is ROSTER_HOME; its own default,
@@ -131,7 +132,8 @@ class Settings:
             try:
                 return int(raw)
             except ValueError:
-                raise InvalidInput(name, f"must be a whole number, not {raw!r}") from None
+                raise InvalidInput(name, _("must be a whole number, not {raw}").format(
+                    raw=repr(raw))) from None
 
         def get_positive(name: str) -> float:
             raw = get(name)
@@ -140,20 +142,22 @@ class Settings:
             except ValueError:
                 value = -1
             if value <= 0:
-                raise InvalidInput(name, f"must be a positive number, not {raw!r}")
+                raise InvalidInput(name, _("must be a positive number, not {raw}").format(raw=repr(raw)))
             return value
 
         def get_minutes(name: str) -> int:
             value = get_int(name)
             if not 0 <= value <= 24 * 60:
-                raise InvalidInput(name, f"must be between 0 and 1440 minutes, not {value}")
+                raise InvalidInput(name, _("must be between 0 and 1440 minutes, not {value}").format(
+                    value=value))
             return value
 
         timezone = get("ROSTER_TIMEZONE")
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput("ROSTER_TIMEZONE", f"unknown time zone {timezone!r}") from None
+            raise InvalidInput("ROSTER_TIMEZONE", _("unknown time zone {timezone}").format(
+                timezone=repr(timezone))) from None
         horizon = get_int("ROSTER_HORIZON_WEEKS")
         if not 1 <= horizon <= 104:
             raise InvalidInput("ROSTER_HORIZON_WEEKS", "must be between 1 and 104 weeks")

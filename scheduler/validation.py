@@ -12,6 +12,7 @@ from sqlalchemy import String, event, inspect
 from sqlalchemy.orm import Mapper, Session
 
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
@@ -50,14 +51,16 @@ def record_id(value: str | int, field: str) -> int:
         return value
     raw = value.strip().lstrip("#")
     if not raw.isdigit():
-        raise InvalidInput(field, f"{value!r} is not an id (a whole number such as 42)")
+        raise InvalidInput(field, _("{value} is not an id (a whole number such as 42)").format(
+            value=repr(value)))
     return int(raw)
 
 
 def slug(value: str, field: str = "slug") -> str:
     value = value.strip()
     if not SLUG_RE.match(value):
-        raise InvalidInput(field, f"{value!r} is not a slug (lowercase letters, digits and '-', up to 64)")
+        raise InvalidInput(field, _("{value} is not a slug (lowercase letters, digits and '-', up to 64)").format(
+            value=repr(value)))
     return value
 
 
@@ -66,12 +69,14 @@ def text(value: str, field: str, max_len: int = 200, required: bool = True) -> s
     value = CONTROL_RE.sub(" ", value).strip()
     bidi = BIDI_RE.search(value)
     if bidi:
-        raise InvalidInput(field, f"contains the invisible direction control U+{ord(bidi.group()):04X}; "
-                                  "remove it (it makes text read differently from what it is)")
+        raise InvalidInput(field, _("contains the invisible direction control U+{code}; remove it (it makes "
+                                    "text read differently from what it is)").format(
+            code=f"{ord(bidi.group()):04X}"))
     if required and not value:
         raise InvalidInput(field, "must not be empty")
     if len(value) > max_len:
-        raise InvalidInput(field, f"is {len(value)} characters long; at most {max_len}")
+        raise InvalidInput(field, _("is {length} characters long; at most {max_len}").format(
+            length=len(value), max_len=max_len))
     return value
 
 
@@ -93,14 +98,15 @@ def phone(value: str, field: str = "phone") -> str:
     elif cleaned.startswith("0086"):
         cleaned = cleaned[4:]
     if not PHONE_RE.match(cleaned):
-        raise InvalidInput(field, f"{value!r} is not a mainland mobile number (11 digits starting 13-19)")
+        raise InvalidInput(field, _("{value} is not a mainland mobile number (11 digits starting 13-19)").format(
+            value=repr(value)))
     return cleaned
 
 
 def email(value: str, field: str = "email") -> str:
     value = value.strip()
     if not EMAIL_RE.match(value):
-        raise InvalidInput(field, f"{value!r} is not an email address")
+        raise InvalidInput(field, _("{value} is not an email address").format(value=repr(value)))
     return value
 
 
@@ -124,12 +130,15 @@ def id_number(value: str, field: str = "id_number") -> str:
 
 def timezone(value: str, field: str = "timezone") -> str:
     if len(value) > 64:
-        raise InvalidInput(field, f"is {len(value)} characters long; a time zone name is at most 64 (e.g. Asia/Shanghai)")
+        raise InvalidInput(field, _("is {length} characters long; a time zone name is at most 64 (e.g. "
+                                    "Asia/Shanghai)").format(
+            length=len(value)))
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         # OSError: a name the file system refuses (too long, a device name).
-        raise InvalidInput(field, f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        raise InvalidInput(field, _("unknown time zone {value} (e.g. Asia/Shanghai)").format(
+            value=repr(value))) from None
     return value
 
 
@@ -137,12 +146,12 @@ def local_time(value: str, field: str = "time") -> str:
     """"HH:MM" (24-hour)."""
     match = re.match(r"^(\d{1,2}):(\d{2})$", value.strip())
     if not match:
-        raise InvalidInput(field, f"{value!r} is not a time like 16:30")
+        raise InvalidInput(field, _("{value} is not a time like 16:30").format(value=repr(value)))
     hour, minute = int(match.group(1)), int(match.group(2))
     try:
         time(hour, minute)
     except ValueError:
-        raise InvalidInput(field, f"{value!r} is not a time of day") from None
+        raise InvalidInput(field, _("{value} is not a time of day").format(value=repr(value))) from None
     return f"{hour:02d}:{minute:02d}"
 
 
@@ -150,14 +159,16 @@ def iso_date(value: str, field: str = "date") -> date:
     try:
         day = date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput(field, f"{value!r} is not a date like 2026-03-01") from None
+        raise InvalidInput(field, _("{value} is not a date like 2026-03-01").format(
+            value=repr(value))) from None
     return date_in_range(day, field)
 
 
 def date_in_range(day: date, field: str = "date") -> date:
     """``day`` when it lies in 1900-2100 (the dates services, horizons and zone shifts stay within)."""
     if not FIRST_DATE <= day <= LAST_DATE:
-        raise InvalidInput(field, f"{day.isoformat()} is outside {FIRST_DATE.year}-{LAST_DATE.year}")
+        raise InvalidInput(field, _("{value} is outside {first}-{last}").format(
+            value=day.isoformat(), first=FIRST_DATE.year, last=LAST_DATE.year))
     return day
 
 
@@ -173,7 +184,8 @@ def duration_minutes(value: str | int, field: str = "duration") -> int:
         elif match and raw:
             minutes = int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
         else:
-            raise InvalidInput(field, f"{value!r} is not a duration like 90, 2h or 1h30m")
+            raise InvalidInput(field, _("{value} is not a duration like 90, 2h or 1h30m").format(
+                value=repr(value)))
     if minutes <= 0:
         raise InvalidInput(field, "must be longer than zero")
     if minutes > 24 * 60:
@@ -185,12 +197,14 @@ def role_spec(value: str, field: str = "role") -> tuple[str, int, str | None]:
     """``name:count[:skill]``, e.g. ``医生:2:doctor`` or ``辅导员:3``."""
     parts = value.split(":")
     if len(parts) not in (2, 3):
-        raise InvalidInput(field, f"{value!r} should look like NAME:COUNT or NAME:COUNT:SKILL")
+        raise InvalidInput(field, _("{value} should look like NAME:COUNT or NAME:COUNT:SKILL").format(
+            value=repr(value)))
     name = text(parts[0], field, 64)
     try:
         count = int(parts[1])
     except ValueError:
-        raise InvalidInput(field, f"count {parts[1]!r} is not a whole number") from None
+        raise InvalidInput(field, _("count {count} is not a whole number").format(
+            count=repr(parts[1]))) from None
     if not 1 <= count <= 500:
         raise InvalidInput(field, "count must be between 1 and 500")
     skill = parts[2].strip() if len(parts) == 3 and parts[2].strip() else None
@@ -212,13 +226,15 @@ def availability(value: str, field: str = "availability") -> dict[str, list[str]
             continue
         match = re.match(r"^([a-z]{3})(?:-([a-z]{3}))?\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2})$", chunk.lower())
         if not match or match.group(1) not in WEEKDAYS or (match.group(2) and match.group(2) not in WEEKDAYS):
-            raise InvalidInput(field, f"{chunk!r} should look like 'mon-fri 16:00-19:00'")
+            raise InvalidInput(field, _("{chunk} should look like 'mon-fri 16:00-19:00'").format(
+                chunk=repr(chunk)))
         first = WEEKDAYS[match.group(1)]
         last = WEEKDAYS[match.group(2)] if match.group(2) else first
         start = local_time(match.group(3), field)
         end = local_time(match.group(4), field)
         if end <= start:
-            raise InvalidInput(field, f"{chunk!r}: the window must end after it starts")
+            raise InvalidInput(field, _("{chunk}: the window must end after it starts").format(
+                chunk=repr(chunk)))
         for day in range(first, last + 1):
             result.setdefault(str(day), []).append(f"{start}-{end}")
     return result
@@ -259,7 +275,8 @@ def check_column_lengths(session: Session, flush_context: Any = None, instances:
         for key, length in _string_limits(state.mapper):
             value = state.dict.get(key)
             if isinstance(value, str) and len(value) > length:
-                raise InvalidInput(key, f"is {len(value)} characters long; at most {length}")
+                raise InvalidInput(key, _("is {length} characters long; at most {limit}").format(
+                    length=len(value), limit=length))
 
 
 # Every session of the application (CLI, tasks, web) gets the guard.

@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, tuning: WorkerTuning | None = N
     """A Celery app for ``settings`` (default: from the environment)."""
     settings = settings or Settings.from_env()
     tuning = tuning or WorkerTuning.from_settings(settings)
-    celery = Celery("roster", include=["tasks.jobs"])
+    celery = Celery("roster", include=["tasks.jobs", "tasks.qualifications"])
     celery.conf.update(celery_config(settings, tuning))
     celery.roster_settings = settings  # type: ignore[attr-defined]
     return celery

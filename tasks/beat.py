@@ -44,4 +44,5 @@ def beat_schedule(intervals: Intervals | None = None) -> dict[str, dict[str, Any
         "horizon-warning": _entry("roster.horizon_warning", i.notices),
         "prune-channel-sends": _entry("roster.prune_channel_sends", i.prune),
         "release-unconfirmed": _entry("roster.release_unconfirmed", i.deadline),
+        "qualification-expiry": _entry("roster.qualification_expiry", i.horizon),
     }

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
+from scheduler.i18n import _
+
 log = logging.getLogger("roster.supervise")
 
 #: A worker that ran this long was healthy: its next restart starts the backoff afresh.
@@ -53,8 +55,8 @@ def supervise(argv: Sequence[str], env: Mapping[str, str] | None = None,
                 return code
             quick_failures = 1 if time.monotonic() - started >= HEALTHY_AFTER else quick_failures + 1
             pause = restart_pause(quick_failures)
-            say(f"roster run: the worker (pid {child.pid}) exited unexpectedly with code {code}; "
-                f"restarting it in {pause:g} s")
+            say(_("roster run: the worker (pid {pid}) exited unexpectedly with code {code}; "
+                  "restarting it in {seconds} s").format(pid=child.pid, code=code, seconds=f"{pause:g}"))
             if stop.wait(pause):
                 return code
     finally:

@@ -19,6 +19,10 @@ from sqlalchemy.orm import Session
 from scheduler.db import make_engine, session_scope
 from scheduler.migrate import upgrade
 
+# The suite reads English (the message ids); tests of the Chinese interface choose it themselves
+# (ROSTER_LANG=zh_CN in their environment, or scheduler.i18n.using). Subprocesses inherit this.
+os.environ["ROSTER_LANG"] = os.environ.get("ROSTER_TEST_LANG", "en")
+
 PG_ADMIN_URL = os.environ.get("ROSTER_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ROSTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("ROSTER_REQUIRE_SERVICES") == "1"

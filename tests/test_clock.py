@@ -91,4 +91,4 @@ def test_fill_with_today_pretends_the_clock_too(invoke, roster_env: dict[str, st
         engine.dispose()
     result = invoke("fill", "--today", PAST.date().isoformat(), "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "would fill 1 seats in 1 occurrences (2020-01-06 to 2020-02-02)" in result.output
+    assert "would fill 1 seat in 1 occurrences (Mon 6 Jan 2020 to Sun 2 Feb)" in result.output

@@ -60,6 +60,8 @@ def stack_env(tmp_path: Path, database_url: str, broker_url: str) -> dict[str, s
         "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         # What the container's hostname is; the worker's healthcheck names its node with it.
         "HOSTNAME": socket.gethostname(),
+        # The suite reads the English texts (a container without a locale speaks Chinese).
+        "ROSTER_LANG": "en",
     })
     return env
 
@@ -374,7 +376,7 @@ def test_image_install_ships_what_the_services_run(tmp_path: Path) -> None:
         archive.extractall(installed)
     # The installed copy comes first on the path: nothing is read from the checkout.
     env = {key: value for key, value in os.environ.items() if not key.startswith("ROSTER_")}
-    env.update({"PYTHONPATH": str(installed), "ROSTER_HOME": str(tmp_path / "home"),
+    env.update({"PYTHONPATH": str(installed), "ROSTER_HOME": str(tmp_path / "home"), "ROSTER_LANG": "en",
                 "ROSTER_DATABASE_URL": f"sqlite:///{tmp_path}/image.db",
                 "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/broker.db"})
     probe = (

@@ -38,7 +38,7 @@ def _roster(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
 
 def test_commands_run_from_any_folder_share_one_database(tmp_path: Path) -> None:
     """Run from two folders, the CLI finds the same data and never creates ./var (XDG_DATA_HOME: Linux)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home"),
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_LANG": "en", "HOME": str(tmp_path / "home"),
            "XDG_DATA_HOME": str(tmp_path / "data")}
     first, second = tmp_path / "one", tmp_path / "two"
     first.mkdir()
@@ -53,7 +53,7 @@ def test_commands_run_from_any_folder_share_one_database(tmp_path: Path) -> None
 
 
 def test_command_before_init_says_to_run_init_and_creates_nothing(tmp_path: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_HOME": str(tmp_path / "fresh")}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_LANG": "en", "ROSTER_HOME": str(tmp_path / "fresh")}
     result = _roster(["volunteer", "list"], tmp_path, env)
     assert result.returncode == RosterError.exit_code
     assert "run `roster init`" in result.stderr and "Traceback" not in result.stderr
@@ -63,7 +63,7 @@ def test_command_before_init_says_to_run_init_and_creates_nothing(tmp_path: Path
 def test_command_on_an_empty_database_says_to_run_init(tmp_path: Path) -> None:
     empty = tmp_path / "empty.db"
     empty.touch()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_HOME": str(tmp_path),
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_LANG": "en", "ROSTER_HOME": str(tmp_path),
            "ROSTER_DATABASE_URL": f"sqlite:///{empty}"}
     result = _roster(["service", "list"], tmp_path, env)
     assert result.returncode == RosterError.exit_code
@@ -72,7 +72,7 @@ def test_command_on_an_empty_database_says_to_run_init(tmp_path: Path) -> None:
 
 
 def test_command_on_an_unmigrated_postgresql_database_says_to_run_init(pg_url: str, tmp_path: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_HOME": str(tmp_path),
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_LANG": "en", "ROSTER_HOME": str(tmp_path),
            "ROSTER_DATABASE_URL": pg_url}
     result = _roster(["volunteer", "list"], tmp_path, env)
     assert result.returncode == RosterError.exit_code
@@ -81,7 +81,7 @@ def test_command_on_an_unmigrated_postgresql_database_says_to_run_init(pg_url: s
 
 def test_where_shows_the_database_without_its_password_and_the_feed_folder(tmp_path: Path) -> None:
     url = "postgresql+psycopg2://roster:s3cret@db.example:5432/roster"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_HOME": str(tmp_path / "h"),
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROSTER_LANG": "en", "ROSTER_HOME": str(tmp_path / "h"),
            "ROSTER_DATABASE_URL": url}
     result = _roster(["where", "--json"], tmp_path, env)
     assert result.returncode == 0, result.stderr

@@ -47,6 +47,9 @@ pages = Blueprint("pages", __name__)
 
 WEEKDAYS = "一二三四五六日"
 STATUS_WORDS = {"invited": "待确认", "confirmed": "已确认", "waitlisted": "候补"}
+#: Cards on the seats page (可报名): free seats and full roles, and with "more" (``?more=1``). A
+#: page of 20 + 10 cards stays small and quick (bench/bench_web.py); the rest are a tap away.
+FREE_PAGE, FULL_PAGE, FREE_MORE, FULL_MORE = 20, 10, 60, 30
 
 
 def _settings() -> Settings:
@@ -139,42 +142,21 @@ def healthz() -> tuple[str, int]:
 def shifts(token: str) -> Response:
     """我的排班: coming shifts, and shifts offered to me. Leaves the signed ``roster_v`` cookie that
     tells the venue's check-in code who is scanning (web.cookie)."""
-    from scheduler.rosters.open_seats import handovers_for
-    from scheduler.volunteers import coming_shifts
+    from scheduler.rosters.open_seats import handovers_for, my_shifts
 
     now = _now()
 
     def load(session: Session) -> dict[str, Any]:
-        from sqlalchemy import select
-        from sqlalchemy.orm import joinedload
-
-        from scheduler.models import Handover, Occurrence
-
         volunteer = _volunteer(session, token)
-        rows = []
-        coming = coming_shifts(session, volunteer, now)
-        # One query each for the shifts' services and pending hand-overs, not one a row (bench/bench_web.py).
-        occurrences = {o.id: o for o in session.scalars(
-            select(Occurrence).options(joinedload(Occurrence.service))
-            .where(Occurrence.id.in_([shift["occurrence_id"] for shift in coming])))}
-        handed = set(session.scalars(select(Handover.assignment_id).where(
-            Handover.assignment_id.in_([shift["assignment_id"] for shift in coming]))))
-        for shift in coming:
-            assignment = session.get(Assignment, shift["assignment_id"])
-            assert assignment is not None
-            occurrence = occurrences[shift["occurrence_id"]]
-            offer = assignment.id if assignment.id in handed else None
-            rows.append({
-                "id": assignment.id, "title": shift["title"], "role": shift["role"],
-                "venue": occurrence.service.venue, "status": shift["status"],
-                "status_word": STATUS_WORDS.get(shift["status"], shift["status"]),
-                "when": when(occurrence.start_at, occurrence.end_at, occurrence.service.timezone),
-                "begun": occurrence.start_at <= now, "offered": offer is not None,
-                "waitlist_pos": shift["waitlist_pos"],
-            })
-        offered = [{"id": a.id, "title": o.service.title, "role": a.role.name, "venue": o.service.venue,
-                    "when": when(o.start_at, o.end_at, o.service.timezone)}
-                   for a, o in handovers_for(session, volunteer, now)]
+        # Plain columns, one query each for my shifts and the shifts offered to me (bench/bench_web.py).
+        rows = [{"id": shift.assignment_id, "title": shift.title, "role": shift.role, "venue": shift.venue,
+                 "status": shift.status, "status_word": STATUS_WORDS.get(shift.status, shift.status),
+                 "when": when(shift.start, shift.end, shift.timezone), "begun": shift.start <= now,
+                 "offered": shift.offered, "waitlist_pos": shift.waitlist_pos}
+                for shift in my_shifts(session, volunteer, now)]
+        offered = [{"id": shift.assignment_id, "title": shift.title, "role": shift.role, "venue": shift.venue,
+                    "when": when(shift.start, shift.end, shift.timezone)}
+                   for shift in handovers_for(session, volunteer, now)]
         return {"name": volunteer.name, "shifts": rows, "offered": offered}
 
     return remember_volunteer(make_response(render_template("shifts.html", token=token, **_read(load))), token)
@@ -188,9 +170,13 @@ def open_list(token: str) -> str:
 
     now = _now()
 
+    more = request.args.get("more") == "1"
+    free_limit, full_limit = (FREE_MORE, FULL_MORE) if more else (FREE_PAGE, FULL_PAGE)
+
     def load(session: Session) -> dict[str, Any]:
         volunteer = _volunteer(session, token)
-        free, full = open_seats(session, volunteer, now)
+        # One more than shown of each: whether a "more" link is worth offering.
+        free, full = open_seats(session, volunteer, now, limit=free_limit + 1, full_limit=full_limit + 1)
 
         def view(seat: Any) -> dict[str, Any]:
             return {"occurrence_id": seat.occurrence_id, "role_id": seat.role_id, "title": seat.title,
@@ -198,7 +184,8 @@ def open_list(token: str) -> str:
                     "tier": "本支部" if seat.tier == "branch" else "本社区",
                     "when": when(seat.start, seat.end, seat.timezone)}
 
-        return {"free": [view(s) for s in free], "full": [view(s) for s in full]}
+        return {"free": [view(s) for s in free[:free_limit]], "full": [view(s) for s in full[:full_limit]],
+                "more": not more and (len(free) > free_limit or len(full) > full_limit)}
 
     return render_template("open.html", token=token, **_read(load))
 

@@ -45,6 +45,7 @@ from scheduler.models import (
     Volunteer,
 )
 from scheduler.planning.occurrences import get_occurrence
+from scheduler.points import sync_attendance_credit
 from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 from scheduler.volunteers import get_volunteer
 
@@ -352,6 +353,7 @@ def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at:
             assignment.status = AssignmentStatus.ATTENDED
             assignment.updated_at = now
     session.flush()
+    sync_attendance_credit(session, current, by=current.approved_by or by, now=now)
     record_event(session, "attendance.recorded", action="check_out", attendance_id=current.id,
                  occurrence_id=occurrence.id, assignment_id=current.assignment_id, status=current.status)
     return current
@@ -443,6 +445,7 @@ def correct(session: Session, attendance_id: int | str, field: str, value: str |
                 _trail(session, record, "status", before, record.status, AUTO_APPROVER,
                        "approval rules applied after correction", now)
     session.flush()
+    sync_attendance_credit(session, record, by=by, now=now)
     record_event(session, "attendance.recorded", action="corrected", attendance_id=record.id,
                  occurrence_id=record.occurrence_id, field=field)
     return record
@@ -460,6 +463,7 @@ def approve(session: Session, attendance_id: int | str, by: str, now: datetime |
     _trail(session, record, "status", record.status, AttendanceStatus.APPROVED, by, "approved", now)
     record.status, record.approved_by, record.approved_at = AttendanceStatus.APPROVED, by, now
     session.flush()
+    sync_attendance_credit(session, record, by=by, now=now)
     record_event(session, "attendance.recorded", action="approved", attendance_id=record.id,
                  occurrence_id=record.occurrence_id)
     return record
@@ -478,6 +482,7 @@ def reject(session: Session, attendance_id: int | str, by: str, reason: str,
     _trail(session, record, "status", record.status, AttendanceStatus.REJECTED, by, reason, now)
     record.status, record.approved_by, record.approved_at = AttendanceStatus.REJECTED, by, now
     session.flush()
+    sync_attendance_credit(session, record, by=by, now=now)
     record_event(session, "attendance.recorded", action="rejected", attendance_id=record.id,
                  occurrence_id=record.occurrence_id)
     return record

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, distinct, func, select
 from sqlalchemy.orm import Session
 
-from scheduler.errors import InvalidInput
+from scheduler.errors import InvalidInput, NotFound
 from scheduler.models import (
     Assignment,
     Attendance,
@@ -362,3 +363,72 @@ def export_xlsx(rows: Sequence[Sequence[Any]]) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- short of a threshold
+
+_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<quarter>[Qq][1-4])|(?P<month>\d{1,2})))?$")
+
+
+def parse_period(text: str) -> tuple[date, date]:
+    """``2026-Q4``, ``2026`` or ``2026-11`` as its first and last local date (inclusive)."""
+    raw = text.strip()
+    match = _PERIOD.match(raw)
+    if match is None:
+        raise InvalidInput("period", "expected a year (2026), a quarter (2026-Q4) or a month (2026-11)")
+    year = int(match["year"])
+    if not 1900 <= year <= 2100:
+        raise InvalidInput("period", "the year is outside 1900-2100")
+    if match["quarter"]:
+        first_month = 3 * (int(match["quarter"][1]) - 1) + 1
+        last_month = first_month + 2
+    elif match["month"]:
+        first_month = last_month = int(match["month"])
+        if not 1 <= first_month <= 12:
+            raise InvalidInput("period", "the month is not between 1 and 12")
+    else:
+        first_month, last_month = 1, 12
+    following = date(year + 1, 1, 1) if last_month == 12 else date(year, last_month + 1, 1)
+    return date(year, first_month, 1), following - timedelta(days=1)
+
+
+def hours_short(session: Session, below_minutes: int, date_from: date, date_to: date,
+                tz: ZoneInfo | str = "Asia/Shanghai", community: str | None = None,
+                branch: str | None = None) -> list[dict[str, Any]]:
+    """Active volunteers whose approved minutes with a check-in in [date_from, date_to] (local dates,
+    inclusive) are under ``below_minutes``, largest shortfall first; ``community``/``branch`` (slugs)
+    keep those whose home branch is there. A volunteer with no record in the period has 0 minutes."""
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    since, until = date_range(date_from, date_to, zone)
+    people = (
+        select(Volunteer.id, Volunteer.name, Branch.name, Branch.slug, Community.name, Community.slug)
+        .outerjoin(Branch, Branch.id == Volunteer.home_branch_id)
+        .outerjoin(Community, Community.id == Branch.community_id)
+        .where(Volunteer.active.is_(True))
+    )
+    if branch is not None:
+        if session.scalar(select(Branch.id).where(Branch.slug == branch)) is None:
+            raise NotFound("branch", branch)
+        people = people.where(Branch.slug == branch)
+    if community is not None:
+        if session.scalar(select(Community.id).where(Community.slug == community)) is None:
+            raise NotFound("community", community)
+        people = people.where(Community.slug == community)
+    served = dict(session.execute(
+        _counted(select(Attendance.volunteer_id, func.coalesce(func.sum(Attendance.minutes), 0)), since, until)
+        .join(Volunteer, Volunteer.id == Attendance.volunteer_id)
+        .where(Volunteer.active.is_(True))
+        .group_by(Attendance.volunteer_id)).all())
+    result: list[dict[str, Any]] = []
+    for vid, name, branch_name, branch_slug, community_name, community_slug in session.execute(people):
+        minutes = int(served.get(vid) or 0)
+        if minutes >= below_minutes:
+            continue
+        result.append({
+            "volunteer_id": vid, "name": name, "branch": branch_name or "", "branch_slug": branch_slug or "",
+            "community": community_name or "", "community_slug": community_slug or "",
+            "minutes": minutes, "hours": hours_text(minutes),
+            "short_minutes": below_minutes - minutes, "hours_needed": hours_text(below_minutes - minutes),
+        })
+    result.sort(key=lambda r: (-r["short_minutes"], r["community_slug"], r["branch_slug"], r["volunteer_id"]))
+    return result

@@ -1,4 +1,6 @@
-"""Reminder text, in Chinese: service, local time, venue and role.
+"""Reminder text, in the language of the people it goes to (``ROSTER_MESSAGE_LANG``, Chinese by
+default; never the operator's ``ROSTER_LANG``): service, local time, venue and role. The ids are
+English; the Chinese catalog holds the texts volunteers read.
 
 Two audiences. A personal message (console, email, SMS) goes to one volunteer. A group message
 (WeCom and DingTalk robots post into a group chat) carries no volunteer name or phone and nothing
@@ -11,20 +13,21 @@ Pure functions: data in, text out, no clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = "一二三四五六日"
+from scheduler.i18n import N_, _, format_date, format_datetime, language, ngettext, to_people, translate
 
-#: Words for the change notices (``Reminder.kind`` prefix before the first colon).
+#: Words for the change notices (``Reminder.kind`` prefix before the first colon); message ids,
+#: translated where they are shown.
 CHANGE_WORDS = {
-    "moved": "时间调整",
-    "cancelled": "已取消",
-    "role_changed": "岗位调整",
-    "unassigned": "排班取消",
-    "promoted": "候补转正",
-    "assigned": "新排班",
-    "reinstated": "恢复开展",
+    "moved": N_("rescheduled"),
+    "cancelled": N_("cancelled"),
+    "role_changed": N_("role changed"),
+    "unassigned": N_("shift cancelled"),
+    "promoted": N_("off the waiting list"),
+    "assigned": N_("new shift"),
+    "reinstated": N_("takes place again"),
 }
 #: Changes whose notice carries the coordinator's reason (``--reason``): a private message only.
 #: An "unassigned" notice has one only when a confirmation deadline released the seat.
@@ -56,10 +59,16 @@ class MessageText:
     body: str
 
 
+def format_day(day: date) -> str:
+    """``12月7日`` (``7 Dec`` in English): a day in a span that names its weekdays elsewhere."""
+    if language() == "zh_CN":
+        return f"{day.month}月{day.day}日"
+    return format_date(day).split(" ", 1)[1]  # "Mon 7 Dec" -> "7 Dec"
+
+
 def local_time(moment: datetime, timezone: str) -> str:
-    """``12月7日（周一）16:30`` in the service's zone."""
-    local = moment.astimezone(ZoneInfo(timezone))
-    return f"{local.month}月{local.day}日（周{WEEKDAYS[local.weekday()]}）{local:%H:%M}"
+    """``12月7日（周一）16:30`` in the service's zone (``Mon 7 Dec 16:30`` in English)."""
+    return format_datetime(moment, ZoneInfo(timezone))
 
 
 def _span(facts: ShiftFacts) -> str:
@@ -68,11 +77,11 @@ def _span(facts: ShiftFacts) -> str:
 
 
 def _details(facts: ShiftFacts) -> str:
-    lines = [f"时间：{_span(facts)}"]
+    lines = [_("Time: {span}").format(span=_span(facts))]
     if facts.venue:
-        lines.append(f"地点：{facts.venue}")
+        lines.append(_("Venue: {venue}").format(venue=facts.venue))
     if facts.role:
-        lines.append(f"岗位：{facts.role}")
+        lines.append(_("Role: {role}").format(role=facts.role))
     return "\n".join(lines)
 
 
@@ -85,15 +94,17 @@ def change_of(kind: str) -> str | None:
 def starts_words(facts: ShiftFacts) -> str:
     """``将于12月7日（周一）16:30开始``: the start itself, never "tomorrow" -- a reminder can go out
     early or late (quiet hours, a late assignment, a retry), and relative words would then lie."""
-    return f"将于{local_time(facts.start_at, facts.timezone)}开始"
+    return _("starts at {time}").format(time=local_time(facts.start_at, facts.timezone))
 
 
+@to_people
 def personal_message(kind: str, facts: ShiftFacts, link: str | None = None) -> MessageText:
     """The text for one volunteer (console, email, SMS), ending with their personal link when given."""
     text = _personal_message(kind, facts)
     if link:
-        action = "确认或请假" if change_of(kind) in (None, "assigned", "promoted", "moved", "reinstated") else "查看排班"
-        return MessageText(text.subject, f"{text.body}\n{action}：{link}")
+        action = (_("Confirm or ask for leave") if change_of(kind) in (None, "assigned", "promoted", "moved",
+                                                                       "reinstated") else _("See your shifts"))
+        return MessageText(text.subject, f"{text.body}\n" + _("{action}: {link}").format(action=action, link=link))
     return text
 
 
@@ -101,33 +112,39 @@ def _personal_message(kind: str, facts: ShiftFacts) -> MessageText:
     title = facts.service_title
     change = change_of(kind)
     if change is None:
-        subject = f"【志愿服务提醒】{title} {local_time(facts.start_at, facts.timezone)}"
-        body = (f"您好！您参加的志愿服务「{title}」{starts_words(facts)}，请准时到岗。\n"
-                f"{_details(facts)}\n感谢您的付出！")
+        subject = _("[Volunteer reminder] {title} {time}").format(
+            title=title, time=local_time(facts.start_at, facts.timezone))
+        body = _("Hello! Your volunteer service “{title}” {starts}; please be on time.\n{details}\n"
+                 "Thank you for your service!").format(title=title, starts=starts_words(facts),
+                                                        details=_details(facts))
         return MessageText(subject, body)
-    word = CHANGE_WORDS[change]
-    subject = f"【排班变更·{word}】{title}"
-    if change == "moved":
-        old = (f"原定 {local_time(facts.old_start_at, facts.timezone)}，"
-               if facts.old_start_at is not None else "")
-        lead = f"您参加的志愿服务「{title}」时间已调整，{old}现改为："
+    word = translate(CHANGE_WORDS[change])
+    subject = _("[Roster change · {word}] {title}").format(word=word, title=title)
+    if change == "moved" and facts.old_start_at is not None:
+        lead = _("The time of your volunteer service “{title}” has changed, it was {old}; now:").format(
+            title=title, old=local_time(facts.old_start_at, facts.timezone))
+    elif change == "moved":
+        lead = _("The time of your volunteer service “{title}” has changed; now:").format(title=title)
     elif change == "cancelled":
-        lead = f"您参加的志愿服务「{title}」本场已取消，无需到岗。原定安排："
+        lead = _("This session of your volunteer service “{title}” is cancelled; no need to come. "
+                 "It was:").format(title=title)
     elif change == "role_changed":
-        lead = f"您在志愿服务「{title}」中的岗位已调整，最新安排："
+        lead = _("Your role in the volunteer service “{title}” has changed; now:").format(title=title)
     elif change == "unassigned":
-        lead = f"您在志愿服务「{title}」本场的排班已取消，无需到岗。原定安排："
+        lead = _("Your shift at this session of the volunteer service “{title}” is cancelled; no need to "
+                 "come. It was:").format(title=title)
     elif change == "assigned":
         return _assigned_message(facts)
     elif change == "reinstated":
         # The seat was kept while a closure cancelled the shift; the closure was lifted.
-        lead = (f"您参加的志愿服务「{title}」本场恢复开展，您的排班保留，请准时到岗"
-                f"（如不能参加，请尽早告知协调人）：")
+        lead = _("This session of your volunteer service “{title}” takes place again and your shift is kept; "
+                 "please be on time (if you cannot come, tell your coordinator soon):").format(title=title)
     else:
-        lead = f"好消息！您已从候补转为志愿服务「{title}」的正式排班："
-    body = f"您好！{lead}\n{_details(facts)}"
+        lead = _("Good news! You moved from the waiting list onto the roster of the volunteer service "
+                 "“{title}”:").format(title=title)
+    body = _("Hello! {lead}\n{details}").format(lead=lead, details=_details(facts))
     if change in REASONED and facts.reason:
-        body += f"\n原因：{facts.reason}"
+        body += "\n" + _("Reason: {reason}").format(reason=facts.reason)
     return MessageText(subject, body)
 
 
@@ -135,38 +152,49 @@ def _assigned_message(facts: ShiftFacts) -> MessageText:
     """One notice for all of a volunteer's new shifts (an auto-fill may give several at once)."""
     shifts = (facts, *facts.also)
     if len(shifts) == 1:
-        subject = f"【排班通知·新排班】{facts.service_title}"
-        body = f"您好！您已被安排参加志愿服务「{facts.service_title}」：\n{_details(facts)}"
+        subject = _("[Roster notice · new shift] {title}").format(title=facts.service_title)
+        body = _("Hello! You are on the roster of the volunteer service “{title}”:\n{details}").format(
+            title=facts.service_title, details=_details(facts))
     else:
-        subject = f"【排班通知·新排班】共{len(shifts)}场"
-        parts = [f"您好！您已被安排参加以下{len(shifts)}场志愿服务："]
-        parts += [f"{n}. 「{shift.service_title}」\n{_details(shift)}" for n, shift in enumerate(shifts, 1)]
+        # Two or more shifts here: the plural form is always the "many" one.
+        subject = _("[Roster notice · new shifts] {count} shifts").format(count=len(shifts))
+        parts = [_("Hello! You are on the roster of these {count} volunteer services:").format(count=len(shifts))]
+        parts += [_("{n}. “{title}”\n{details}").format(n=n, title=shift.service_title, details=_details(shift))
+                  for n, shift in enumerate(shifts, 1)]
         body = "\n".join(parts)
-    return MessageText(subject, body + "\n如不能参加，请尽早告知协调人。感谢您的付出！")
+    return MessageText(subject, body + "\n" + _("If you cannot come, tell your coordinator soon. "
+                                                 "Thank you for your service!"))
 
 
+@to_people
 def group_message(kind: str, facts: ShiftFacts) -> str:
     """The text for a group robot: public shift facts only (no name, phone, beneficiary)."""
     title = facts.service_title
     change = change_of(kind)
     if change is None:
-        head = f"【志愿服务提醒】「{title}」{starts_words(facts)}，请本场排班的志愿者准时到岗。"
+        head = _("[Volunteer reminder] “{title}” {starts}; volunteers on this shift, please be on "
+                 "time.").format(title=title, starts=starts_words(facts))
     elif change == "moved":
-        head = f"【场次变更·时间调整】「{title}」时间已调整，请本场排班的志愿者留意新时间。"
+        head = _("[Session change · rescheduled] The time of “{title}” has changed; volunteers on this shift, "
+                 "please note the new time.").format(title=title)
     elif change == "cancelled":
-        head = f"【场次变更·已取消】「{title}」本场已取消，排班的志愿者无需到岗。"
+        head = _("[Session change · cancelled] This session of “{title}” is cancelled; the volunteers on it "
+                 "need not come.").format(title=title)
     elif change == "reinstated":
-        head = f"【场次变更·恢复开展】「{title}」本场恢复开展，请本场排班的志愿者准时到岗。"
+        head = _("[Session change · takes place again] This session of “{title}” takes place again; "
+                 "volunteers on this shift, please be on time.").format(title=title)
     else:
         # Who was promoted, unassigned or moved between roles concerns one person: the group only
         # learns that the shift's roster changed, never whose.
-        head = f"【排班变更】「{title}」本场排班有调整，请相关志愿者查看个人日程。"
-    lines = [head, f"时间：{_span(facts)}"]
+        head = _("[Roster change] The roster of this session of “{title}” has changed; the volunteers "
+                 "concerned, please check your own schedule.").format(title=title)
+    lines = [head, _("Time: {span}").format(span=_span(facts))]
     if facts.venue:
-        lines.append(f"地点：{facts.venue}")
+        lines.append(_("Venue: {venue}").format(venue=facts.venue))
     return "\n".join(lines)
 
 
+@to_people
 def sms_params(kind: str, facts: ShiftFacts, link: str | None = None) -> dict[str, str]:
     """Template parameters for an SMS provider (Aliyun/Tencent send templates, not free text);
     ``link``, the personal link, when there is one (about 50 characters)."""
@@ -175,36 +203,47 @@ def sms_params(kind: str, facts: ShiftFacts, link: str | None = None) -> dict[st
         "time": local_time(facts.start_at, facts.timezone),
         "venue": facts.venue[:20],
         "role": facts.role[:10],
-        "change": CHANGE_WORDS.get(change_of(kind) or "", "提醒"),
+        "change": translate(CHANGE_WORDS.get(change_of(kind) or "", N_("reminder"))),
     }
     if link:
         params["link"] = link
     return params
 
 
+@to_people
 def satisfaction_line(count: int, mean: float, satisfied: float) -> str:
     """``过去一周服务评价 12 条，平均 4.6 分，满意（4-5 星）占 92%。`` (counts only, no comment)."""
-    return f"过去一周服务评价 {count} 条，平均 {mean:.1f} 分，满意（4-5 星）占 {satisfied:.0%}。"
+    return _("Ratings in the past week: {count}, mean {mean} stars, satisfied (4-5 stars) {share}.").format(
+        count=count, mean=f"{mean:.1f}", share=f"{satisfied:.0%}")
 
 
+@to_people
 def digest_text(week_label: str, rows: list[tuple[str, str, str, int]],
                 satisfaction: tuple[int, float, float] | None = None) -> MessageText:
     """Weekly digest: (service, local time, role, open seats) rows for next week; then, when the
     past week had ratings, the satisfaction line: (count, mean stars, share of 4-5 stars)."""
     rated = f"\n{satisfaction_line(*satisfaction)}" if satisfaction and satisfaction[0] else ""
-    subject = f"【排班周报】{week_label} 尚有空缺岗位 {sum(r[3] for r in rows)} 个"
+    open_total = sum(r[3] for r in rows)
+    subject = ngettext("[Weekly roster digest] {week}: {count} open seat", "[Weekly roster digest] {week}: {count} "
+                       "open seats", open_total).format(week=week_label, count=open_total)
     if not rows:
-        return MessageText(f"【排班周报】{week_label} 岗位已全部排满", f"{week_label} 所有场次岗位均已排满。{rated}")
-    lines = [f"{week_label} 以下场次仍有空缺，请尽快安排："]
-    lines += [f"- {service} {when} {role}：缺 {open_seats} 人" for service, when, role, open_seats in rows]
+        return MessageText(_("[Weekly roster digest] {week}: every seat is filled").format(week=week_label),
+                           _("{week}: every seat of every session is filled.").format(week=week_label) + rated)
+    lines = [_("{week}: these sessions still have open seats, please arrange them soon:").format(week=week_label)]
+    lines += [_("- {service} {when} {role}: {count} missing").format(service=service, when=when, role=role,
+                                                                      count=open_seats)
+              for service, when, role, open_seats in rows]
     return MessageText(subject, "\n".join(lines) + rated)
 
 
+@to_people
 def horizon_warning_text(years: list[int], horizon_end: str) -> MessageText:
     """Daily warning: the planning horizon reaches years without official holiday data."""
-    year_words = "、".join(f"{y}年" for y in years)
-    subject = f"【节假日数据提醒】{year_words}的法定节假日安排尚未导入"
-    body = (f"排班计划已延伸至 {horizon_end}，其中 {year_words} 尚无国务院办公厅发布的节假日安排，"
-            f"相关场次按普通星期规则排定并标记为“暂定”。发布后请导入该年度安排，"
-            f"系统将重新排定受影响的场次并通知已排班的志愿者。")
+    separator = "、" if language() == "zh_CN" else ", "
+    year_words = separator.join(_("{year}").format(year=y) for y in years)
+    subject = _("[Holiday data] the statutory holidays of {years} are not loaded yet").format(years=year_words)
+    body = _("The plan now reaches {end}, and there is no holiday schedule from the General Office of the State "
+             "Council for {years} yet: those sessions are planned by the plain weekday rule and marked "
+             "“provisional”. When it is published, please load that year's schedule; the sessions concerned "
+             "will be planned again and the volunteers on them told.").format(end=horizon_end, years=year_words)
     return MessageText(subject, body)

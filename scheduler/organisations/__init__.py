@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import validation as v
 from scheduler.errors import Conflict, NotFound
+from scheduler.i18n import _
 from scheduler.models import Branch, Community, Service, Volunteer
 
 
@@ -15,7 +16,7 @@ def add_community(
 ) -> Community:
     slug = v.slug(slug)
     if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
-        raise Conflict(f"slug: a community with slug {slug!r} already exists")
+        raise Conflict(_("slug: a community with slug {slug} already exists").format(slug=repr(slug)))
     community = Community(
         slug=slug,
         name=v.text(name, "name", 120),
@@ -42,7 +43,7 @@ def add_branch(session: Session, slug: str, name: str, community_slug: str, secr
     slug = v.slug(slug)
     community = get_community(session, community_slug)
     if session.scalar(select(Branch.id).where(Branch.slug == slug)) is not None:
-        raise Conflict(f"slug: a branch with slug {slug!r} already exists")
+        raise Conflict(_("slug: a branch with slug {slug} already exists").format(slug=repr(slug)))
     branch = Branch(
         slug=slug,
         name=v.text(name, "name", 120),

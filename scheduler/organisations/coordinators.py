@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import validation as v
 from scheduler.errors import InvalidInput, NotFound
+from scheduler.i18n import _
 from scheduler.models import Coordinator
 from scheduler.organisations import get_branch, get_community
 from scheduler.redaction import mask_phone
@@ -19,7 +20,8 @@ def add_coordinator(session: Session, name: str, community: str | None = None, b
                     email: str | None = None, phone: str | None = None, channel: str = "console") -> Coordinator:
     """A coordinator of a community or a branch (neither: the whole district)."""
     if channel not in CHANNELS:
-        raise InvalidInput("channel", f"{channel!r} is not one of {', '.join(CHANNELS)}")
+        raise InvalidInput("channel", _("{channel} is not one of {choices}").format(
+            channel=repr(channel), choices=", ".join(CHANNELS)))
     coordinator = Coordinator(name=v.text(name, "name", 64), channel=channel)
     if branch:
         found = get_branch(session, branch)

@@ -6,7 +6,7 @@ Loading a year re-plans the occurrences it affects, so this sits above both the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,13 @@ from scheduler.db import utcnow
 from scheduler.events import record_event
 from scheduler.models import HolidayDay, HolidayDayKind, HolidayYear, Occurrence, OccurrenceStatus
 from scheduler.planning import PlanResult, plan, policy_service_ids, utc_bounds
-from scheduler.planning.holidays import _PACKAGE_YEARS, SOURCE_PACKAGE, HolidayCalendar, parse_schedule
+from scheduler.planning.holidays import (
+    _PACKAGE_YEARS,
+    SOURCE_PACKAGE,
+    HolidayCalendar,
+    YearSchedule,
+    parse_schedule,
+)
 from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 
 
@@ -28,6 +34,27 @@ class LoadResult:
     makeup_workdays: int
     replaced: bool
     plan: PlanResult
+    #: Dates whose standing (rest day, make-up workday, name) the load changes, against what the planner
+    #: knew before (a loaded schedule, else the package's): ``{"date", "kind", "name", "was"}``.
+    days_changed: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _day_changes(before: YearSchedule | None, rest: dict[date, str], work: dict[date, str]) -> list[dict[str, Any]]:
+    old: dict[date, tuple[str, str]] = {}
+    if before is not None:
+        old = {d: (HolidayDayKind.REST, n) for d, n in before.rest.items()}
+        old.update({d: (HolidayDayKind.WORKDAY, n) for d, n in before.workdays.items()})
+    new = {d: (HolidayDayKind.REST, n) for d, n in rest.items()}
+    new.update({d: (HolidayDayKind.WORKDAY, n) for d, n in work.items()})
+    changes: list[dict[str, Any]] = []
+    for day in sorted(set(old) | set(new)):
+        if old.get(day) == new.get(day):
+            continue
+        kind, name = new.get(day, (None, None))
+        was = old.get(day)
+        changes.append({"date": day.isoformat(), "kind": kind, "name": name,
+                        "was": {"kind": was[0], "name": was[1]} if was else None})
+    return changes
 
 
 def load_year(session: Session, text: str, source: str = "", today: date | None = None,
@@ -40,6 +67,7 @@ def load_year(session: Session, text: str, source: str = "", today: date | None 
     parsed = parse_schedule(text)
     year = parsed.year
     replaced = session.get(HolidayYear, year) is not None
+    days_changed = _day_changes(HolidayCalendar.from_session(session).schedule(year), parsed.rest, parsed.workdays)
     session.execute(delete(HolidayDay).where(HolidayDay.year == year))
     session.add_all(
         [HolidayDay(day=d, year=year, kind=HolidayDayKind.REST, name=n) for d, n in sorted(parsed.rest.items())]
@@ -57,7 +85,7 @@ def load_year(session: Session, text: str, source: str = "", today: date | None 
                  makeup_workdays=len(parsed.workdays))
     today = today or (now or utcnow()).date()
     result = plan(session, today, horizon_weeks, service_ids=policy_service_ids(session), now=now, policy=policy)
-    return LoadResult(year, len(parsed.rest), len(parsed.workdays), replaced, result)
+    return LoadResult(year, len(parsed.rest), len(parsed.workdays), replaced, result, days_changed)
 
 
 def holiday_status(session: Session, today: date, horizon_weeks: int = 12) -> dict[str, Any]:

@@ -20,13 +20,17 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
+from scheduler.errors import NotFound
 from scheduler.events import record_event
 from scheduler.feedback import scope_satisfaction
-from scheduler.messages import digest_text, local_time
+from scheduler.i18n import _, to_people
+from scheduler.messages import digest_text, format_day, local_time
 from scheduler.messages.channels import ChannelError, ChannelSet, Notice
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
+    Branch,
+    Community,
     Coordinator,
     Event,
     Occurrence,
@@ -60,11 +64,12 @@ def already_notified(session: Session, kind: str, since: datetime) -> set[tuple[
     return done
 
 
+@to_people
 def notify_coordinator(session: Session, channels: ChannelSet, coordinator: Coordinator, kind: str,
                        period: str, subject: str, body: str, now: datetime, result: NoticeResult) -> None:
     key = f"{kind}:{coordinator.id}:{period}"
     notice = Notice(key=key, subject=subject, body=body, email=coordinator.email, phone=coordinator.phone,
-                    recipient=f"协调员#{coordinator.id}")
+                    recipient=_("coordinator #{id}").format(id=coordinator.id))
     try:
         channels.get(coordinator.channel or "console").send_notice(notice)
     except ChannelError as exc:
@@ -82,6 +87,7 @@ def next_week(today: date) -> tuple[date, date]:
     return monday, monday + timedelta(days=6)
 
 
+@to_people
 def unfilled_seats(session: Session, first: date, last: date, timezone: str,
                    coordinator: Coordinator | None = None) -> list[tuple[str, str, str, int]]:
     """(service title, local time, role, open seats) for scheduled occurrences in [first, last]."""
@@ -115,24 +121,95 @@ def unfilled_seats(session: Session, first: date, last: date, timezone: str,
     return rows
 
 
+@dataclass(frozen=True)
+class DigestDraft:
+    """The weekly digest one coordinator gets: their scope, the unfilled seats, the text."""
+
+    coordinator_id: int
+    coordinator: str
+    channel: str
+    scope: str
+    period: str
+    first: date
+    last: date
+    rows: list[tuple[str, str, str, int]]
+    rated: tuple[int, float, float]
+    subject: str
+    body: str
+    already_sent: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """English keys and values: the seats as data, the text as it would be sent."""
+        return {
+            "coordinator_id": self.coordinator_id, "coordinator": self.coordinator, "channel": self.channel,
+            "scope": self.scope, "week": self.period, "first": self.first.isoformat(),
+            "last": self.last.isoformat(), "already_sent": self.already_sent,
+            "open_seats": sum(r[3] for r in self.rows),
+            "unfilled": [{"service": title, "when": when, "role": role, "open": n}
+                         for title, when, role, n in self.rows],
+            "ratings": {"count": self.rated[0], "mean": round(self.rated[1], 2),
+                        "satisfied": round(self.rated[2], 4)},
+            "subject": self.subject, "body": self.body,
+        }
+
+
+def digest_week(today: date) -> tuple[date, date, str]:
+    """The week a digest sent on ``today`` tells (the next one): Monday, Sunday, ``2026-W50``."""
+    first, last = next_week(today)
+    return first, last, f"{first.isocalendar().year}-W{first.isocalendar().week:02d}"
+
+
+def _scope_label(session: Session, coordinator: Coordinator) -> str:
+    if coordinator.branch_id is not None:
+        branch = session.get(Branch, coordinator.branch_id)
+        return f"branch:{branch.slug}" if branch else "branch"
+    if coordinator.community_id is not None:
+        community = session.get(Community, coordinator.community_id)
+        return f"community:{community.slug}" if community else "community"
+    return "all"
+
+
+@to_people
+def weekly_digests(session: Session, today: date, timezone: str, now: datetime | None = None,
+                   community: str | None = None) -> list[DigestDraft]:
+    """The digest each coordinator would get for the week after ``today``'s, in the message
+    language (``scheduler.i18n.message_language``); ``community`` (a slug) keeps that community's coordinators and its branches'. Reads only."""
+    now = now or utcnow()
+    first, last, period = digest_week(today)
+    done = already_notified(session, "digest.sent", now - timedelta(days=14))
+    query = select(Coordinator).order_by(Coordinator.id)
+    if community is not None:
+        community_id = session.scalar(select(Community.id).where(Community.slug == community))
+        if community_id is None:
+            raise NotFound("community", community)
+        query = query.where((Coordinator.community_id == community_id) | Coordinator.branch_id.in_(
+            select(Branch.id).where(Branch.community_id == community_id)))
+    drafts = []
+    for coordinator in session.scalars(query):
+        rows = unfilled_seats(session, first, last, timezone, coordinator)
+        label = _("next week ({first} to {last})").format(first=format_day(first), last=format_day(last))
+        rated = scope_satisfaction(session, now - timedelta(days=7), now, coordinator.branch_id,
+                                   coordinator.community_id)
+        figures = (rated.count, rated.mean, rated.satisfied)
+        message = digest_text(label, rows, figures)
+        drafts.append(DigestDraft(coordinator.id, coordinator.name, coordinator.channel or "console",
+                                  _scope_label(session, coordinator), period, first, last, rows, figures,
+                                  message.subject, message.body, (coordinator.id, period) in done))
+    return drafts
+
+
 def send_weekly_digest(session: Session, channels: ChannelSet, today: date, timezone: str,
                        now: datetime | None = None) -> NoticeResult:
     """Tell each coordinator next week's unfilled seats in their scope; once per week each."""
     now = now or utcnow()
     lock_notices(session)
-    first, last = next_week(today)
-    period = f"{first.isocalendar().year}-W{first.isocalendar().week:02d}"
-    done = already_notified(session, "digest.sent", now - timedelta(days=14))
+    period = digest_week(today)[2]
     result = NoticeResult(detail={"week": period})
-    for coordinator in session.scalars(select(Coordinator).order_by(Coordinator.id)):
-        if (coordinator.id, period) in done:
+    by_id = {c.id: c for c in session.scalars(select(Coordinator))}
+    for draft in weekly_digests(session, today, timezone, now):
+        if draft.already_sent:
             result.skipped += 1
             continue
-        rows = unfilled_seats(session, first, last, timezone, coordinator)
-        label = f"下周（{first.month}月{first.day}日-{last.month}月{last.day}日）"
-        rated = scope_satisfaction(session, now - timedelta(days=7), now, coordinator.branch_id,
-                                   coordinator.community_id)
-        message = digest_text(label, rows, (rated.count, rated.mean, rated.satisfied))
-        notify_coordinator(session, channels, coordinator, "digest.sent", period, message.subject, message.body, now,
-                           result)
+        notify_coordinator(session, channels, by_id[draft.coordinator_id], "digest.sent", period, draft.subject,
+                           draft.body, now, result)
     return result

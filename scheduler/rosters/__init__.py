@@ -28,6 +28,7 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import CapacityFull, CheckRefused, Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
+from scheduler.i18n import _
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
@@ -40,8 +41,9 @@ from scheduler.models import (
 from scheduler.planning.occurrences import get_occurrence
 from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 from scheduler.reminders import notify, notify_assigned
+from scheduler.rosters.schedule import status_label
 from scheduler.volunteers import get_volunteer
-from scheduler.volunteers.eligibility import check_reasons, zone
+from scheduler.volunteers.eligibility import check_reasons, hard_reasons, zone
 
 #: Seated statuses a coordinator can still change (attended / no_show belong to attendance).
 OPEN_SEATED = (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED)
@@ -65,7 +67,8 @@ def find_assignment(session: Session, ref: str | int, occurrence_id: str | int |
         select(Assignment).where(Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id)
     )
     if assignment is None:
-        raise NotFound("assignment", f"volunteer #{volunteer.id} at occurrence #{occurrence.id}")
+        raise NotFound("assignment", _("volunteer #{volunteer} at occurrence #{occurrence}").format(
+            volunteer=volunteer.id, occurrence=occurrence.id))
     return assignment
 
 
@@ -75,25 +78,28 @@ def role_of(occurrence: Occurrence, role_name: str | None) -> Role:
     if role_name is None or not role_name.strip():
         if len(roles) == 1:
             return roles[0]
-        raise InvalidInput("role", f"service {occurrence.service.slug} has several roles; give one of "
-                                   f"{', '.join(r.name for r in roles)}")
+        raise InvalidInput("role", _("service {service} has several roles; give one of {roles}").format(
+            service=occurrence.service.slug, roles=", ".join(r.name for r in roles)))
     wanted = role_name.strip()
     for role in roles:
         if role.name == wanted:
             return role
-    raise NotFound("role", f"{wanted} (service {occurrence.service.slug} has {', '.join(r.name for r in roles)})")
+    raise NotFound("role", _("{wanted} (service {service} has {roles})").format(
+        wanted=wanted, service=occurrence.service.slug, roles=", ".join(r.name for r in roles)))
 
 
 def _require_open(occurrence: Occurrence, now: datetime) -> None:
     if occurrence.status != OccurrenceStatus.SCHEDULED:
-        raise Conflict(f"occurrence #{occurrence.id} is {occurrence.status}")
+        raise Conflict(_("occurrence #{id} is {status}").format(id=occurrence.id,
+                                                                status=status_label(occurrence.status)))
     if occurrence.end_at <= now:
-        raise Conflict(f"occurrence #{occurrence.id} is already over")
+        raise Conflict(_("occurrence #{id} is already over").format(id=occurrence.id))
 
 
 def _require_active(volunteer: Volunteer) -> None:
     if not volunteer.active:
-        raise Conflict(f"volunteer #{volunteer.id} is deactivated and cannot take shifts (not overridable)")
+        raise Conflict(_("volunteer #{id} is deactivated and cannot take shifts (not overridable)").format(
+            id=volunteer.id))
 
 
 # --------------------------------------------------------------------------- seats
@@ -122,11 +128,11 @@ def _seat(session: Session, assignment: Assignment, role: Role, status: str, pre
     values = {name: getattr(assignment, name) for name in (
         "occurrence_id", "role_id", "volunteer_id", "forced", "force_note", "reason", "explanation", "sequence",
         "created_at", "updated_at")}
-    for _ in range(role.count + 10):
+    for _attempt in range(role.count + 10):
         free = free_seats(session, occurrence_id, role, assignment.id)
         if not free:
-            raise CapacityFull(f"role {role.name} at occurrence #{occurrence_id} is full "
-                               f"({role.count} of {role.count} seats taken)")
+            raise CapacityFull(_("role {role} at occurrence #{occurrence} is full ({count} of {count} seats "
+                                 "taken)").format(role=role.name, occurrence=occurrence_id, count=role.count))
         seat = prefer if prefer in free else free[0]
         prefer = None
         try:
@@ -144,9 +150,10 @@ def _seat(session: Session, assignment: Assignment, role: Role, status: str, pre
             other = session.scalar(select(Assignment.id).where(
                 Assignment.occurrence_id == occurrence_id, Assignment.volunteer_id == volunteer_id))
             if other is not None and other != assignment.id:
-                raise Conflict(f"volunteer #{volunteer_id} was just placed at occurrence #{occurrence_id} "
-                               "by someone else") from None
-    raise CapacityFull(f"role {role.name} at occurrence #{occurrence_id} stayed full after several attempts")
+                raise Conflict(_("volunteer #{volunteer} was just placed at occurrence #{occurrence} by someone "
+                                 "else").format(volunteer=volunteer_id, occurrence=occurrence_id)) from None
+    raise CapacityFull(_("role {role} at occurrence #{occurrence} stayed full after several attempts").format(
+        role=role.name, occurrence=occurrence_id))
 
 
 def _waitlist(session: Session, assignment: Assignment) -> None:
@@ -198,22 +205,27 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
     existing = session.scalar(select(Assignment).where(
         Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id))
     if existing is not None and existing.status in SEATED_STATUSES and existing.role_id == role.id:
-        raise Conflict(f"volunteer #{volunteer.id} is already {existing.status} as {role.name} at occurrence "
-                       f"#{occurrence.id} (assignment #{existing.id})")
+        raise Conflict(_("volunteer #{volunteer} is already {status} as {role} at occurrence #{occurrence} "
+                         "(assignment #{id})").format(volunteer=volunteer.id, status=status_label(existing.status),
+                                                      role=role.name, occurrence=occurrence.id, id=existing.id))
     if existing is not None and existing.status == AssignmentStatus.WAITLISTED and existing.role_id == role.id:
-        raise Conflict(f"volunteer #{volunteer.id} is already on the waitlist for {role.name} at occurrence "
-                       f"#{occurrence.id} (position {existing.waitlist_pos})")
+        raise Conflict(_("volunteer #{volunteer} is already on the waitlist for {role} at occurrence "
+                         "#{occurrence} (position {position})").format(
+            volunteer=volunteer.id, role=role.name, occurrence=occurrence.id, position=existing.waitlist_pos))
     if existing is not None and existing.status in (AssignmentStatus.ATTENDED, AssignmentStatus.NO_SHOW):
-        raise Conflict(f"assignment #{existing.id} is already recorded as {existing.status}")
+        raise Conflict(_("assignment #{id} is already recorded as {status}").format(
+            id=existing.id, status=status_label(existing.status)))
 
     if not waitlist and not free_seats(session, occurrence.id, role):
         # Said first: a full role is not overridable, so the soft checks would only mislead.
-        raise CapacityFull(f"role {role.name} at occurrence #{occurrence.id} is full "
-                           f"({role.count} of {role.count} seats taken)")
+        raise CapacityFull(_("role {role} at occurrence #{occurrence} is full ({count} of {count} seats "
+                             "taken)").format(role=role.name, occurrence=occurrence.id, count=role.count))
+    what = _("cannot assign volunteer #{volunteer} to occurrence #{occurrence} as {role}").format(
+        volunteer=volunteer.id, occurrence=occurrence.id, role=role.name)
+    _refuse_hard(session, volunteer, occurrence, role, what)
     reasons = check_reasons(session, volunteer, occurrence, role)
     if reasons and not force:
-        raise CheckRefused(f"cannot assign volunteer #{volunteer.id} to occurrence #{occurrence.id} as {role.name}: "
-                           + "; ".join(reasons) + " (use --force to override)", reasons)
+        raise CheckRefused(_overridable(what, reasons), reasons)
     if force and not reasons:
         force = False  # nothing was overridden: don't mark the row as forced
     explanation = {"method": "manual", "overridden": reasons} if reasons else {"method": "manual"}
@@ -233,6 +245,20 @@ def assign(session: Session, volunteer_ref: str, occurrence_id: str | int, role_
     _event(session, "assignment.created", assignment, forced=assignment.forced)
     notify_assigned(session, assignment, now, policy=policy)
     return assignment
+
+
+def _refuse_hard(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role, what: str) -> None:
+    """Refuse a placement that breaks a hard rule (qualification, age, a minor's consent or latest
+    end), whatever ``force`` says."""
+    hard = hard_reasons(session, volunteer, occurrence, role)
+    if hard:
+        raise CheckRefused(_("{what}: {reasons} (--force does not override these)").format(
+            what=what, reasons="; ".join(hard)), hard)
+
+
+def _overridable(what: str, reasons: list[str]) -> str:
+    """The message of a refusal that --force overrides."""
+    return _("{what}: {reasons} (use --force to override)").format(what=what, reasons="; ".join(reasons))
 
 
 def _change_role(session: Session, assignment: Assignment, role: Role, force: bool, note: str | None,
@@ -268,9 +294,11 @@ def unassign(session: Session, ref: str | int, occurrence_id: str | int | None =
     now = now or utcnow()
     assignment = find_assignment(session, ref, occurrence_id)
     if assignment.status in (AssignmentStatus.ATTENDED, AssignmentStatus.NO_SHOW):
-        raise Conflict(f"assignment #{assignment.id} is recorded as {assignment.status}; correct attendance instead")
+        raise Conflict(_("assignment #{id} is recorded as {status}; correct attendance instead").format(
+            id=assignment.id, status=status_label(assignment.status)))
     if assignment.status in (AssignmentStatus.CANCELLED, AssignmentStatus.DECLINED):
-        raise Conflict(f"assignment #{assignment.id} is already {assignment.status}")
+        raise Conflict(_("assignment #{id} is already {status}").format(
+            id=assignment.id, status=status_label(assignment.status)))
     was_seated = assignment.status in SEATED_STATUSES
     if reason is not None:
         reason = v.text(reason, "reason", 300, required=False) or None
@@ -289,9 +317,10 @@ def confirm(session: Session, ref: str | int, occurrence_id: str | int | None = 
     now = now or utcnow()
     assignment = find_assignment(session, ref, occurrence_id)
     if assignment.status == AssignmentStatus.CONFIRMED:
-        raise Conflict(f"assignment #{assignment.id} is already confirmed")
+        raise Conflict(_("assignment #{id} is already confirmed").format(id=assignment.id))
     if assignment.status != AssignmentStatus.INVITED:
-        raise Conflict(f"assignment #{assignment.id} is {assignment.status}; only an invited shift can be confirmed")
+        raise Conflict(_("assignment #{id} is {status}; only an invited shift can be confirmed").format(
+            id=assignment.id, status=status_label(assignment.status)))
     assignment.status = AssignmentStatus.CONFIRMED
     _touch(assignment, now)
     session.flush()
@@ -321,7 +350,8 @@ def decline_shift(session: Session, ref: str | int, reason: str | None = None,
     reason = v.text(reason or "", "reason", 300, required=False) or None
     assignment = find_assignment(session, ref, occurrence_id)
     if assignment.status not in (*OPEN_SEATED, AssignmentStatus.WAITLISTED):
-        raise Conflict(f"assignment #{assignment.id} is {assignment.status}; it cannot be declined")
+        raise Conflict(_("assignment #{id} is {status}; it cannot be declined").format(
+            id=assignment.id, status=status_label(assignment.status)))
     was_seated = assignment.status in SEATED_STATUSES
     result = Declined(assignment, assignment.seat_no)
     _release(session, assignment, AssignmentStatus.DECLINED, now, reason)
@@ -356,6 +386,8 @@ def promote_waitlist(session: Session, occurrence: Occurrence, role: Role,
             continue
         if not entry.forced and check_reasons(session, entry.volunteer, occurrence, role):
             continue
+        if entry.forced and hard_reasons(session, entry.volunteer, occurrence, role):
+            continue  # a forced entry skipped only soft rules
         position = entry.waitlist_pos
         _touch(entry, now)
         try:
@@ -376,8 +408,8 @@ def _place(session: Session, volunteer: Volunteer, occurrence: Occurrence, role:
     row = session.scalar(select(Assignment).where(
         Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id))
     if row is not None and row.status in SEATED_STATUSES:
-        raise Conflict(f"volunteer #{volunteer.id} already serves at occurrence #{occurrence.id} "
-                       f"(assignment #{row.id})")
+        raise Conflict(_("volunteer #{volunteer} already serves at occurrence #{occurrence} (assignment #{id})")
+                       .format(volunteer=volunteer.id, occurrence=occurrence.id, id=row.id))
     row = _ready_row(row, volunteer, occurrence, role, forced, note, explanation, now)
     _seat(session, row, role, status, prefer)
     return row
@@ -416,7 +448,8 @@ def swap(session: Session, ref: str | int, other: str | int | None = None, to_vo
         note = v.text(note, "note", 300, required=False) or None
     first = get_assignment(session, ref)
     if first.status not in OPEN_SEATED:
-        raise Conflict(f"assignment #{first.id} is {first.status}; only an invited or confirmed shift can be swapped")
+        raise Conflict(_("assignment #{id} is {status}; only an invited or confirmed shift can be swapped").format(
+            id=first.id, status=status_label(first.status)))
     _require_open(first.occurrence, now)
     if to_volunteer is not None:
         return [_hand_over(session, first, get_volunteer(session, to_volunteer), force, note, now, policy=policy)]
@@ -424,17 +457,20 @@ def swap(session: Session, ref: str | int, other: str | int | None = None, to_vo
     if second.id == first.id:
         raise InvalidInput("swap", "an assignment cannot be swapped with itself")
     if second.status not in OPEN_SEATED:
-        raise Conflict(f"assignment #{second.id} is {second.status}; only an invited or confirmed shift can be swapped")
+        raise Conflict(_("assignment #{id} is {status}; only an invited or confirmed shift can be swapped").format(
+            id=second.id, status=status_label(second.status)))
     _require_open(second.occurrence, now)
     if second.volunteer_id == first.volunteer_id:
-        raise Conflict("both assignments belong to the same volunteer")
+        raise Conflict(_("both assignments belong to the same volunteer"))
     for a in (first, second):
         _require_active(a.volunteer)
+    what = _("cannot swap assignments #{first} and #{second}").format(first=first.id, second=second.id)
+    _refuse_hard(session, first.volunteer, second.occurrence, second.role, what)
+    _refuse_hard(session, second.volunteer, first.occurrence, first.role, what)
     reasons = (check_reasons(session, first.volunteer, second.occurrence, second.role, ignore=[first.id])
                + check_reasons(session, second.volunteer, first.occurrence, first.role, ignore=[second.id]))
     if reasons and not force:
-        raise CheckRefused(f"cannot swap assignments #{first.id} and #{second.id}: " + "; ".join(reasons)
-                           + " (use --force to override)", reasons)
+        raise CheckRefused(_overridable(what, reasons), reasons)
     forced = bool(reasons and force)
     explanation = {"method": "swap", "with": [first.id, second.id], "overridden": reasons}
     if first.occurrence_id == second.occurrence_id:
@@ -459,17 +495,19 @@ def _hand_over(session: Session, assignment: Assignment, taker: Volunteer, force
                now: datetime, *, policy: OperationPolicy) -> Assignment:
     _require_active(taker)
     if taker.id == assignment.volunteer_id:
-        raise Conflict(f"volunteer #{taker.id} already holds assignment #{assignment.id}")
+        raise Conflict(_("volunteer #{volunteer} already holds assignment #{id}").format(
+            volunteer=taker.id, id=assignment.id))
     occurrence, role, seat = assignment.occurrence, assignment.role, assignment.seat_no
+    what = _("cannot hand assignment #{id} to volunteer #{volunteer}").format(id=assignment.id, volunteer=taker.id)
+    _refuse_hard(session, taker, occurrence, role, what)
     reasons = check_reasons(session, taker, occurrence, role)
     if reasons and not force:
-        raise CheckRefused(f"cannot hand assignment #{assignment.id} to volunteer #{taker.id}: "
-                           + "; ".join(reasons) + " (use --force to override)", reasons)
+        raise CheckRefused(_overridable(what, reasons), reasons)
     existing = session.scalar(select(Assignment).where(
         Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == taker.id))
     if existing is not None and existing.status in SEATED_STATUSES:
-        raise Conflict(f"volunteer #{taker.id} already serves at occurrence #{occurrence.id} "
-                       f"(assignment #{existing.id})")
+        raise Conflict(_("volunteer #{volunteer} already serves at occurrence #{occurrence} (assignment #{id})")
+                       .format(volunteer=taker.id, occurrence=occurrence.id, id=existing.id))
     _release(session, assignment, AssignmentStatus.CANCELLED, now, "handed over")
     _event(session, "assignment.cancelled", assignment, swap=True)
     notify(session, assignment, "unassigned", now, {"swap": True}, policy=policy)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from scheduler.models import (
     SEATED_STATUSES,
@@ -24,7 +24,16 @@ from scheduler.models import (
     Service,
     Volunteer,
 )
-from scheduler.volunteers.eligibility import check_reasons, seated_shifts
+from scheduler.volunteers.eligibility import (
+    available,
+    blackout_days,
+    check_reasons,
+    local_span,
+    seated_shifts,
+    span_key,
+    zone,
+)
+from scheduler.volunteers.skills import canonical_or_same
 
 #: How far ahead the pages offer seats.
 HORIZON = timedelta(days=28)
@@ -54,57 +63,141 @@ class OpenSeat:
 
 
 def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int = 30,
-               horizon: timedelta = HORIZON) -> tuple[list[OpenSeat], list[OpenSeat]]:
-    """(seats the volunteer may claim now, full roles whose waitlist they may join), soonest first,
-    own branch before the rest of the community; each passes every soft check."""
+               horizon: timedelta = HORIZON, full_limit: int | None = None) -> tuple[list[OpenSeat], list[OpenSeat]]:
+    """(seats the volunteer may claim now, full roles whose waitlist they may join), own branch
+    before the rest of the community, soonest first, at most ``limit`` free ones and ``full_limit``
+    (default ``limit``) full ones; each passes every
+    check a coordinator's ``assign`` applies.
+
+    Cheap first (bench/bench_web.py): one query of plain columns for the candidate (occurrence, role)
+    pairs of the window with their seated counts, ordered by tier then time; the role's skill, the
+    availability windows, the blackout dates and the overlap (the pure rules of
+    ``scheduler.volunteers.eligibility``) drop most of them without building an ORM object; only the
+    survivors, a batch at a time, are loaded and given the full ``check_reasons`` (whatever else it
+    checks), until both lists are full.
+    """
     if volunteer.home_branch_id is None:
         return [], []
     branch = session.get(Branch, volunteer.home_branch_id)
     if branch is None:
         return [], []
-    seated = (select(Assignment.occurrence_id, Assignment.role_id, func.count().label("taken"))
-              .where(Assignment.status.in_(SEATED_STATUSES))
-              .group_by(Assignment.occurrence_id, Assignment.role_id).subquery())
+    taken = (select(func.count()).select_from(Assignment)
+             .where(Assignment.occurrence_id == Occurrence.id, Assignment.role_id == Role.id,
+                    Assignment.status.in_(SEATED_STATUSES))
+             .correlate(Occurrence, Role).scalar_subquery())
     mine = select(Assignment.occurrence_id).where(Assignment.volunteer_id == volunteer.id,
                                                   Assignment.status.in_((*SEATED_STATUSES, "waitlisted")))
+    tier = case((Service.branch_id == branch.id, 0), else_=1)
     rows = session.execute(
-        select(Occurrence, Role, Service, func.coalesce(seated.c.taken, 0))
+        select(Occurrence.id, Role.id, Role.skill, Role.count, Occurrence.start_at, Occurrence.end_at,
+               Service.timezone, tier, taken)
         .join(Service, Service.id == Occurrence.service_id)
         .join(Role, Role.service_id == Service.id)
-        .outerjoin(seated, (seated.c.occurrence_id == Occurrence.id) & (seated.c.role_id == Role.id))
         .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > now,
                Occurrence.start_at <= now + horizon, Service.active.is_(True),
                or_(Service.branch_id == branch.id, Service.community_id == branch.community_id),
                Occurrence.id.not_in(mine))
-        .order_by(Occurrence.start_at, Occurrence.id, Role.id)).all()
+        .order_by(tier, Occurrence.start_at, Occurrence.id, Role.id)).all()
     # The volunteer's seated shifts, loaded once for every row's overlap and monthly-cap check: from
     # before the first candidate's calendar month to after the last one's.
     shifts = seated_shifts(session, volunteer, now - timedelta(days=32), now + horizon + timedelta(days=32))
+    skills = {canonical_or_same(s) for s in volunteer.skills or []}
+    blackout = set(volunteer.blackout_dates or ())
+
+    def may(skill: str | None, start: datetime, end: datetime, timezone: str) -> bool:
+        """The pure rules check_reasons applies, on columns (a necessary condition; it still runs)."""
+        if skill and canonical_or_same(skill) not in skills:
+            return False
+        local_start, local_end = local_span(start, end, zone(timezone))
+        if not available(volunteer.availability, span_key(local_start, local_end)):
+            return False
+        if blackout and blackout & set(blackout_days(local_start, local_end)):
+            return False
+        return not any(row[2] < end and row[3] > start for row in shifts)
+
     free: list[OpenSeat] = []
     full: list[OpenSeat] = []
-    for occurrence, role, service, taken in rows:
-        if len(free) >= limit and len(full) >= limit:
-            break
-        target = free if taken < role.count else full
-        if len(target) >= limit or check_reasons(session, volunteer, occurrence, role, shifts=shifts):
+    most = {True: limit, False: limit if full_limit is None else full_limit}  # free (True), full (False)
+    pending: list[tuple[int, int, int]] = []  # (occurrence id, role id, seats left)
+
+    def settle() -> None:
+        """Load the pending candidates (one query for occurrences with services, one for roles) and
+        keep those ``check_reasons`` passes."""
+        occurrences = {o.id: o for o in session.scalars(
+            select(Occurrence).options(joinedload(Occurrence.service))
+            .where(Occurrence.id.in_({occ for occ, _, _ in pending})))}
+        roles = {r.id: r for r in session.scalars(select(Role).where(Role.id.in_({role for _, role, _ in pending})))}
+        for occ, role_id, left in pending:
+            target = free if left > 0 else full
+            occurrence, role = occurrences[occ], roles[role_id]
+            if len(target) >= most[left > 0] or check_reasons(session, volunteer, occurrence, role, shifts=shifts):
+                continue
+            service = occurrence.service
+            target.append(OpenSeat(occurrence.id, role.id, service.title, role.name, service.venue, occurrence.start_at,
+                                   occurrence.end_at, service.timezone, left,
+                                   "branch" if service.branch_id == branch.id else "community"))
+        pending.clear()
+
+    for occ, role_id, skill, count, start, end, timezone, _, seated in rows:
+        left = count - seated
+        if len(free if left > 0 else full) >= most[left > 0] or not may(skill, start, end, timezone):
+            if len(free) >= most[True] and len(full) >= most[False]:
+                break
             continue
-        target.append(OpenSeat(occurrence.id, role.id, service.title, role.name, service.venue, occurrence.start_at,
-                               occurrence.end_at, service.timezone, max(role.count - taken, 0),
-                               "branch" if service.branch_id == branch.id else "community"))
-    order = {"branch": 0, "community": 1}
-    free.sort(key=lambda seat: (order[seat.tier], seat.start))
-    full.sort(key=lambda seat: (order[seat.tier], seat.start))
+        pending.append((occ, role_id, max(left, 0)))
+        if len(pending) >= most[True] + most[False]:
+            settle()
+    if pending:
+        settle()
     return free, full
 
 
-def handovers_for(session: Session, volunteer: Volunteer, now: datetime) -> list[tuple[Assignment, Occurrence]]:
-    """Shifts other volunteers offered to this one (转让), not yet begun and still theirs to give."""
-    return [(assignment, occurrence) for assignment, occurrence in session.execute(
-        select(Assignment, Occurrence).join(Handover, Handover.assignment_id == Assignment.id)
+@dataclass(frozen=True)
+class ShiftRow:
+    """A line of "my shifts" (我的排班) or of the shifts offered to me, as plain columns."""
+
+    assignment_id: int
+    status: str
+    waitlist_pos: int | None
+    title: str
+    role: str
+    venue: str
+    start: datetime
+    end: datetime
+    timezone: str
+    #: A hand-over of this shift to someone else is waiting for them (my shifts only).
+    offered: bool = False
+
+
+def my_shifts(session: Session, volunteer: Volunteer, now: datetime, limit: int = 50) -> list[ShiftRow]:
+    """The volunteer's shifts that have not ended (seated or waitlisted, occurrence scheduled),
+    soonest first, as ``scheduler.volunteers.coming_shifts`` lists them, with whether a hand-over is
+    pending: one query of plain columns (bench/bench_web.py)."""
+    pending = select(Handover.assignment_id).where(Handover.assignment_id == Assignment.id).exists()
+    return [ShiftRow(*tuple(row)) for row in session.execute(
+        select(Assignment.id, Assignment.status, Assignment.waitlist_pos, Service.title, Role.name, Service.venue,
+               Occurrence.start_at, Occurrence.end_at, Service.timezone, pending)
         .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+        .join(Service, Service.id == Occurrence.service_id)
+        .join(Role, Role.id == Assignment.role_id)
+        .where(Assignment.volunteer_id == volunteer.id,
+               Assignment.status.in_(("invited", "confirmed", "waitlisted")),
+               Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.end_at > now)
+        .order_by(Occurrence.start_at, Assignment.id).limit(limit))]
+
+
+def handovers_for(session: Session, volunteer: Volunteer, now: datetime) -> list[ShiftRow]:
+    """Shifts other volunteers offered to this one (转让), not yet begun and still theirs to give."""
+    return [ShiftRow(*row) for row in session.execute(
+        select(Assignment.id, Assignment.status, Assignment.waitlist_pos, Service.title, Role.name, Service.venue,
+               Occurrence.start_at, Occurrence.end_at, Service.timezone)
+        .join(Handover, Handover.assignment_id == Assignment.id)
+        .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+        .join(Service, Service.id == Occurrence.service_id)
+        .join(Role, Role.id == Assignment.role_id)
         .where(Handover.volunteer_id == volunteer.id, Assignment.status.in_(("invited", "confirmed")),
                Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > now)
-        .order_by(Occurrence.start_at)).all()]
+        .order_by(Occurrence.start_at))]
 
 
 def offer_handover(session: Session, assignment: Assignment, taker_phone: str, now: datetime) -> Volunteer:

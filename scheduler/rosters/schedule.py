@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
+from scheduler.i18n import N_, translate
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
@@ -30,6 +31,19 @@ from scheduler.volunteers import WEEKDAY_NAMES
 from scheduler.volunteers.eligibility import zone
 
 DEFAULT_ZONE = "Asia/Shanghai"
+
+#: Assignment and occurrence statuses as a person reads them (JSON keeps the raw values).
+STATUS_LABELS = {
+    "invited": N_("invited"), "confirmed": N_("confirmed"), "declined": N_("declined"),
+    "cancelled": N_("cancelled"), "waitlisted": N_("waitlisted"), "attended": N_("attended"),
+    "no_show": N_("no-show"), "scheduled": N_("scheduled"),
+}
+
+
+def status_label(status: str) -> str:
+    """A status value in the language in force (an unknown value as it is)."""
+    label = STATUS_LABELS.get(str(status))
+    return translate(label) if label else str(status)
 
 
 def week_bounds(day: date) -> tuple[date, date]:

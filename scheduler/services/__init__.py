@@ -13,6 +13,7 @@ from scheduler import privacy
 from scheduler import validation as v
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
+from scheduler.i18n import _
 from scheduler.models import (
     HOLIDAY_POLICIES,
     SERVICE_KINDS,
@@ -58,7 +59,8 @@ MAX_CONFIRM_HOURS = 14 * 24
 
 def _choice(value: str, allowed: tuple[str, ...], field_name: str) -> str:
     if value not in allowed:
-        raise InvalidInput(field_name, f"{value!r} is not one of {', '.join(allowed)}")
+        raise InvalidInput(field_name, _("{value} is not one of {choices}").format(
+            value=repr(value), choices=", ".join(allowed)))
     return value
 
 
@@ -122,8 +124,9 @@ def _apply(session: Session, service: Service, spec: ServiceSpec) -> set[str]:
         put("reminder_offsets", offsets)
     if spec.confirm_hours is not None:
         if not 0 <= spec.confirm_hours <= MAX_CONFIRM_HOURS:
-            raise InvalidInput("confirm_by", f"hours before the shift, between 1 and {MAX_CONFIRM_HOURS} "
-                                             "(0 removes the deadline)")
+            raise InvalidInput("confirm_by", _("hours before the shift, between 1 and {max} (0 removes the "
+                                               "deadline)").format(
+                max=MAX_CONFIRM_HOURS))
         put("confirm_hours", spec.confirm_hours or None)
     if spec.roles:
         # A role's required skill is one of the vocabulary's (医生 and doctor are one skill), stored in English.
@@ -148,7 +151,7 @@ def add_service(session: Session, slug: str, spec: ServiceSpec) -> Service:
     """Create a service from ``spec``; title, owner, recurrence, start date and time are required."""
     slug = v.slug(slug)
     if session.scalar(select(Service.id).where(Service.slug == slug)) is not None:
-        raise Conflict(f"slug: a service with slug {slug!r} already exists")
+        raise Conflict(_("slug: a service with slug {slug} already exists").format(slug=repr(slug)))
     for name in ("title", "start_date", "start_time", "duration"):
         if getattr(spec, name) is None:
             raise InvalidInput(name, "is required")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrule, rrulestr
 
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _
 
 _WEEKDAY_CODES = {
     "monday": "MO", "mon": "MO", "tuesday": "TU", "tue": "TU", "wednesday": "WE", "wed": "WE",
@@ -48,14 +49,16 @@ def shorthand_to_rrule(text: str) -> str:
         return f"FREQ=WEEKLY;INTERVAL={int(match.group(1))};BYDAY={days}"
     if re.match(r"^[\w,\s]+$", raw):
         return f"FREQ=WEEKLY;BYDAY={_weekday_list(raw, text)}"
-    raise InvalidInput("every", f"cannot read {text!r}; try 'weekday', 'saturday', 'mon,wed' or '2nd saturday'")
+    raise InvalidInput("every", _("cannot read {text}; try 'weekday', 'saturday', 'mon,wed' or '2nd saturday'").format(
+        text=repr(text)))
 
 
 def _weekday_list(raw: str, original: str) -> str:
     codes = []
     for part in re.split(r"[,\s]+", raw.strip()):
         if part not in _WEEKDAY_CODES:
-            raise InvalidInput("every", f"cannot read {original!r}: {part!r} is not a weekday")
+            raise InvalidInput("every", _("cannot read {original}: {part} is not a weekday").format(
+                original=repr(original), part=repr(part)))
         codes.append(_WEEKDAY_CODES[part])
     return ",".join(dict.fromkeys(codes))
 
@@ -87,12 +90,14 @@ def check_rule(body: str, start: date, field: str = "rrule") -> None:
     for chunk in body.split(";"):
         match = _PART_RE.match(chunk)
         if not match:
-            raise InvalidInput(field, f"{chunk!r} is not a NAME=VALUE part of an RRULE")
+            raise InvalidInput(field, _("{chunk} is not a NAME=VALUE part of an RRULE").format(
+                chunk=repr(chunk)))
         name, value = match.groups()
         if name not in _KNOWN_PARTS:
-            raise InvalidInput(field, f"{name} is not supported in a service's rule (the time is --time)")
+            raise InvalidInput(field, _("{name} is not supported in a service's rule (the time is --time)").format(
+                name=name))
         if name in parts:
-            raise InvalidInput(field, f"{name} appears twice")
+            raise InvalidInput(field, _("{name} appears twice").format(name=name))
         parts[name] = value
     freq = parts.get("FREQ")
     if freq not in {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}:
@@ -101,38 +106,44 @@ def check_rule(body: str, start: date, field: str = "rrule") -> None:
         if name in parts:
             raw = parts[name]
             if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 1000:
-                raise InvalidInput(field, f"{name}={raw} must be a whole number from 1 to 1000")
+                raise InvalidInput(field, _("{name}={raw} must be a whole number from 1 to 1000").format(
+                    name=name, raw=raw))
     if "COUNT" in parts and "UNTIL" in parts:
         raise InvalidInput(field, "give COUNT or UNTIL, not both (RFC 5545 3.3.10)")
     for name, (limit, signed) in _RANGES.items():
         for raw in parts.get(name, "").split(",") if name in parts else ():
             if not _INT_RE.match(raw) or int(raw) == 0 or not (-limit if signed else 1) <= int(raw) <= limit:
                 span = f"-{limit}..-1 or 1..{limit}" if signed else f"1..{limit}"
-                raise InvalidInput(field, f"{name}={parts[name]}: each value must be in {span}")
+                raise InvalidInput(field, _("{name}={value}: each value must be in {span}").format(
+                    name=name, value=parts[name], span=span))
     if freq in {"DAILY", "WEEKLY"}:
         for name in _MONTHLY_OR_YEARLY_ONLY:
             if name in parts:
-                raise InvalidInput(field, f"{name} needs FREQ=MONTHLY or FREQ=YEARLY")
+                raise InvalidInput(field, _("{name} needs FREQ=MONTHLY or FREQ=YEARLY").format(name=name))
     if "BYWEEKNO" in parts and freq != "YEARLY" or "BYYEARDAY" in parts and freq != "YEARLY":
         raise InvalidInput(field, "BYWEEKNO and BYYEARDAY need FREQ=YEARLY")
     for raw in parts["BYDAY"].split(",") if "BYDAY" in parts else ():
         match = _WEEKDAY_RE.match(raw)
         if not match:
-            raise InvalidInput(field, f"BYDAY={parts['BYDAY']}: {raw!r} is not a weekday such as SA or 2SA")
+            raise InvalidInput(field, _("BYDAY={byday}: {raw} is not a weekday such as SA or 2SA").format(
+                byday=parts["BYDAY"], raw=repr(raw)))
         if match.group(1) is not None:
             n = int(match.group(1))
             limit = {"MONTHLY": 5, "YEARLY": 53}.get(freq, 0)
             if not limit:
-                raise InvalidInput(field, f"BYDAY={raw}: a numbered weekday needs FREQ=MONTHLY or YEARLY")
+                raise InvalidInput(field, _("BYDAY={raw}: a numbered weekday needs FREQ=MONTHLY or YEARLY").format(
+                    raw=raw))
             if n == 0 or not -limit <= n <= limit:
-                raise InvalidInput(field, f"BYDAY={raw}: the number must be in -{limit}..-1 or 1..{limit}")
+                raise InvalidInput(field, _("BYDAY={raw}: the number must be in -{limit}..-1 or 1..{limit}").format(
+                    raw=raw, limit=limit))
     if "WKST" in parts and parts["WKST"] not in _WEEKDAY_CODES.values():
-        raise InvalidInput(field, f"WKST={parts['WKST']} is not a weekday code (MO..SU)")
+        raise InvalidInput(field, _("WKST={wkst} is not a weekday code (MO..SU)").format(wkst=parts["WKST"]))
     try:
         rule = rrulestr(body, dtstart=datetime.combine(start, time(0)))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
         # dateutil raises KeyError for an unknown weekday code such as BYDAY=XX.
-        raise InvalidInput(field, f"{body!r} is not a valid RRULE: {exc}") from None
+        raise InvalidInput(field, _("{body} is not a valid RRULE: {exc}").format(
+            body=repr(body), exc=exc)) from None
     if not isinstance(rule, rrule):
         raise InvalidInput(field, "give a single RRULE")
     # With the parts above a rule that can never fire is MONTHLY or YEARLY (April 31st): dateutil then
@@ -143,8 +154,8 @@ def check_rule(body: str, start: date, field: str = "rrule") -> None:
         first = None
     within = date(min(start.year + FIRST_DATE_WITHIN_YEARS, 9999), start.month, min(start.day, 28))
     if first is None or first.date() > within:
-        raise InvalidInput(field, f"{body!r} fires on no date in the {FIRST_DATE_WITHIN_YEARS} years "
-                                  f"from {start.isoformat()}")
+        raise InvalidInput(field, _("{body} fires on no date in the {years} years from {start}").format(
+            body=repr(body), years=FIRST_DATE_WITHIN_YEARS, start=start.isoformat()))
 
 
 def normalise_rrule(value: str, start: date, field: str = "rrule") -> str:
@@ -156,7 +167,8 @@ def normalise_rrule(value: str, start: date, field: str = "rrule") -> str:
     if not body or "\n" in body or "\r" in body:
         raise InvalidInput(field, "an RRULE is one line such as FREQ=WEEKLY;BYDAY=SA")
     if not re.match(r"^FREQ=", body) and ";FREQ=" not in body:
-        raise InvalidInput(field, f"{value!r} has no FREQ (e.g. FREQ=WEEKLY;BYDAY=SA)")
+        raise InvalidInput(field, _("{value} has no FREQ (e.g. FREQ=WEEKLY;BYDAY=SA)").format(
+            value=repr(value)))
     if re.search(r"FREQ=(SECONDLY|MINUTELY|HOURLY)", body):
         raise InvalidInput(field, "services recur daily at most (FREQ=DAILY, WEEKLY, MONTHLY or YEARLY)")
     if "RSCALE" in body:
@@ -244,7 +256,8 @@ def _chinese_to_rrule(text: str) -> str | None:
         if lo < hi:
             return f"FREQ=WEEKLY;BYDAY={','.join(_WEEK_ORDER[lo:hi + 1])}"
     if re.search(r"[\u4e00-\u9fff]", raw):
-        raise InvalidInput("every", f"cannot read {text!r}; try 每周六, 每个工作日, 每周一至周五 or 每月第2个周六")
+        raise InvalidInput("every", _("cannot read {text}; try 每周六, 每个工作日, 每周一至周五 or 每月第2个周六").format(
+            text=repr(text)))
     return None
 
 

@@ -16,6 +16,7 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
+from scheduler.i18n import _
 from scheduler.models import (
     Assignment,
     AssignmentStatus,
@@ -96,7 +97,7 @@ def _apply(session: Session, volunteer: Volunteer, spec: VolunteerSpec) -> set[s
         other = session.scalar(select(Volunteer.id).where(Volunteer.phone == phone))
         if other is not None and other != volunteer.id:
             # Masked as listings mask it: the message may be read over a coordinator's shoulder or logged.
-            raise Conflict(f"phone: {mask_phone(phone)} already belongs to volunteer #{other}")
+            raise Conflict(_("phone: {phone} already belongs to volunteer #{id}").format(phone=mask_phone(phone), id=other))
         put("phone", phone)
     if spec.email is not None:
         put("email", v.email(spec.email) if spec.email.strip() else None)
@@ -120,7 +121,7 @@ def _apply(session: Session, volunteer: Volunteer, spec: VolunteerSpec) -> set[s
                 first_s, last_s = item.split("..", 1)
                 first, last = v.iso_date(first_s, "blackout"), v.iso_date(last_s, "blackout")
                 if last < first or (last - first).days > 366:
-                    raise InvalidInput("blackout", f"{item!r} is not a range of at most a year")
+                    raise InvalidInput("blackout", _("{value} is not a range of at most a year").format(value=repr(item)))
                 days.update((date.fromordinal(d)).isoformat() for d in range(first.toordinal(), last.toordinal() + 1))
             else:
                 days.add(v.iso_date(item, "blackout").isoformat())
@@ -131,7 +132,8 @@ def _apply(session: Session, volunteer: Volunteer, spec: VolunteerSpec) -> set[s
         put("monthly_cap_hours", spec.monthly_cap or None)
     if spec.channel is not None:
         if spec.channel not in CHANNELS:
-            raise InvalidInput("channel", f"{spec.channel!r} is not one of {', '.join(CHANNELS)}")
+            raise InvalidInput("channel", _("{value} is not one of {choices}").format(value=repr(spec.channel),
+                                                                                      choices=", ".join(CHANNELS)))
         put("preferred_channel", spec.channel)
     return changed
 
@@ -214,10 +216,10 @@ def _volunteer_by_name(session: Session, ref: str) -> Volunteer:
     found = list(session.scalars(select(Volunteer).where(Volunteer.name == name).order_by(Volunteer.id)))
     candidates = [vol for vol in found if vol.active] or found
     if not candidates:
-        raise NotFound("volunteer", f"{ref} (give an id, a phone number or a name)")
+        raise NotFound("volunteer", _("{ref} (give an id, a phone number or a name)").format(ref=ref))
     if len(candidates) > 1:
-        raise InvalidInput("volunteer", f"{len(candidates)} volunteers named {name}: ids "
-                                        f"{', '.join(str(vol.id) for vol in candidates)}; give an id or a phone number")
+        raise InvalidInput("volunteer", _("{count} volunteers named {name}: ids {ids}; give an id or a phone number").format(
+            count=len(candidates), name=name, ids=", ".join(str(vol.id) for vol in candidates)))
     return candidates[0]
 
 
@@ -233,7 +235,7 @@ def edit_volunteer(session: Session, ref: str, spec: VolunteerSpec) -> tuple[Vol
 def deactivate_volunteer(session: Session, ref: str) -> Volunteer:
     volunteer = get_volunteer(session, ref)
     if not volunteer.active:
-        raise Conflict(f"volunteer #{volunteer.id} is already inactive")
+        raise Conflict(_("volunteer #{id} is already inactive").format(id=volunteer.id))
     volunteer.active = False
     record_event(session, "volunteer.changed", volunteer_id=volunteer.id, fields=["active"])
     return volunteer

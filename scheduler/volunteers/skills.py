@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _, language
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ def canonical_skill(value: str, field: str = "skills") -> str:
     key = value.strip().lower()
     found = _LOOKUP.get(key)
     if found is None:
-        raise InvalidInput(field, f"unknown skill {value.strip()!r}; known skills: {known_skills()} "
-                                  "(`roster skills` lists them)")
+        raise InvalidInput(field, _("unknown skill {value}; known skills: {known} (`roster skills` lists them)").format(
+            value=repr(value.strip()), known=known_skills()))
     return found
 
 
@@ -77,6 +78,17 @@ def canonical_or_same(value: str) -> str:
     """For matching stored values: a known spelling's canonical name, anything else lowercased as stored."""
     key = str(value).strip().lower()
     return _LOOKUP.get(key, key)
+
+
+def skill_label(name: str) -> str:
+    """A stored skill as a person reads it: its Chinese name in Chinese, the English name otherwise."""
+    if language() == "zh_CN":
+        found = _BY_NAME.get(canonical_or_same(name))
+        return found.chinese if found else name
+    return name
+
+
+_BY_NAME = {s.name: s for s in SKILLS}
 
 
 def skills_as_dicts() -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ def test_help_imports_no_command_module(tmp_path: Path) -> None:
         "loaded = sorted(m for m in sys.modules if m == 'commands' or m.startswith('commands.'))\n"
         "assert not loaded, loaded\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "ROSTER_HOME": str(tmp_path / "var")}
+    env = {"PATH": "/usr/bin:/bin", "ROSTER_HOME": str(tmp_path / "var"), "ROSTER_LANG": "en"}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     for name, (_, text) in cli.COMMANDS.items():

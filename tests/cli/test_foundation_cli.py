@@ -50,7 +50,7 @@ def test_help_imports_no_celery_and_opens_no_database(tmp_path: Path) -> None:
         "bad = [m for m in ('celery', 'kombu', 'sqlalchemy', 'scheduler.db', 'rich') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "ROSTER_HOME": str(tmp_path / "var")}
+    env = {"PATH": "/usr/bin:/bin", "ROSTER_LANG": "en", "ROSTER_HOME": str(tmp_path / "var")}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "Usage: roster" in result.stdout
@@ -192,7 +192,7 @@ def test_unknown_volunteer_reference_is_not_found(org_cli) -> None:  # type: ign
 
 
 def test_console_script_exit_code_matches_documented_code(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "ROSTER_HOME": str(tmp_path / "var")}
+    env = {"PATH": "/usr/bin:/bin", "ROSTER_LANG": "en", "ROSTER_HOME": str(tmp_path / "var")}
     roster = [sys.executable, "-c", "import cli; cli.main()"]
     assert subprocess.run([*roster, "init"], cwd=ROOT, env=env, capture_output=True).returncode == 0
     result = subprocess.run([*roster, "branch", "show", "nope"], cwd=ROOT, env=env, capture_output=True, text=True)

@@ -25,7 +25,7 @@ def test_coordinator_add_list_remove(invoke) -> None:  # type: ignore[no-untyped
     assert added.exit_code == 0, added.output
     assert json.loads(added.output)["scope"] == "branch:shunjing"
     listed = invoke("coordinator", "list")
-    assert "陈书记" in listed.output and "branch:shunjing" in listed.output
+    assert "陈书记" in listed.output and "branch shunjing" in listed.output
     assert invoke("coordinator", "remove", "1").exit_code == 0
     assert json.loads(invoke("coordinator", "list", "--json").output) == []
     assert invoke("coordinator", "remove", "1").exit_code == NotFound.exit_code

@@ -232,9 +232,9 @@ def test_occurrence_ending_on_a_later_day_shows_its_end_date(invoke) -> None:  #
     first = json.loads(invoke("occurrence", "list", "--service", "ketang", "--json").output)[0]["id"]
     moved = invoke("occurrence", "move", str(first), "--to", "2030-03-09 10:00", "--duration", "24h")
     assert moved.exit_code == 0, moved.output
-    assert "moved to 2030-03-09 10:00-2030-03-10 10:00 Asia/Shanghai" in moved.output  # not 10:00-10:00
+    assert "moved to Sat 9 Mar 2030 10:00-Sun 10 Mar 10:00 Asia/Shanghai" in moved.output  # not 10:00-10:00
     listing = invoke("occurrence", "list", "--service", "ketang", "--from", "2030-03-09", "--to", "2030-03-09")
-    assert "2030-03-09 10:00" in listing.output and "2030-03-10 10:00" in listing.output
+    assert "Sat 9 Mar 2030 10:00" in listing.output and "Sun 10 Mar 10:00" in listing.output
     same_day = invoke("occurrence", "list", "--service", "ketang", "--from", "2030-03-05", "--to", "2030-03-05")
-    assert "2030-03-05 16:30" in same_day.output and "18:30" in same_day.output
+    assert "Tue 5 Mar 2030 16:30" in same_day.output and "18:30" in same_day.output
     assert "2030-03-05 18:30" not in same_day.output

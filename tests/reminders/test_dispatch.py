@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 
 from scheduler.db import session_scope
+from scheduler.i18n import using
 from scheduler.messages import local_time
 from scheduler.messages.channels import (
     ChannelError,
@@ -77,7 +78,8 @@ def test_due_reminder_is_sent_once_and_marked_sent(engine: Engine) -> None:
     assert (first.recorded, first.claimed, first.sent) == (2, 2, 2)  # the 24 h ones (due now); 2 h later
     assert (again.recorded, again.claimed) == (0, 0)
     assert stream.getvalue().count("【志愿服务提醒】四点半课堂") == 2
-    start_words = f"将于{local_time(NOW + timedelta(hours=20), 'Asia/Shanghai')}开始"
+    with using("zh_CN"):  # what volunteers read (the suite's own language is English)
+        start_words = f"将于{local_time(NOW + timedelta(hours=20), 'Asia/Shanghai')}开始"
     assert start_words in stream.getvalue() and "岗位：辅导员" in stream.getvalue()
     assert sorted(statuses(engine, shift).values()) == ["sent", "sent"]
     later = dispatch_due(engine, settings, policy=POLICY, now=NOW + timedelta(hours=18),

@@ -204,8 +204,12 @@ def test_reminders_list_shows_due_times_in_the_services_zone_and_json_in_utc(  #
     assert listed["before:60"]["due_at"] == "2030-03-09T16:00:00+00:00"  # 11:00 in New York
     table = invoke("reminders", "upcoming", "--from", "2030-03-04").output
     assert "due (local)" in table
-    assert "2030-03-09 07:30" in table and "2030-03-08 23:30" not in table
-    assert "2030-03-09 11:00 America/New_York" in table and "2030-03-09 16:00" not in table
+    assert "Sat 9 Mar 07:30" in table and "23:30" not in table
+    assert "Sat 9 Mar 11:00 America/New_York" in table and "16:00" not in table
+    monkeypatch.setenv("ROSTER_LANG", "zh_CN")
+    chinese = invoke("reminders", "upcoming", "--from", "2030-03-04").output
+    assert "提醒时间（当地）" in chinese and "3月9日（周六）07:30" in chinese
+    assert "3月9日（周六）11:00 America/New_York" in chinese
     assert invoke("reminders", "upcoming", "--from", "2030-03-11", "--json").output.strip() == "[]"
 
 

@@ -76,8 +76,8 @@ def test_schedule_command_prints_assignment_ids_weekdays_and_no_invited_on_cance
         cancel_occurrence(s, thursday.id, "台风停课", now=NOW)
     engine.dispose()
     out = invoke("schedule", "--week", "2026-12-09").output
-    wed_line = next(line for line in out.splitlines() if "2026-12-09" in line)
-    thu_line = next(line for line in out.splitlines() if "2026-12-10" in line)
-    assert "周三" in wed_line and f"#{seat} 王芳(invited)" in wed_line
-    assert "周四" in thu_line and "【已取消】" in thu_line and "(cancelled)" in thu_line
+    wed_line = next(line for line in out.splitlines() if "Wed 9 Dec" in line)
+    thu_line = next(line for line in out.splitlines() if "Thu 10 Dec" in line)
+    assert f"#{seat} 王芳(invited)" in wed_line
+    assert "(cancelled)" in thu_line
     assert "invited" not in thu_line and "王芳" not in thu_line

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from scheduler.db import utcnow
+from scheduler.i18n import using
 from scheduler.settings import Settings
 from tests.conftest import server_env, service_missing
 from tests.workers_support import (
@@ -284,12 +285,13 @@ def test_shift_moved_after_its_24h_reminder_gets_a_notice_and_the_2h_reminder_at
         wait_for(lambda: smtp.count() == 3, what="the change notice and the 2 h reminder")
         subjects = [str(m["Subject"]) for m in smtp.messages]
         bodies = [m.get_content() for m in smtp.messages]
-        assert f"将于{local_time(start, 'Asia/Shanghai')}开始" in bodies[0]
+        with using("zh_CN"):  # messages go out in ROSTER_MESSAGE_LANG (Chinese), not the suite's ROSTER_LANG
+            old_local, new_local = local_time(start, "Asia/Shanghai"), local_time(new_start, "Asia/Shanghai")
+        assert f"将于{old_local}开始" in bodies[0]
         later = dict(zip(subjects[1:], bodies[1:], strict=True))
         [notice] = [b for s, b in later.items() if "时间调整" in s]
         [two_hours] = [b for s, b in later.items() if "提醒" in s]
-        new_local = local_time(new_start, "Asia/Shanghai")
-        assert new_local in notice and local_time(start, "Asia/Shanghai") in notice
+        assert new_local in notice and old_local in notice
         assert f"将于{new_local}开始" in two_hours
         assert sorted(smtp.by_key().values()) == [1, 1, 1]
         assert hook.count() == 0

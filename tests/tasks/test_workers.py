@@ -59,10 +59,13 @@ def test_beat_uses_fixed_intervals_only_and_every_job_expires() -> None:
 
 
 def test_every_scheduled_task_is_registered() -> None:
-    import tasks.jobs  # noqa: F401  (registers the tasks)
+    import importlib
 
     app = create_app(Settings.from_env({}), WorkerTuning())
     import tasks.app
+
+    for module in app.conf.include:  # what a worker imports at start (registers the tasks)
+        importlib.import_module(module)
 
     names = set(tasks.app.app.tasks)
     assert {e["task"] for e in app.conf.beat_schedule.values()} <= names

@@ -137,6 +137,6 @@ def test_fill_without_dates_fills_the_coming_four_weeks(invoke, roster_env) -> N
     engine.dispose()
     result = invoke("fill", "--today", "2026-12-07", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "would fill 2 seats in 2 occurrences (2026-12-07 to 2027-01-03)" in result.output
+    assert "would fill 2 seats in 2 occurrences (Mon 7 Dec 2026 to Sun 3 Jan 2027)" in result.output
     only_from = invoke("fill", "--from", "2026-12-08", "--today", "2026-12-07", "--dry-run", "--json")
     assert json.loads(only_from.output)["occurrences"] == 2  # 2026-12-08 .. 2027-01-04

@@ -5,7 +5,8 @@ Rules, in order, for every open seat (occurrences by start time, then id; roles 
 1. Only volunteers who pass every check a coordinator's ``assign`` applies: active, the role's
    skill, a weekly availability window covering the shift, no blackout date, no overlapping shift
    (never a double booking), the monthly cap including this shift, not already on a row of this
-   occurrence (someone who declined is not asked again).
+   occurrence (someone who declined is not asked again); and the hard rules: a role's required
+   qualification valid on the shift's date, its minimum age, a minor's guardian consent and latest end.
 2. The service's own branch first, then the rest of its community (a community-run service draws
    on the whole community at once).
 3. Within a tier: fewer recent no-shows (90 days) first, then fewer minutes served over the trailing
@@ -43,6 +44,7 @@ from scheduler.rosters.fill.ranking import Planner, plan
 from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
 from scheduler.rosters.fill.write import write
 from scheduler.rosters.fill.write_postgres import SeatStreamer
+from scheduler.volunteers.eligibility import load_bulk_hard_rules
 
 __all__ = ["FillResult", "OpenSeats", "Placement", "fill", "why"]
 
@@ -88,6 +90,7 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
     vols = load_candidates(session, services, occurrences)
     lap("load_volunteers")
     planner = Planner(vols)
+    planner.hard = load_bulk_hard_rules(session, services, vols)
     load_bookings(session, planner, occurrences, first, last)
     planner.rekey()
     lap("load_assignments")

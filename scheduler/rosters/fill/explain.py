@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scheduler.i18n import N_, _, translate
 from scheduler.rosters import assignment_view, get_assignment
 from scheduler.volunteers.eligibility import describe_span
 
@@ -55,20 +56,33 @@ def explanation_json(raw: tuple[Any, ...]) -> str:
 _js = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
+#: The checks a fill counts candidates out by (``rejected`` keys), as a person reads them.
+CHECK_LABELS = {"blackout": N_("blackout"), "monthly cap": N_("monthly cap"), "overlap": N_("overlap"),
+                "already on this occurrence": N_("already on this occurrence")}
+
+
+def check_label(reason: str) -> str:
+    """A fill check's name in the language in force (a reason from elsewhere as it is)."""
+    label = CHECK_LABELS.get(reason)
+    return translate(label) if label else reason
+
+
 def open_reason(everyone: int, skilled: int, available_now: int, skill: str | None,
                 span: tuple[int, str, str] | None, local_start: datetime, rejected: dict[str, int]) -> str:
-    """Why seats were left open: of the community's ``everyone`` active volunteers, ``skilled`` had
-    the skill and ``available_now`` of those the time free; ``rejected`` counts the other checks."""
+    """Why seats were left open, in the language in force: of the community's ``everyone`` active
+    volunteers, ``skilled`` had the skill and ``available_now`` of those the time free; ``rejected``
+    counts the other checks. (The JSON form is this text in English: ``using("en")``.)"""
     if not everyone:
-        return "no active volunteers whose home branch is in this community"
-    parts = [f"{everyone} active volunteers in the community"]
+        return _("no active volunteers whose home branch is in this community")
+    parts = [_("{n} active volunteers in the community").format(n=everyone)]
     if skill:
-        parts.append(f"{everyone - skilled} lack skill {skill}")
+        parts.append(_("{n} lack skill {skill}").format(n=everyone - skilled, skill=skill))
     if skilled - available_now:
-        parts.append(f"{skilled - available_now} not available {describe_span(span, local_start)}")
+        parts.append(_("{n} not available {span}").format(n=skilled - available_now,
+                                                           span=describe_span(span, local_start)))
     for why_not, count in sorted(rejected.items()):
-        parts.append(f"{count} {why_not}")
-    return "no eligible volunteer left: " + ", ".join(parts)
+        parts.append(_("{n} {check}").format(n=count, check=check_label(why_not)))
+    return _("no eligible volunteer left: {parts}").format(parts=_(", ").join(parts))
 
 
 def why(session: Session, assignment_id: str | int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
+from scheduler.i18n import using
 from scheduler.models import AssignmentStatus
 from scheduler.rosters.fill.explain import open_reason
 from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
@@ -87,6 +88,8 @@ class Planner:
         self._by_pattern: dict[tuple[str, int, str | None], list[tuple[int, list[int]]]] = {}
         self._fits: dict[tuple[int, tuple[int, str, str] | None], bool] = {}
         self._eligible: dict[tuple[str, int, str | None, tuple[int, str, str] | None], list[int]] = {}
+        #: The hard rules (qualification, age, minors), loaded once (``eligibility.load_bulk_hard_rules``).
+        self.hard: Any = None
 
     def rekey(self) -> None:
         self.keys = {vid: (vol.no_shows, vol.load, vol.last, vid) for vid, vol in self.vols.items()}
@@ -140,6 +143,7 @@ def plan(planner: Planner, occurrences: list[tuple[Any, ...]], services: dict[in
     rank = keys.__getitem__
     placements = result.placements
     start_texts: dict[tuple[int, str], str] = {}
+    hard = planner.hard
     for occ_id, service_id, start_at, end_at, local_start, local_end in occurrences:
         service = services[service_id]
         slug, branch_id, community_id = service[1], service[2], service[3]
@@ -189,6 +193,9 @@ def plan(planner: Planner, occurrences: list[tuple[Any, ...]], services: dict[in
                         why_not = "blackout"
                     elif vol.cap_minutes and totals.get(vid, 0) + minutes > vol.cap_minutes:
                         why_not = "monthly cap"
+                    elif hard is not None and (code := hard.code(vid, role_id, service_id, local_start,
+                                                                 local_end)) is not None:
+                        why_not = code
                     else:
                         busy = vol.busy
                         if busy:
@@ -214,6 +221,8 @@ def plan(planner: Planner, occurrences: list[tuple[Any, ...]], services: dict[in
                         if skip_branch is not None and other.branch == skip_branch:
                             continue
                         reason = _ineligible(other, here, days, totals, minutes, start, end)
+                        if reason is None and hard is not None:
+                            reason = hard.code(other.id, role_id, service_id, local_start, local_end)
                         if reason is None:
                             runners.append(other.id)
                             if len(runners) == 2:
@@ -240,8 +249,9 @@ def plan(planner: Planner, occurrences: list[tuple[Any, ...]], services: dict[in
                 if need == 0:
                     break
             if need > 0:
-                result.open_seats.append(OpenSeats(occ_id, slug, start_text, role_name, need, _open_reason(
-                    planner, community_id, skill, span, local_start, rejected)))
+                english, shown = _open_reason(planner, community_id, skill, span, local_start, rejected)
+                result.open_seats.append(OpenSeats(occ_id, slug, start_text, role_name, need, english,
+                                                   "" if shown == english else shown))
 
 
 #: How many candidates after the winner are looked at to find the two next in line.
@@ -264,10 +274,12 @@ def _ineligible(vol: Candidate, here: set[int], days: frozenset[str], totals: di
 
 
 def _open_reason(planner: Planner, community_id: int, skill: str | None, span: tuple[int, str, str] | None,
-                 local_start: datetime, rejected: dict[str, int]) -> str:
+                 local_start: datetime, rejected: dict[str, int]) -> tuple[str, str]:
+    """Why seats were left open: in English (JSON) and in the language in force (tables)."""
     everyone = len(planner.by_community[community_id])
-    if not everyone:
-        return open_reason(0, 0, 0, skill, span, local_start, rejected)
-    skilled = len(planner.skilled("community", community_id, skill))
-    available_now = len(planner.eligible("community", community_id, skill, span))
-    return open_reason(everyone, skilled, available_now, skill, span, local_start, rejected)
+    skilled = len(planner.skilled("community", community_id, skill)) if everyone else 0
+    available_now = len(planner.eligible("community", community_id, skill, span)) if everyone else 0
+    with using("en"):
+        english = open_reason(everyone, skilled, available_now, skill, span, local_start, rejected)
+    shown = open_reason(everyone, skilled, available_now, skill, span, local_start, rejected)
+    return english, shown

@@ -29,7 +29,12 @@ class OpenSeats:
     start: str
     role: str
     open: int
-    reason: str
+    reason: str  # English, as JSON keeps it
+    shown: str = ""  # the reason in the language in force, for tables ("" when the same)
+
+    @property
+    def reason_text(self) -> str:
+        return self.shown or self.reason
 
 
 @dataclass

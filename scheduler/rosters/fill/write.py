@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scheduler.i18n import N_, translate
 from scheduler.models import AssignmentStatus, Event, Reminder
 from scheduler.policy import OperationPolicy
 from scheduler.rosters.fill import write_generic, write_postgres
@@ -21,6 +22,8 @@ from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
 from scheduler.rosters.fill.rows import NOTICE_COLUMNS, SEAT_COLUMNS, Routing, assigned_notices
 
 EVENT_BATCH = 500
+#: Why a planned seat was given back (JSON keeps it in English; tables show it translated).
+LOST_RACE = N_("seat taken by another writer while filling; run fill again")
 
 
 def write(session: Session, result: FillResult, services: dict[int, Any], occurrences: list[tuple[Any, ...]],
@@ -50,7 +53,7 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
         if aid is None:
             result.lost_races += 1
             result.open_seats.append(OpenSeats(p.occurrence_id, p.service, p.start, p.role, 1,
-                                               "seat taken by another writer while filling; run fill again"))
+                                               LOST_RACE, translate(LOST_RACE)))
             continue
         p.assignment_id = aid
         kept.append(p)
