@@ -25,8 +25,8 @@ demo: $(STAMP)
 # Node.js), Debian's nginx (the production config is checked with `nginx -t` and served),
 # ruby-icalendar (a strict iCalendar parser), chromium + chromedriver, zbar-tools and the Noto
 # CJK fonts (the subscribe page is rendered and every QR code on it decoded); faketime and a C
-# compiler for `make test-dates`. apt-get is retried: another apt run may hold its lock for a while.
-APT_PACKAGES := ruby ruby-icalendar chromium chromium-driver zbar-tools fonts-noto-cjk faketime gcc libc6-dev
+# compiler for `make test-dates`; tmux (Chinese tables checked in a real terminal). apt-get is retried: another apt run may hold its lock for a while.
+APT_PACKAGES := ruby ruby-icalendar chromium chromium-driver zbar-tools fonts-noto-cjk faketime gcc libc6-dev tmux
 test-tools:
 	@if [ -f tests/js/package.json ] && [ ! -d tests/js/node_modules ]; then \
 		npm --prefix tests/js ci --no-audit --no-fund --silent || npm --prefix tests/js install --no-audit --no-fund --silent; fi

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gettext as _gettext
 import os
+import struct
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -100,10 +101,59 @@ def using(lang: str | None) -> Iterator[str]:
         _override.reset(token)
 
 
+_MO_MAGIC = 0x950412DE
+#: The plural rule of each supported language (the catalogs' Plural-Forms header says the same).
+_PLURAL: dict[str, Callable[[int], int]] = {"zh_CN": lambda n: 0, "en": lambda n: int(n != 1)}
+
+
+class Catalog(_gettext.NullTranslations):
+    """A compiled ``.mo`` catalog, read straight from its tables.
+
+    The standard ``GNUTranslations`` finds the file through ``locale`` alias expansion and parses
+    every header: a quarter of ``roster --help``'s time with our ~900 messages. Our catalogs are
+    ours (UTF-8, one known plural rule per language), so this reads the two string tables and no
+    more: ``gettext`` and ``ngettext`` behave as GNU gettext's (an untranslated message is its id)."""
+
+    def __init__(self, path: Path, lang: str) -> None:
+        super().__init__()
+        self._messages: dict[str, str] = {}
+        self._plurals: dict[str, list[str]] = {}
+        self._plural = _PLURAL.get(lang, _PLURAL["en"])
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return
+        magic, _revision, count, originals, translated = struct.unpack_from("<5I", data)
+        if magic != _MO_MAGIC:
+            raise ValueError(f"{path}: not a little-endian .mo catalog")
+        for i in range(count):
+            id_length, id_offset = struct.unpack_from("<2I", data, originals + 8 * i)
+            text_length, text_offset = struct.unpack_from("<2I", data, translated + 8 * i)
+            message_id = data[id_offset:id_offset + id_length].decode()
+            text = data[text_offset:text_offset + text_length].decode()
+            if not message_id:  # the header
+                continue
+            if "\0" in message_id:
+                self._plurals[message_id.split("\0")[0]] = text.split("\0")
+            elif text:
+                self._messages[message_id] = text
+
+    def gettext(self, message: str) -> str:
+        return self._messages.get(message, message)
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        forms = self._plurals.get(msgid1)
+        if forms:
+            index = self._plural(n)
+            if index < len(forms) and forms[index]:
+                return forms[index]
+        return msgid1 if n == 1 else msgid2
+
+
 @cache
 def translations(lang: str) -> _gettext.NullTranslations:
     """The compiled catalog of ``lang`` (an empty one if it was never compiled)."""
-    return _gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang], fallback=True)
+    return Catalog(LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo", lang)
 
 
 def _(message: str) -> str:

@@ -31,6 +31,33 @@ def test_every_message_has_a_chinese_translation_and_the_catalogs_are_current() 
     assert not problems, "\n".join(problems[:60])
 
 
+@pytest.mark.parametrize("lang", i18n.SUPPORTED)
+def test_the_fast_catalog_reader_answers_as_gnu_gettext(lang: str) -> None:
+    import gettext
+
+    path = i18n.LOCALE_DIR / lang / "LC_MESSAGES" / "roster.mo"
+    with path.open("rb") as handle:
+        reference = gettext.GNUTranslations(handle)
+    mine = i18n.Catalog(path, lang)
+    keys = list(reference._catalog)  # type: ignore[attr-defined]
+    assert len(keys) > (500 if lang == "zh_CN" else 10)
+    for key in keys:
+        if isinstance(key, tuple):
+            for n in (0, 1, 2, 7):
+                assert mine.ngettext(key[0], key[0] + " (plural)", n) == reference.ngettext(
+                    key[0], key[0] + " (plural)", n), (key, n)
+        elif key:
+            assert mine.gettext(key) == reference.gettext(key), key
+    assert mine.gettext("no such message id") == "no such message id"
+    assert mine.ngettext("one apple", "{n} apples", 3) == "{n} apples"
+
+
+def test_a_missing_catalog_translates_nothing(tmp_path: Path) -> None:
+    empty = i18n.Catalog(tmp_path / "roster.mo", "zh_CN")
+    assert empty.gettext("volunteer") == "volunteer"
+    assert empty.ngettext("a seat", "seats", 1) == "a seat"
+
+
 def test_the_extractor_refuses_an_f_string_in_gettext(tmp_path: Path) -> None:
     tool = _tool()
     with pytest.raises(tool.ExtractError, match="literal strings"):
