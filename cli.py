@@ -10,6 +10,7 @@ below, builds no engine and imports no Celery.
 from __future__ import annotations
 
 import json
+import re  # loaded by Click in any case
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -118,11 +119,83 @@ def _speak_roster_catalog() -> None:
 _speak_roster_catalog()
 
 
+def _cells(text: str) -> int:
+    """Terminal cells of ``text`` without its ANSI codes: a Chinese character takes two."""
+    from click._compat import strip_ansi
+
+    plain = strip_ansi(text)
+    if plain.isascii():
+        return len(plain)
+    from unicodedata import east_asian_width
+
+    return sum(2 if east_asian_width(ch) in "WF" else 1 for ch in plain)
+
+
+def _truncate_cells(text: str, n: int) -> str:
+    """The longest prefix of ``text`` that fits ``n`` cells (at least one character, so wrapping
+    always advances)."""
+    used = 0
+    for at, ch in enumerate(text):
+        used += _cells(ch)
+        if used > n:
+            return text[:max(at, 1)]
+    return text
+
+
+def _measure_help_in_cells() -> None:
+    """Click measures help text in characters; Chinese text is two cells a character, so option
+    descriptions after a Chinese metavar (``--out 文件夹``) stood out of line and paragraphs ran past
+    the terminal's edge. Click routes every measurement through ``term_len`` (and the long-word cut
+    through ``_truncate_visible``): those answer in cells here. tests/test_i18n.py holds the help of
+    every command to its columns and its width in both languages."""
+    import click._textwrap
+    import click.formatting
+
+    for module, name, replacement in ((click.formatting, "term_len", _cells), (click._textwrap, "term_len", _cells),
+                                      (click._textwrap, "_truncate_visible", _truncate_cells)):
+        if hasattr(module, name):
+            setattr(module, name, replacement)
+    wrapper = click._textwrap.TextWrapper
+    split_words = wrapper._split
+
+    def split_between_characters(self: Any, text: str) -> list[str]:
+        """Chinese breaks between any two characters (not before a closing mark such as ，。）
+        nor after an opening one such as （): each character is a chunk the wrapper may move on."""
+        chunks = split_words(self, text)
+        if text.isascii():
+            return chunks
+        return [piece for chunk in chunks for piece in (_CJK_PIECE.findall(chunk) if not chunk.isascii()
+                                                        else (chunk,))]
+
+    wrapper._split = split_between_characters  # type: ignore[method-assign]
+
+
+_OPENING, _CLOSING = "（「『“‘《〈【〔", "，。、；：！？）」』”’》〉】〕…—"
+_CJK_PIECE = re.compile(
+    f"[{_OPENING}]*[\u2e80-\u2fff\u3040-\u9fff\uf900-\ufaff\uff01-\uff60][{_CLOSING}]*"
+    f"|[{_OPENING}]+|[^\u2e80-\u2fff\u3040-\u9fff\uf900-\ufaff\uff01-\uff60{_OPENING}]+[{_CLOSING}]*")
+
+
+_measure_help_in_cells()
+
+
+_CJK_BREAK = re.compile("(?<=[\u2e80-\u9fff\uff00-\uffef])\n(?=[\u2e80-\u9fff\uff00-\uffef])")
+
+
+def _join_cjk_lines(text: str) -> str:
+    """Click joins the lines of a paragraph with a space, which Chinese does not have between its
+    characters: a line break between two of them is dropped instead (``\b`` paragraphs keep theirs)."""
+    if text.isascii():
+        return text
+    return "\n\n".join(paragraph if paragraph.startswith("\b") else _CJK_BREAK.sub("", paragraph)
+                        for paragraph in text.split("\n\n"))
+
+
 def _translate(text: str | None) -> str | None:
     """A help text (a message id as Click cleans it) in the reader's language."""
     import inspect
 
-    return translate(inspect.cleandoc(text)) if text else text
+    return _join_cjk_lines(translate(inspect.cleandoc(text))) if text else text
 
 
 @contextmanager

@@ -148,3 +148,90 @@ def test_a_domain_error_speaks_chinese_and_json_keeps_english(tmp_path: Path) ->
     listing = _invoke(["community", "list", "--json"], "zh_CN", tmp_path)
     assert listing.exit_code == 0
     assert json.loads(listing.output) == []
+
+
+# --------------------------------------------------------------------------- help text in a terminal's cells
+
+
+def _cells(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _command_paths() -> list[list[str]]:
+    import click
+
+    from cli import cli
+
+    ctx = click.Context(cli)
+    paths: list[list[str]] = [[]]
+
+    def walk(group: click.Group, prefix: list[str]) -> None:
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            paths.append([*prefix, name])
+            if isinstance(command, click.Group):
+                walk(command, [*prefix, name])
+
+    walk(cli, [])
+    return paths
+
+
+def _description_columns(help_text: str) -> list[list[int]]:
+    """Per definition list (Options, Commands), the cell at which each entry's description starts."""
+    import re
+
+    lists: list[list[int]] = []
+    current: list[int] | None = None
+    for line in help_text.splitlines():
+        if re.fullmatch(r"(Options|Commands|选项|命令):", line.strip()):
+            current = []
+            lists.append(current)
+        elif current is not None and not line.strip():
+            current = None
+        elif current is not None:
+            match = re.match(r"^(  \S.*?)  +(\S)", line)
+            if match and not line.startswith("   "):  # an entry whose description is on its line
+                current.append(_cells(match.group(1)) + len(line[len(match.group(1)):match.start(2)]))
+    return [columns for columns in lists if columns]
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_every_help_keeps_its_columns_and_the_terminal_width(lang: str) -> None:
+    """Click measured help in characters: a Chinese metavar (--out 文件夹) pushed its description out
+    of line and Chinese paragraphs ran to twice the width. Every command's --help, in both languages:
+    descriptions start in one column per list, no line wider than 120 cells (examples aside)."""
+    from cli import cli
+
+    runner = CliRunner(env={"ROSTER_LANG": lang})
+    paths = _command_paths()
+    assert len(paths) > 80
+    wide_seen = False
+    for path in paths:
+        result = runner.invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        for columns in _description_columns(result.output):
+            assert len(set(columns)) == 1, (path, columns, result.output)
+        for line in result.output.splitlines():
+            wide_seen = wide_seen or _cells(line) > len(line)
+            if not line.lstrip().startswith(("roster ", "例如：roster", "Example: roster")):
+                assert _cells(line) <= 120, (path, _cells(line), line)
+    assert wide_seen or lang == "en"
+
+
+def test_chinese_help_breaks_between_characters_but_not_before_a_closing_mark() -> None:
+    import cli as cli_module
+
+    text = "二维码打开 ROSTER_WEB_BASE_URL/r/<key>，key 为用网页密钥（ROSTER_WEB_SECRET）签名的服务项目：只要该密钥不变。"
+    for chunk in text.split(" "):
+        pieces = cli_module._CJK_PIECE.findall(chunk)
+        assert "".join(pieces) == chunk  # nothing lost
+        assert not any(piece[0] in cli_module._CLOSING for piece in pieces[1:] if not piece.isascii()), pieces
+    import click
+
+    wrapped = click.wrap_text(text, width=40)
+    assert all(_cells(line) <= 40 for line in wrapped.splitlines()), wrapped
+    assert wrapped.replace("\n", "").replace(" ", "") == text.replace(" ", "")
+    assert not any(line[0] in cli_module._CLOSING for line in wrapped.splitlines()), wrapped
+    assert cli_module._join_cjk_lines("签名的\n服务项目\n\n\b\n例如：\n  roster") == "签名的服务项目\n\n\b\n例如：\n  roster"

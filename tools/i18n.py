@@ -254,6 +254,9 @@ def problems() -> list[str]:
                 found.append(f"no Chinese translation: {message.id!r}")
                 continue
             for string in strings:
+                if string and string.count("\b") != ids_text.count("\b"):
+                    found.append(f"{lang}: the translation of {message.id!r} drops or adds Click's \\b "
+                                 f"(keep-this-paragraph-as-is) marker: {string!r}")
                 if string and _placeholders(string) != _placeholders(ids_text if isinstance(message.id, str)
                                                                      else message.id[0]):
                     if not isinstance(message.id, str) and _placeholders(string) <= _placeholders(ids_text):
