@@ -2,27 +2,72 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli import AppContext, command, group, pass_app
 from commands.options import RECORD_ID, RECORD_REF, date_option_callback, default_by
+from scheduler.i18n import N_, _, format_datetime, translate
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+#: Attendance statuses as a person reads them (JSON keeps the raw value, and its own ``status_label``).
+STATUS_LABELS = {"open": N_("in progress"), "pending_approval": N_("pending approval"),
+                 "approved": N_("approved"), "rejected": N_("rejected")}
+#: The fields a trail entry names, as a person reads them (JSON keeps ``check_in``, ``check_out``, ``status``).
+FIELD_LABELS = {"check_in": N_("check-in"), "check_out": N_("check-out"), "status": N_("status")}
+#: How attendance_as_dict writes a local time (scheduler.attendance.LOCAL_FORMAT, in the service's zone).
+LOCAL_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def status_label(status: str) -> str:
+    """An attendance status in the language in force (an unknown value as it is)."""
+    label = STATUS_LABELS.get(str(status))
+    return translate(label) if label else str(status)
+
+
+def field_label(field: str) -> str:
+    label = FIELD_LABELS.get(field)
+    return translate(label) if label else field
+
+
+def _local(text: str | None) -> datetime | None:
+    """A record's local ``YYYY-MM-DD HH:MM`` (already in the service's zone), ``None`` for another text."""
+    try:
+        return datetime.strptime(text or "", LOCAL_FORMAT)
+    except ValueError:
+        return None
+
+
+def local_time_text(text: str | None) -> str:
+    """A record's local time as a person reads it (``2026年12月7日（周一）16:30``); another text as it is."""
+    moment = _local(text)
+    return format_datetime(moment, with_year=True) if moment else (text or "")
+
+
+def check_out_text(check_in: str, check_out: str) -> str:
+    """The check-out beside its check-in: the time alone on the same day, else with its date."""
+    start, end = _local(check_in), _local(check_out)
+    if start and end and start.date() == end.date():
+        return f"{end:%H:%M}"
+    return local_time_text(check_out)
+
 
 def attendance_line(data: dict[str, Any]) -> str:
-    when = data["check_in"] if not data["check_out"] else f"{data['check_in']}-{data['check_out'][-5:]}"
-    line = (f"record #{data['id']}: {data['volunteer']} (#{data['volunteer_id']}) {data['service']} "
-            f"occurrence #{data['occurrence_id']} {when} {data['timezone']}")
+    when = local_time_text(data["check_in"])
+    if data["check_out"]:
+        when += f"-{check_out_text(data['check_in'], data['check_out'])}"
+    line = _("record #{id}: {volunteer} (#{volunteer_id}) {service} occurrence #{occurrence} {when} {zone}").format(
+        id=data["id"], volunteer=data["volunteer"], volunteer_id=data["volunteer_id"], service=data["service"],
+        occurrence=data["occurrence_id"], when=when, zone=data["timezone"])
     if data["minutes"] is not None:
-        line += f", {data['minutes']} min ({data['hours']} h)"
-    line += f", {data['status_label']} ({data['status']})"
+        line += _(", {minutes} min ({hours} h)").format(minutes=data["minutes"], hours=data["hours"])
+    line += _(", {status}").format(status=status_label(data["status"]))
     if data["assignment_id"] is None:
-        line += ", walk-in (no assignment)"
+        line += _(", walk-in (no assignment)")
     return line
 
 
@@ -44,7 +89,7 @@ def checkin(app: AppContext, volunteer_ref: str, occurrence_id: int, at: str | N
 
     data = app.run(lambda s: att.attendance_as_dict(
         s, att.checkin(s, volunteer_ref, occurrence_id, at=at, by=by or default_by()), policy=app.policy))
-    app.out.result(data, f"签到 {attendance_line(data)}")
+    app.out.result(data, _("check-in {record}").format(record=attendance_line(data)))
 
 
 @command()
@@ -65,11 +110,12 @@ def checkout(app: AppContext, volunteer_ref: str, occurrence_id: int, at: str | 
     data = app.run(lambda s: att.attendance_as_dict(
         s, att.checkout(s, volunteer_ref, occurrence_id, at=at, by=by or default_by(), policy=app.policy),
         policy=app.policy))
-    app.out.result(data, f"签退 {attendance_line(data)}")
+    app.out.result(data, _("check-out {record}").format(record=attendance_line(data)))
     for reason in data["review_reasons"]:
-        app.out.note(f"  waits for approval: {reason}")
+        app.out.note("  " + _("waits for approval: {reason}").format(reason=reason))
     if data["status"] == "pending_approval":
-        app.out.note(f"  a coordinator approves with: roster attendance approve {data['id']} --by NAME")
+        app.out.note("  " + _("a coordinator approves with: roster attendance approve {id} --by NAME").format(
+            id=data["id"]))
 
 
 @command()
@@ -89,7 +135,8 @@ def noshow(app: AppContext, volunteer_ref: str, occurrence_id: int, by: str) -> 
         return assignment.id, assignment.volunteer.name
 
     assignment_id, name = app.run(work)
-    app.out.message(f"未到 assignment #{assignment_id}: {name} marked no-show at occurrence #{occurrence_id}")
+    app.out.message(_("assignment #{id}: {name} marked no-show at occurrence #{occurrence}").format(
+        id=assignment_id, name=name, occurrence=occurrence_id))
 
 
 @group()
@@ -118,10 +165,11 @@ def attendance_list(app: AppContext, pending: bool, occurrence_id: int | None, v
         return [attendance_as_dict(s, r, policy=app.policy) for r in records]
 
     data = app.read(work)
-    app.out.records(data, ("id", "volunteer", "service", "occ", "check in", "check out", "min", "hours", "status",
-                           "why"),
-                    [(d["id"], d["volunteer"], d["service"], d["occurrence_id"], d["check_in"], d["check_out"][-5:],
-                      d["minutes"], d["hours"], d["status_label"], "; ".join(d["review_reasons"])) for d in data])
+    app.out.records(data, (_("id"), _("volunteer"), _("service"), _("occ"), _("check-in"), _("check-out"), _("min"),
+                           _("hours"), _("status"), _("why")),
+                    [(d["id"], d["volunteer"], d["service"], d["occurrence_id"], local_time_text(d["check_in"]),
+                      check_out_text(d["check_in"], d["check_out"]), d["minutes"], d["hours"],
+                      status_label(d["status"]), "; ".join(d["review_reasons"])) for d in data])
 
 
 @attendance.command("show")
@@ -135,9 +183,17 @@ def attendance_show(app: AppContext, attendance_id: int) -> None:
                                                  policy=app.policy))
     app.out.record(data, omit=("trail",))
     if data["trail"]:
-        app.out.table(("at", "by", "field", "old", "new", "reason"),
-                      [(t["at"], t["by"], t["field"], t["old"], t["new"], t["reason"]) for t in data["trail"]],
-                      title="trail")
+        app.out.table((_("at"), _("changed by"), _("field"), _("old"), _("new"), _("reason")),
+                      [(local_time_text(t["at"]), t["by"], field_label(t["field"]), _trail_value(t["field"], t["old"]),
+                        _trail_value(t["field"], t["new"]), t["reason"]) for t in data["trail"]],
+                      title=_("trail"))
+
+
+def _trail_value(field: str, value: str | None) -> str:
+    """A trail entry's old or new value as a person reads it: a local time, a status."""
+    if value is None:
+        return ""
+    return status_label(value) if field == "status" else local_time_text(value)
 
 
 @attendance.command("correct")
@@ -156,7 +212,8 @@ def attendance_correct(app: AppContext, attendance_id: int, field: str, value: s
 
     data = app.run(lambda s: attendance_as_dict(
         s, correct(s, attendance_id, field, value, by=by, reason=reason, policy=app.policy), policy=app.policy))
-    app.out.result(data, f"corrected {field}: {attendance_line(data)}")
+    app.out.result(data, _("corrected the {field} of {record}").format(field=field_label(field),
+                                                                    record=attendance_line(data)))
 
 
 @attendance.command("approve")
@@ -168,7 +225,7 @@ def attendance_approve(app: AppContext, attendance_id: int, by: str) -> None:
     from scheduler.attendance import approve, attendance_as_dict
 
     data = app.run(lambda s: attendance_as_dict(s, approve(s, attendance_id, by=by), policy=app.policy))
-    app.out.result(data, f"approved {attendance_line(data)}")
+    app.out.result(data, _("approved {record}").format(record=attendance_line(data)))
 
 
 @attendance.command("reject")
@@ -181,4 +238,4 @@ def attendance_reject(app: AppContext, attendance_id: int, by: str, reason: str)
     from scheduler.attendance import attendance_as_dict, reject
 
     data = app.run(lambda s: attendance_as_dict(s, reject(s, attendance_id, by=by, reason=reason), policy=app.policy))
-    app.out.result(data, f"rejected {attendance_line(data)}")
+    app.out.result(data, _("rejected {record}").format(record=attendance_line(data)))

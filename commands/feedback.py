@@ -9,8 +9,10 @@ import click
 
 from cli import AppContext, group, pass_app
 from commands.options import date_option_callback
+from scheduler.i18n import _, format_date, format_datetime
 
-#: The period a report or a comment listing covers when --from is not given.
+#: The period a report or a comment listing covers when --from is not given (the --from help
+#: says 30: a help text is a literal message id).
 DEFAULT_DAYS = 30
 
 
@@ -20,7 +22,8 @@ def _period(app: AppContext, first: date | None, last: date | None) -> tuple[dat
     last = last or local_today(app.settings.timezone)
     first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     if last < first:
-        raise click.BadParameter(f"{last} is before --from {first}", param_hint="--to")
+        raise click.BadParameter(_("{to} is before --from {start}").format(to=last, start=first),
+                                 param_hint="--to")
     return first, last
 
 
@@ -28,7 +31,7 @@ def _period_options(func: Any) -> Any:
     func = click.option("--to", "last", callback=date_option_callback,
                         help="Last day, inclusive (YYYY-MM-DD; default today).")(func)
     return click.option("--from", "first", callback=date_option_callback,
-                        help=f"First day (YYYY-MM-DD; default {DEFAULT_DAYS} days up to --to).")(func)
+                        help="First day (YYYY-MM-DD; default 30 days up to --to).")(func)
 
 
 @group()
@@ -67,7 +70,8 @@ def poster(app: AppContext, service_slug: str, out_file: str | None) -> None:
     from calendars.publish import write_atomic
 
     write_atomic(Path(out_file), page.encode("utf-8"))
-    app.out.message(f"wrote the rating poster of {service_slug} ({title}) to {out_file}")
+    app.out.message(_("wrote the rating poster of {service} ({title}) to {file}").format(
+        service=service_slug, title=title, file=out_file))
 
 
 @feedback.command("report")
@@ -89,10 +93,16 @@ def report(app: AppContext, first: date | None, last: date | None, by: str) -> N
     satisfied = sum(r.satisfied * r.count for r in rows) / total if total else 0.0
     data = {"from": first.isoformat(), "to": last.isoformat(), "by": by, "rows": [r.as_json() for r in rows],
             "count": total, "satisfied": round(satisfied, 4)}
-    app.out.result(data, f"ratings {first} - {last}: {total}" +
-                   (f", {satisfied:.0%} rated 4-5" if total else " (nothing to show)"))
+    span = {"first": format_date(first, with_year=True), "last": format_date(last, with_year=True)}
+    if total:
+        text = _("ratings {first} to {last}: {count}, {share} rated 4-5").format(
+            count=total, share=f"{satisfied:.0%}", **span)
+    else:
+        text = _("ratings {first} to {last}: none").format(**span)
+    app.out.result(data, text)
     if rows:
-        app.out.table((by, "name", "ratings", "mean", "4-5 stars"),
+        grouping = {"service": _("service"), "branch": _("branch"), "community": _("community")}[by]
+        app.out.table((grouping, _("name"), _("ratings"), _("mean"), _("4-5 stars")),
                       [(r.key, r.label, r.count, f"{r.mean:.2f}", f"{r.satisfied:.0%}") for r in rows])
 
 
@@ -107,13 +117,11 @@ def comments(app: AppContext, service_slug: str, first: date | None, last: date 
     """
     from zoneinfo import ZoneInfo
 
-    from rich.markup import escape
-
     from scheduler.feedback import rating_comments
 
     first, last = _period(app, first, last)
     found = app.read(lambda s: rating_comments(s, service_slug, first, last, app.settings.timezone))
     tz = ZoneInfo(app.settings.timezone)
-    app.out.records([c.as_json() for c in found], ("when (local)", "stars", "comment"),
-                    [(f"{c.created_at.astimezone(tz):%Y-%m-%d %H:%M}", c.stars, escape(c.comment))  # typed by anyone
-                     for c in found])
+    # A comment is typed by anyone: the table prints its cells as plain text, never as markup.
+    app.out.records([c.as_json() for c in found], (_("when (local)"), _("stars"), _("comment")),
+                    [(format_datetime(c.created_at, tz, with_year=True), c.stars, c.comment) for c in found])

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from scheduler.db import engine_for, session_scope
 from scheduler.errors import Conflict, InvalidInput, NotFound
+from scheduler.i18n import format_date, format_datetime, using
 from scheduler.models import Assignment, Service
 from tests import factories
 from tests.cli_codes import USAGE
@@ -51,16 +52,47 @@ def setup(invoke, roster_env: dict[str, str]) -> dict[str, int]:  # type: ignore
         return {"occ": occ.id}
 
 
-def test_checkin_and_checkout_print_chinese_and_count_minutes(invoke, setup) -> None:  # type: ignore[no-untyped-def]
+def local(hhmm: str) -> str:
+    """A local time on DAY as the CLI shows it (in the language of the test)."""
+    return format_datetime(datetime.strptime(at(hhmm), "%Y-%m-%d %H:%M"), with_year=True)
+
+
+def test_checkin_and_checkout_print_the_record_and_count_minutes(invoke, setup) -> None:  # type: ignore[no-untyped-def]
     occ = str(setup["occ"])
     result = invoke("checkin", "13800138000", occ, "--at", at("16:30"), "--by", "李书记")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("签到 record #1: 王芳 (#1) 四点半课堂") and at("16:30") in result.output
+    assert result.output == (f"check-in record #1: 王芳 (#1) 四点半课堂 occurrence #{occ} {local('16:30')} "
+                             "Asia/Shanghai, in progress\n")
     result = invoke("checkout", "1", occ, "--at", "18:45")
     assert result.exit_code == 0, result.output
-    assert "签退 record #1" in result.output and "135 min (2.25 h), 已审核 (approved)" in result.output
+    assert result.output == (f"check-out record #1: 王芳 (#1) 四点半课堂 occurrence #{occ} {local('16:30')}-18:45 "
+                             "Asia/Shanghai, 135 min (2.25 h), approved\n")
     shown = json.loads(invoke("attendance", "show", "1", "--json").output)
     assert (shown["check_in"], shown["check_out"], shown["recorded_by"]) == (at("16:30"), at("18:45"), "李书记")
+
+
+def test_attendance_speaks_chinese_with_roster_lang_zh_cn(invoke, setup, monkeypatch) -> None:  # type: ignore
+    occ = str(setup["occ"])
+    monkeypatch.setenv("ROSTER_LANG", "zh_CN")
+    with using("zh_CN"):
+        day = format_date(DAY, with_year=True)  # 2026年12月7日（周一）
+    result = invoke("checkin", "13800138000", occ, "--at", at("16:30"), "--by", "李书记")
+    assert result.output == f"已签到，记录 #1：王芳（#1）四点半课堂 场次 #{occ} {day}16:30（Asia/Shanghai），进行中\n"
+    result = invoke("checkout", "1", occ, "--at", "18:45")
+    assert result.output == (f"已签退，记录 #1：王芳（#1）四点半课堂 场次 #{occ} {day}16:30-18:45（Asia/Shanghai），"
+                             "135 分钟（2.25 小时），已审核\n")
+    listed = invoke("attendance", "list").output
+    for header in ("编号", "志愿者", "服务项目", "场次", "签到", "签退", "分钟", "时长", "状态", "需审核原因"):
+        assert header in listed
+    assert f"{day}16:30" in listed and "已审核" in listed and "approved" not in listed
+    invoke("attendance", "reject", "1", "--by", "张主任", "--reason", "重复登记")
+    shown = invoke("attendance", "show", "1").output
+    assert "留痕记录" in shown and "操作人" in shown and "原值" in shown and "新值" in shown
+    assert "已审核" in shown and "未通过" in shown and "张主任" in shown
+    # JSON stays English for scripts, whatever the language.
+    record = json.loads(invoke("attendance", "show", "1", "--json").output)
+    assert (record["status"], record["trail"][0]["field"], record["trail"][0]["new"]) == (
+        "rejected", "status", "rejected")
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
@@ -93,12 +125,16 @@ def test_long_day_waits_for_approval_then_counts(invoke, setup) -> None:  # type
     occ = str(setup["occ"])
     invoke("checkin", "1", occ, "--at", at("08:00"))
     result = invoke("checkout", "1", occ, "--at", at("17:00"))
-    assert "待审核 (pending_approval)" in result.output and "more than 8 h in a day" in result.output
+    assert ", pending approval\n" in result.output and "  waits for approval: " in result.output
+    assert "more than 8 h in a day" in result.output
+    assert "  a coordinator approves with: roster attendance approve 1 --by NAME" in result.output
     listed = invoke("attendance", "list", "--pending")
-    assert listed.exit_code == 0 and "待审核" in listed.output and "王芳" in listed.output
+    assert listed.exit_code == 0 and "pending approval" in listed.output and "王芳" in listed.output
+    assert local("08:00") in listed.output and "17:00" in listed.output
     assert json.loads(invoke("hours", "report", "--json").output) == []
     result = invoke("attendance", "approve", "1", "--by", "张主任")
-    assert result.exit_code == 0 and "已审核" in result.output
+    assert result.exit_code == 0 and result.output.startswith("approved record #1: ")
+    assert result.output.endswith(", approved\n")
     report = json.loads(invoke("hours", "report", "--json").output)
     assert [(r["name"], r["hours"], r["star"]) for r in report] == [("王芳", "9.00", "")]
     assert invoke("attendance", "approve", "1", "--by", "张主任").exit_code == Conflict.exit_code
@@ -111,14 +147,17 @@ def test_correct_and_reject_keep_the_trail(invoke, setup) -> None:  # type: igno
     result = invoke("attendance", "correct", "1", "--field", "check_out", "--value", "18:30",
                     "--reason", "忘记签退", "--by", "李书记")
     assert result.exit_code == 0, result.output
-    assert "120 min" in result.output
+    assert result.output.startswith("corrected the check-out of record #1: ") and "120 min" in result.output
     result = invoke("attendance", "correct", "1", "--field", "check_out", "--value", "18:30",
                     "--reason", "再改", "--by", "李书记")
     assert result.exit_code == InvalidInput.exit_code and "value: " in result.stderr
     result = invoke("attendance", "reject", "1", "--by", "张主任", "--reason", "重复登记")
-    assert result.exit_code == 0 and "未通过" in result.output
+    assert result.exit_code == 0 and result.output.startswith("rejected record #1: ")
+    assert result.output.endswith(", rejected\n")
     shown = invoke("attendance", "show", "1")
     assert "忘记签退" in shown.output and "重复登记" in shown.output and "李书记" in shown.output
+    assert "changed by" in shown.output and "check-out" in shown.output and local("18:30") in shown.output
+    assert "approved" in shown.output and "rejected" in shown.output
     trail = json.loads(invoke("attendance", "show", "1", "--json").output)["trail"]
     assert [(t["field"], t["old"], t["new"]) for t in trail] == [
         ("check_out", at("18:00"), at("18:30")), ("status", "approved", "rejected")]
@@ -126,7 +165,7 @@ def test_correct_and_reject_keep_the_trail(invoke, setup) -> None:  # type: igno
 
 def test_noshow_marks_the_assignment(invoke, setup, roster_env) -> None:  # type: ignore[no-untyped-def]
     result = invoke("noshow", "13800138000", str(setup["occ"]), "--by", "李书记")
-    assert result.exit_code == 0 and "未到" in result.output and "王芳" in result.output
+    assert result.output == f"assignment #1: 王芳 marked no-show at occurrence #{setup['occ']}\n"
     with session_scope(engine_for(roster_env["ROSTER_DATABASE_URL"])) as s:
         assert s.get(Assignment, 1).status == "no_show"  # type: ignore[union-attr]
     assert invoke("noshow", "13800138000", str(setup["occ"])).exit_code == Conflict.exit_code
@@ -192,7 +231,7 @@ def test_early_checkin_waits_for_approval_and_list_and_show_say_why(invoke, setu
     occ = str(setup["occ"])
     invoke("checkin", "1", occ, "--at", at("15:00"))
     result = invoke("checkout", "1", occ, "--at", at("18:30"))
-    assert "待审核 (pending_approval)" in result.output
+    assert ", pending approval\n" in result.output
     assert "waits for approval: checked in 1 h 30 min before the shift starts" in result.output
     assert "waits for approval: 3 h 30 min recorded for a 2 h 0 min shift" in result.output
     listed = invoke("attendance", "list", "--pending")

@@ -247,12 +247,37 @@ def test_comments_are_for_coordinators_on_the_command_line(venue: Venue, invoke:
     listed = invoke("feedback", "comments", "clinic", "--from", "2026-11-01", "--to", "2026-11-30")
     assert listed.exit_code == 0, listed.output
     assert "等候时间有点长" in listed.output and "[/b] 很好" in listed.output  # typed text is not markup
+    assert "\\[/b]" not in listed.output  # nor escaped as markup (the table prints plain text)
+    assert "when (local)" in listed.output and "Tue 10 Nov 2026 15:00" in listed.output  # 07:00 UTC in Shanghai
     rows = json.loads(invoke("feedback", "comments", "clinic", "--from", "2026-11-01", "--to", "2026-11-30",
                              "--json").output)
     assert [(r["stars"], r["comment"]) for r in rows] == [(4, "[/b] 很好"), (2, "等候时间有点长")]
     assert set(rows[0]) == {"created_at", "stars", "comment"}  # nothing about who or where from
     # The public page never shows them.
     assert "等候时间" not in venue.client().get(f"/r/{venue.keys['clinic']}").get_data(as_text=True)
+
+
+def test_the_report_and_comments_speak_chinese_with_roster_lang_zh_cn(venue: Venue, invoke: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    _ratings(venue)
+    monkeypatch.setenv("ROSTER_DATABASE_URL", str(venue.engine.url))
+    monkeypatch.setenv("ROSTER_LANG", "zh_CN")
+    report = invoke("feedback", "report", "--from", "2026-11-01", "--to", "2026-11-30", "--by", "branch").output
+    assert report.startswith("2026年11月1日（周日）至2026年11月30日（周一）的评价：6 条，67% 为 4-5 星\n")
+    for header in ("支部", "名称", "评价数", "平均分", "4-5 星占比"):
+        assert header in report
+    assert "顺景花园党支部" in report and "75%" in report
+    empty = invoke("feedback", "report", "--from", "2027-01-01", "--to", "2027-01-31").output
+    assert empty == "2027年1月1日（周五）至2027年1月31日（周日）的评价：暂无\n"
+    listed = invoke("feedback", "comments", "clinic", "--from", "2026-11-01", "--to", "2026-11-30").output
+    for header in ("时间（当地）", "星级", "留言"):
+        assert header in listed
+    assert "2026年11月10日（周二）15:00" in listed and "等候时间有点长" in listed
+    bad = invoke("feedback", "report", "--from", "2026-11-30", "--to", "2026-11-01")
+    assert bad.exit_code == 2 and "2026-11-01 早于 --from 2026-11-30" in bad.output
+    # JSON keeps its English keys and values.
+    data = json.loads(invoke("feedback", "report", "--from", "2026-11-01", "--to", "2026-11-30", "--json").output)
+    assert (data["by"], data["count"]) == ("service", 6)
 
 
 def test_the_weekly_digest_tells_each_coordinator_their_scopes_satisfaction(venue: Venue) -> None:
