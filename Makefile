@@ -61,7 +61,10 @@ test: $(STAMP) test-tools lint
 # Only this process tree's wall clock moves (PostgreSQL's and Redis's servers keep the real one). The
 # clock is shifted by an offset, so that worker processes started later agree with the test (a start
 # date would restart in each child); the monotonic clock stays real, and tests/faketime/monotonic_sleep.c
-# fixes libfaketime 0.9.10's sleeps for it (see there why).
+# fixes libfaketime 0.9.10's sleeps for it (see there why). libfaketime re-reads FAKETIME from the
+# environment when its cache expires (every 10 s by default), from whichever thread asks the time; a
+# getenv racing a putenv in another thread crashed an xdist worker once (SIGSEGV): the cache lasts a
+# day here, and tests/conftest.py stops pytest's per-test PYTEST_CURRENT_TEST putenv under faketime.
 FAKE_DATES     ?= 2027-12-20_10:00:00 2029-06-01_03:00:00
 MONOTONIC_FIX  := $(VENV)/faketime/monotonic_sleep.so
 
@@ -74,7 +77,7 @@ test-dates: $(STAMP) test-tools $(MONOTONIC_FIX)
 		at="$$(echo $$when | tr _ ' ')"; offset=$$(( $$(date -u -d "$$at" +%s) - $$(date -u +%s) )); \
 		case $$offset in -*) shift="$${offset}s" ;; *) shift="+$${offset}s" ;; esac; \
 		echo "== the tests on $$at UTC (faketime $$shift)"; \
-		LD_PRELOAD="$(abspath $(MONOTONIC_FIX))" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+		LD_PRELOAD="$(abspath $(MONOTONIC_FIX))" FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_CACHE_DURATION=86400 \
 			faketime -f "$$shift" $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) || exit 1; \
 	done
 

@@ -226,8 +226,9 @@ class Formatter(Protocol):
                 title: str | None = None) -> None:
         """A listing: the data as JSON, or the rows as a table."""
 
-    def record(self, data: Mapping[str, Any], omit: Sequence[str] = ()) -> None:
-        """One record: JSON, or aligned ``field value`` lines (``omit``: keys a later table shows)."""
+    def record(self, data: Mapping[str, Any], omit: Sequence[str] = (), labels: Mapping[str, str] | None = None) -> None:
+        """One record: JSON, or aligned ``field value`` lines (``omit``: keys a later table shows;
+        ``labels``: message ids for keys whose usual label would mislead, e.g. a person's name)."""
 
     def result(self, data: Any, text: str | None = None) -> None:
         """A command's outcome: the data as JSON, or ``text`` for people."""
@@ -253,7 +254,7 @@ class JsonFormatter:
                 title: str | None = None) -> None:
         click.echo(_dump(data))
 
-    def record(self, data: Mapping[str, Any], omit: Sequence[str] = ()) -> None:
+    def record(self, data: Mapping[str, Any], omit: Sequence[str] = (), labels: Mapping[str, str] | None = None) -> None:
         click.echo(_dump(data))
 
     def result(self, data: Any, text: str | None = None) -> None:
@@ -279,15 +280,11 @@ class TableFormatter:
         else:
             click.echo(_("(nothing to show)"))
 
-    def record(self, data: Mapping[str, Any], omit: Sequence[str] = ()) -> None:
-        rows = []
-        for key, value in data.items():
-            if key in omit:
-                continue
-            if isinstance(value, list):
-                value = ", ".join(json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else str(x)
-                                  for x in value)
-            rows.append((key, "" if value is None else value))
+    def record(self, data: Mapping[str, Any], omit: Sequence[str] = (), labels: Mapping[str, str] | None = None) -> None:
+        from commands import fields
+
+        rows = [(translate(labels[key]) if labels and key in labels else fields.label(key), fields.value(key, value))
+                for key, value in data.items() if key not in omit]
         self.table((_("field"), _("value")), rows)
 
     def result(self, data: Any, text: str | None = None) -> None:

@@ -51,7 +51,7 @@ def coordinator_list(app: AppContext) -> None:
     from scheduler.organisations.coordinators import coordinator_as_dict, list_coordinators
 
     data = app.read(lambda s: [coordinator_as_dict(s, c) for c in list_coordinators(s)])
-    app.out.records(data, (_("id"), _("name"), _("scope"), _("channel"), _("email"), _("phone")),
+    app.out.records(data, (_("id"), _("full name"), _("scope"), _("channel"), _("email"), _("phone")),
                     [(d["id"], d["name"], scope_text(d["scope"]), d["channel"], d["email"], d["phone"]) for d in data])
 
 

@@ -65,7 +65,7 @@ def _rows(data: list[dict[str, object]]) -> list[tuple[object, ...]]:
              d["issued_on"] or "", d["expires_on"] or _("no end date")) for d in data]
 
 
-_COLUMNS = (N_("id"), N_("volunteer id"), N_("name"), N_("kind"), N_("issuer"), N_("number"), N_("issued"),
+_COLUMNS = (N_("id"), N_("volunteer id"), N_("full name"), N_("kind"), N_("issuer"), N_("certificate number"), N_("issued"),
             N_("expires"))
 
 

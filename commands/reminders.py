@@ -65,6 +65,7 @@ def reminders_list(app: AppContext, failed_only: bool, status: str | None, limit
     ahead); change notices when the change is made. The due time is local to the reminder's
     service (its zone is named when it is not ROSTER_TIMEZONE's); --json gives it in UTC.
     """
+    from commands import fields
     from scheduler.reminders import list_reminders, reminder_view
 
     views = app.read(lambda s: [reminder_view(r) for r in list_reminders(s, status, failed_only, limit)])
@@ -72,7 +73,8 @@ def reminders_list(app: AppContext, failed_only: bool, status: str | None, limit
     app.out.records([r.as_json() for r in views],
                     (_("id"), _("status"), _("kind"), _("channel"), _("due (local)"), _("service"), _("volunteer"),
                      _("tries"), _("error")),
-                    [(r.id, translate(STATUS_WORDS.get(r.status, r.status)), r.kind, r.channel,
+                    [(r.id, translate(STATUS_WORDS.get(r.status, r.status)), fields.reminder_kind(r.kind),
+                      fields.value("channel", r.channel),
                       _local(r.due_at, r.timezone, home), r.service, r.volunteer_id, r.attempts, r.last_error or "")
                      for r in views])
 
@@ -92,6 +94,7 @@ def reminders_upcoming(app: AppContext, days: int, first: date | None, limit: in
     """
     from datetime import UTC, timedelta
 
+    from commands import fields
     from scheduler.db import utcnow
     from scheduler.reminders.scan import upcoming
 
@@ -101,7 +104,8 @@ def reminders_upcoming(app: AppContext, days: int, first: date | None, limit: in
     app.out.records([r.as_json() for r in views],
                     (_("due (local)"), _("kind"), _("channel"), _("service"), _("shift (local)"), _("volunteer"),
                      _("assignment")),
-                    [(_local(r.due_at, r.timezone, home), r.kind, r.channel, r.service,
+                    [(_local(r.due_at, r.timezone, home), fields.reminder_kind(r.kind), fields.value("channel", r.channel),
+                      r.service,
                       _local(r.shift_start, r.timezone, home), r.volunteer_id, r.assignment_id) for r in views])
 
 

@@ -10,7 +10,7 @@ import click
 from cli import AppContext, group, pass_app
 from commands.options import RECORD_REF
 from commands.planning import DRY_RUN_HELP, dry_run_title, run_or_rehearse
-from scheduler.i18n import _, format_date
+from scheduler.i18n import N_, _, format_date
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -91,7 +91,7 @@ def volunteer_list(app: AppContext, branch_slug: str | None, skill: str | None, 
                                                                              include_inactive, search)])
     from scheduler.volunteers.skills import skill_label
 
-    app.out.records(data, (_("id"), _("name"), _("phone"), _("branch"), _("skills"), _("active")),
+    app.out.records(data, (_("id"), _("full name"), _("phone"), _("branch"), _("skills"), _("active")),
                     [(d["id"], d["name"], d["phone"], d["branch"], ",".join(skill_label(x) for x in d["skills"]),
                       _("yes") if d["active"] else _("no")) for d in data])
 
@@ -111,7 +111,7 @@ def volunteer_show(app: AppContext, ref: str) -> None:
         return dict(volunteer_as_dict(vol), shifts=coming_shifts(s, vol))
 
     data = app.read(work)
-    app.out.record(data, omit=("shifts",))
+    app.out.record(data, omit=("shifts",), labels={"name": N_("full name")})
     shifts = data["shifts"]
     if not shifts:
         app.out.note(_("no coming shifts"))

@@ -1,0 +1,74 @@
+"""The Chinese tour (docs/tour.zh-CN.md) is true: every command of its ``sh`` blocks runs, in order, on a
+fresh database, in Chinese, and answers in Chinese; its exit-code table is the program's."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scheduler.errors import EXIT_CODES
+
+ROOT = Path(__file__).resolve().parents[2]
+TOUR = ROOT / "docs" / "tour.zh-CN.md"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+#: English a message id would leave in the output had it no translation.
+ENGLISH = re.compile(r"\b(the|volunteer|volunteers|added|occurrence|occurrences|nothing|would|seats?|"
+                     r"assigned|shifts?|service|branch|community|reminders?)\b")
+
+
+def tour_commands() -> list[list[str]]:
+    text = TOUR.read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"^```sh\n(.*?)^```", text, re.M | re.S):
+        for line in block.splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                argv = shlex.split(line, comments=True)
+                assert argv[0] == "roster", line
+                commands.append(argv[1:])
+    return commands
+
+
+def test_the_tour_has_the_commands_of_a_coordinators_week() -> None:
+    names = {" ".join(argv[:2]) if argv[0] in {"service", "volunteer", "community", "branch", "reminders",
+                                              "digest", "hours", "points", "qualifications"} else argv[0]
+             for argv in tour_commands()}
+    for expected in ("init", "community add", "branch add", "service add", "volunteer add", "plan", "fill",
+                     "schedule", "reminders upcoming", "digest preview", "hours short", "qualifications add"):
+        assert expected in names, expected
+
+
+def test_every_command_of_the_chinese_tour_runs_and_answers_in_chinese(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli import cli
+    from scheduler.db import dispose_engines
+
+    env = {"ROSTER_LANG": "zh_CN", "ROSTER_HOME": str(tmp_path / "var"),
+           "ROSTER_DATABASE_URL": f"sqlite:///{tmp_path}/tour.db", "ROSTER_FEED_DIR": str(tmp_path / "feeds"),
+           "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/broker.db"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    try:
+        for argv in tour_commands():
+            result = runner.invoke(cli, argv, catch_exceptions=False)
+            shown = " ".join(argv)
+            assert result.exit_code == 0, (shown, result.output)
+            assert "Traceback" not in result.output
+            if result.output.strip():
+                assert CJK.search(result.output), (shown, result.output)
+                assert not ENGLISH.search(result.output.lower()), (shown, result.output)
+        printed = list((tmp_path / "var").rglob("roster-*.xlsx")) + list((tmp_path / "var").rglob("roster-*.html"))
+        assert len(printed) == 2, printed  # schedule wrote the printable roster into the data folder
+    finally:
+        dispose_engines()
+
+
+def test_the_tours_exit_code_table_is_the_programs() -> None:
+    text = TOUR.read_text(encoding="utf-8")
+    section = text.split("## 出错时", 1)[1]
+    codes = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
+    assert codes == set(EXIT_CODES)
