@@ -29,6 +29,7 @@ def digest_preview(app: AppContext, community: str | None, week: date | None) ->
     --json gives the structured data. Example: roster digest preview --community ailian
     """
     from commands import fields
+    from commands.coordinator import scope_text
     from scheduler.i18n import _
     from scheduler.planning import local_today
     from scheduler.reminders.digest import weekly_digests
@@ -47,22 +48,10 @@ def digest_preview(app: AppContext, community: str | None, week: date | None) ->
         if number:
             click.echo()
         head = _("── to coordinator #{id} {name} ({scope}, by {channel}), week {week}").format(
-            id=draft.coordinator_id, name=draft.coordinator, scope=_scope_text(draft.scope),
+            id=draft.coordinator_id, name=draft.coordinator, scope=scope_text(draft.scope),
             channel=fields.value("channel", draft.channel), week=draft.period)
         click.echo(head)
         if draft.already_sent:
             click.echo(_("(already sent for this week: the digest task will not send it again)"))
         click.echo(draft.subject)
         click.echo(draft.body)
-
-
-def _scope_text(scope: str) -> str:
-    """A digest's scope (``branch:shunjing``, ``community:ailian``, ``all``; JSON keeps it so) for people."""
-    from scheduler.i18n import _
-
-    kind, _sep, slug = scope.partition(":")
-    if kind == "branch":
-        return _("branch {slug}").format(slug=slug)
-    if kind == "community":
-        return _("community {slug}").format(slug=slug)
-    return _("the whole subdistrict")

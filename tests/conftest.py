@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
@@ -180,6 +180,22 @@ def invoke(cli_runner: CliRunner, roster_env: dict[str, str]):  # type: ignore[n
 
     def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
         return cli_runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    yield run
+    dispose_engines()
+
+
+@pytest.fixture
+def roster_on_db(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Callable[..., Result]]:
+    """``roster ARGS`` on the test's database (SQLite or PostgreSQL), in English unless ``lang=``."""
+    from cli import cli
+    from scheduler.db import dispose_engines
+
+    env = {"ROSTER_DATABASE_URL": db_url, "ROSTER_HOME": str(tmp_path / "home"),
+           "ROSTER_FEED_DIR": str(tmp_path / "feeds"), "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/b.db"}
+
+    def run(*args: str, lang: str = "en") -> Result:
+        return CliRunner().invoke(cli, list(args), env={**env, "ROSTER_LANG": lang}, catch_exceptions=False)
 
     yield run
     dispose_engines()

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
 from scheduler import attendance as att
 from scheduler.attendance import hours
-from scheduler.db import dispose_engines, session_scope
+from scheduler.db import session_scope
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.models import Attendance, Volunteer
 from tests import factories
@@ -90,36 +87,21 @@ def test_short_filters_by_community_and_branch(engine: Engine, people: dict[str,
     assert [(r["name"], r["hours"]) for r in shunjing] == [("赵强", "0.00"), ("钱丽", "1.00"), ("王芳", "4.00")]
 
 
-@pytest.fixture
-def roster(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[object]:
-    """``roster ARGS`` on the test's database (SQLite or PostgreSQL)."""
-    from cli import cli
-
-    env = {"ROSTER_DATABASE_URL": db_url, "ROSTER_HOME": str(tmp_path / "home"),
-           "ROSTER_FEED_DIR": str(tmp_path / "feeds"), "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/b.db"}
-
-    def run(*args: str, lang: str = "en") -> Result:
-        return CliRunner().invoke(cli, list(args), env={**env, "ROSTER_LANG": lang}, catch_exceptions=False)
-
-    yield run
-    dispose_engines()
-
-
-def test_short_command_json_and_table(roster, people: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
-    result = roster("hours", "short", "--below", "9.5", "--period", "2026-Q4", "--json")
+def test_short_command_json_and_table(roster_on_db, people: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    result = roster_on_db("hours", "short", "--below", "9.5", "--period", "2026-Q4", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [(d["name"], d["hours"], d["short_minutes"]) for d in data] == [
         ("赵强", "0.00", 570), ("钱丽", "0.00", 570), ("周敏", "2.00", 450), ("王芳", "4.00", 330)]
-    result = roster("hours", "short", "--below", "10", "--from", "2026-12-01", "--to", "2026-12-31",
+    result = roster_on_db("hours", "short", "--below", "10", "--from", "2026-12-01", "--to", "2026-12-31",
                     "--branch", "shunjing")
     assert result.exit_code == 0, result.output
     assert "hours needed" in result.output and "under 10 h from 2026-12-01 to 2026-12-31: 4" in result.output
     assert "钱丽" in result.output and "周敏" not in result.output
 
 
-def test_short_command_speaks_chinese(roster, people: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
-    result = roster("hours", "short", "--below", "10", "--period", "2026-Q4", "--community", "xinlian", lang="zh_CN")
+def test_short_command_speaks_chinese(roster_on_db, people: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    result = roster_on_db("hours", "short", "--below", "10", "--period", "2026-Q4", "--community", "xinlian", lang="zh_CN")
     assert result.exit_code == 0, result.output
     assert "尚差时长" in result.output and "周敏" in result.output and "8.00" in result.output
     assert "2026-10-01 至 2026-12-31 时长不足 10 小时：1 人" in result.output
@@ -139,8 +121,8 @@ def test_short_command_speaks_chinese(roster, people: dict[str, int]) -> None:  
     (("--below", "10", "--period", "2026", "--community", "nowhere"), 3, "nowhere"),
 ])
 def test_short_command_refuses_bad_input_with_the_documented_code(  # type: ignore[no-untyped-def]
-        roster, people: dict[str, int], args: tuple[str, ...], code: int, says: str) -> None:
-    result = roster("hours", "short", *args)
+        roster_on_db, people: dict[str, int], args: tuple[str, ...], code: int, says: str) -> None:
+    result = roster_on_db("hours", "short", *args)
     assert result.exit_code == code, result.output
     assert says in result.output
     assert "Traceback" not in result.output

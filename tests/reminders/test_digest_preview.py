@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
-from scheduler.db import dispose_engines, session_scope
+from scheduler.db import session_scope
 from scheduler.i18n import using
 from scheduler.messages.channels import ChannelSet, ConsoleChannel
 from scheduler.models import Event
@@ -81,24 +78,9 @@ def test_digest_speaks_english_when_messages_are_set_to(engine: Engine, scopes: 
     assert chen.body.endswith("- 四点半课堂 Mon 7 Dec 16:30 辅导员: 2 missing")
 
 
-@pytest.fixture
-def roster(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[object]:
-    """``roster ARGS`` on the test's database (SQLite or PostgreSQL)."""
-    from cli import cli
-
-    env = {"ROSTER_DATABASE_URL": db_url, "ROSTER_HOME": str(tmp_path / "home"),
-           "ROSTER_FEED_DIR": str(tmp_path / "feeds"), "ROSTER_BROKER_URL": f"sqla+sqlite:///{tmp_path}/b.db"}
-
-    def run(*args: str, lang: str = "en") -> Result:
-        return CliRunner().invoke(cli, list(args), env={**env, "ROSTER_LANG": lang}, catch_exceptions=False)
-
-    yield run
-    dispose_engines()
-
-
-def test_preview_command_in_chinese_per_community(roster, engine: Engine, scopes: None) -> None:  # type: ignore[no-untyped-def]
+def test_preview_command_in_chinese_per_community(roster_on_db, engine: Engine, scopes: None) -> None:  # type: ignore[no-untyped-def]
     before = _events(engine)
-    result = roster("digest", "preview", "--community", "xinlian", "--week", "2026-12-09", lang="zh_CN")
+    result = roster_on_db("digest", "preview", "--community", "xinlian", "--week", "2026-12-09", lang="zh_CN")
     assert result.exit_code == 0, result.output
     assert "陈书记" not in result.output and "林书记" in result.output and "周主任" in result.output
     assert "【排班周报】下周（12月7日-12月13日） 尚有空缺岗位 1 个" in result.output
@@ -106,8 +88,8 @@ def test_preview_command_in_chinese_per_community(roster, engine: Engine, scopes
     assert _events(engine) == before
 
 
-def test_preview_command_json_is_structured(roster, scopes: None) -> None:  # type: ignore[no-untyped-def]
-    result = roster("digest", "preview", "--week", "2026-12-14", "--json")
+def test_preview_command_json_is_structured(roster_on_db, scopes: None) -> None:  # type: ignore[no-untyped-def]
+    result = roster_on_db("digest", "preview", "--week", "2026-12-14", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [(d["coordinator"], d["week"], d["open_seats"], d["already_sent"]) for d in data] == [
@@ -122,8 +104,8 @@ def test_preview_command_json_is_structured(roster, scopes: None) -> None:  # ty
     (("--week", "2026-13-01"), USAGE, "--week"),
     (("--week", "next"), USAGE, "--week"),
 ])
-def test_preview_command_refuses_bad_input(roster, scopes: None, args: tuple[str, ...], code: int,  # type: ignore[no-untyped-def]
+def test_preview_command_refuses_bad_input(roster_on_db, scopes: None, args: tuple[str, ...], code: int,  # type: ignore[no-untyped-def]
                                            says: str) -> None:
-    result = roster("digest", "preview", *args)
+    result = roster_on_db("digest", "preview", *args)
     assert result.exit_code == code, result.output
     assert says in result.output and "Traceback" not in result.output
