@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.messages.pofile import read_po
 from click.testing import CliRunner
 
 from scheduler import i18n
@@ -46,10 +47,53 @@ def test_the_fast_catalog_reader_answers_as_gnu_gettext(lang: str) -> None:
             for n in (0, 1, 2, 7):
                 assert mine.ngettext(key[0], key[0] + " (plural)", n) == reference.ngettext(
                     key[0], key[0] + " (plural)", n), (key, n)
+            assert mine.gettext(key[0]) == reference.gettext(key[0]), key  # a plural is not a message
         elif key:
             assert mine.gettext(key) == reference.gettext(key), key
+            assert mine.ngettext(key, key + "s", 2) == reference.ngettext(key, key + "s", 2), key
     assert mine.gettext("no such message id") == "no such message id"
     assert mine.ngettext("one apple", "{n} apples", 3) == "{n} apples"
+
+
+def _write_mo(path: Path, entries: dict[bytes, bytes]) -> None:
+    """A little-endian .mo with ``entries`` (original → translation), originals sorted as msgfmt does."""
+    import struct
+
+    keys = sorted(entries)
+    header = 7 * 4
+    ids_at, texts_at = header, header + 8 * len(keys)
+    blob = bytearray()
+    start = texts_at + 8 * len(keys)
+    ids, texts = [], []
+    for table, values in ((ids, keys), (texts, [entries[k] for k in keys])):
+        for value in values:
+            table.append((len(value), start + len(blob)))
+            blob += value + b"\0"
+    data = struct.pack("<7I", 0x950412DE, 0, len(keys), ids_at, texts_at, 0, 0)
+    data += b"".join(struct.pack("<2I", *pair) for pair in ids + texts) + bytes(blob)
+    path.write_bytes(data)
+
+
+def test_a_message_and_a_plural_with_one_singular_are_told_apart(tmp_path: Path) -> None:
+    """msgfmt refuses such a pair, but the reader must not take one for the other: they sit side by
+    side in the sorted table (X before X NUL Y), the bisection may land on either."""
+    import gettext
+
+    path = tmp_path / "roster.mo"
+    entries = {b"": b"Content-Type: text/plain; charset=UTF-8\n", b"apple": b"\xe8\x8b\xb9\xe6\x9e\x9c",
+               b"apple\0apples": "一个苹果\0{n} 个苹果".encode(), b"pear": "梨".encode(),
+               b"a": b"A", b"b\0bs": b"B\0Bs"}
+    for extra in range(6):  # move the bisection's first landing place around
+        entries[f"k{extra}".encode()] = f"K{extra}".encode()
+        _write_mo(path, entries)
+        mine = i18n.Catalog(path, "en")
+        with path.open("rb") as handle:
+            reference = gettext.GNUTranslations(handle)
+        for key in ("apple", "pear", "a", "b", "missing", "k0"):
+            assert mine.gettext(key) == reference.gettext(key), key
+            for n in (1, 2):
+                assert mine.ngettext(key, key + "s", n) == reference.ngettext(key, key + "s", n), (key, n)
+    assert mine.gettext("apple") == "苹果" and mine.ngettext("apple", "apples", 2) == "{n} 个苹果"
 
 
 def test_a_missing_catalog_translates_nothing(tmp_path: Path) -> None:
@@ -225,7 +269,7 @@ def test_chinese_help_breaks_between_characters_but_not_before_a_closing_mark() 
 
     text = "二维码打开 ROSTER_WEB_BASE_URL/r/<key>，key 为用网页密钥（ROSTER_WEB_SECRET）签名的服务项目：只要该密钥不变。"
     for chunk in text.split(" "):
-        pieces = cli_module._CJK_PIECE.findall(chunk)
+        pieces = cli_module._cjk_pieces(chunk)
         assert "".join(pieces) == chunk  # nothing lost
         assert not any(piece[0] in cli_module._CLOSING for piece in pieces[1:] if not piece.isascii()), pieces
     import click
@@ -235,3 +279,33 @@ def test_chinese_help_breaks_between_characters_but_not_before_a_closing_mark() 
     assert wrapped.replace("\n", "").replace(" ", "") == text.replace(" ", "")
     assert not any(line[0] in cli_module._CLOSING for line in wrapped.splitlines()), wrapped
     assert cli_module._join_cjk_lines("签名的\n服务项目\n\n\b\n例如：\n  roster") == "签名的服务项目\n\n\b\n例如：\n  roster"
+
+
+def test_the_cjk_scans_cut_and_join_as_the_regular_expressions_they_replace() -> None:
+    """cli.py scans for CJK pieces and breaks by hand (compiling these classes cost every start
+    ~7 ms); over every message of both catalogs, and marks in awkward places, the scans give what
+    the regular expressions give."""
+    import re
+
+    import cli as cli_module
+    from scheduler.i18n import LOCALE_DIR
+
+    cjk = "\u2e80-\u2fff\u3040-\u9fff\uf900-\ufaff\uff01-\uff60"
+    opening, closing = cli_module._OPENING, cli_module._CLOSING
+    piece = re.compile(f"[{opening}]*[{cjk}][{closing}]*|[{opening}]+|[^{cjk}{opening}]+[{closing}]*")
+    wide = "\u2e80-\u9fff\uff00-\uffef"
+    cjk_break = re.compile(f"(?<=[{wide}])\n(?=[{wide}])")
+    texts = ["（「a」）", "（（字）。", "a（", "，字", "…—", "字\n\n字", "\n字\n", "a\n字", "字\nb", "（\n字",
+             "ROSTER_WEB_BASE_URL/r/<key>，key 为（ROSTER_WEB_SECRET）签名的：只要该密钥不变。"]
+    for lang in ("zh_CN", "en"):
+        with (LOCALE_DIR / lang / "LC_MESSAGES" / "roster.po").open("rb") as po:
+            catalog = read_po(po)
+        for message in catalog:
+            for text in (message.id, message.string):
+                texts.extend(t for t in (text if isinstance(text, tuple) else (text,)) if t)
+    assert len(texts) > 1000
+    for text in texts:
+        for chunk in text.split(" "):
+            assert cli_module._cjk_pieces(chunk) == piece.findall(chunk), chunk
+        for paragraph in text.split("\n\n"):
+            assert cli_module._drop_cjk_breaks(paragraph) == cjk_break.sub("", paragraph), paragraph
