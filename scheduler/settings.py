@@ -37,6 +37,15 @@ VARIABLES: dict[str, str] = {
     "ROSTER_DINGTALK_SECRET": "",
     "ROSTER_SMS_PROVIDER": "",
     "ROSTER_SMS_DAILY_CAP": "10",
+    "ROSTER_SMS_SIGN_NAME": "",
+    "ROSTER_SMS_TEMPLATES": "",
+    "ROSTER_SMS_ACCESS_KEY_ID": "",
+    "ROSTER_SMS_ACCESS_KEY_SECRET": "",
+    "ROSTER_SMS_SDK_APP_ID": "",
+    "ROSTER_SMS_REGION": "",
+    "ROSTER_SMS_ENDPOINT": "",
+    "ROSTER_SMS_VARIABLE_LIMIT": "",
+    "ROSTER_SMS_TIMEOUT": "5",
     "ROSTER_LOG_LEVEL": "INFO",
     "ROSTER_RELAY_INTERVAL": "5",
     "ROSTER_DISPATCH_INTERVAL": "30",
@@ -91,6 +100,19 @@ class Settings:
     dingtalk_secret: str = field(default="", repr=False)
     sms_provider: str = ""
     sms_daily_cap: int = 10
+    #: SMS through Aliyun or Tencent (scheduler/messages/sms.py): the sign name (签名), the
+    #: templates (``NAME=CODE:var,var;...``, checked at load), the keys, Tencent's SdkAppId, the
+    #: region, an endpoint override (``http://127.0.0.1:PORT`` in tests), characters per variable
+    #: (0: the provider's documented limit) and the connect/read timeout in seconds.
+    sms_sign_name: str = ""
+    sms_templates: str = ""
+    sms_access_key_id: str = field(default="", repr=False)
+    sms_access_key_secret: str = field(default="", repr=False)
+    sms_sdk_app_id: str = ""
+    sms_region: str = ""
+    sms_endpoint: str = ""
+    sms_variable_limit: int = 0
+    sms_timeout: float = 5
     log_level: str = "INFO"
     #: Worker tuning: seconds between relay ticks and dispatch ticks, claim batch, lease seconds.
     relay_interval: float = 5
@@ -158,6 +180,18 @@ class Settings:
         except (ZoneInfoNotFoundError, ValueError):
             raise InvalidInput("ROSTER_TIMEZONE", _("unknown time zone {timezone}").format(
                 timezone=repr(timezone))) from None
+        sms_provider = get("ROSTER_SMS_PROVIDER").strip().lower()
+        sms_templates = get("ROSTER_SMS_TEMPLATES")
+        if sms_provider or sms_templates:
+            # Only then: a process without SMS never imports the SMS module.
+            from scheduler.messages.sms import PROVIDERS, parse_templates
+
+            if sms_provider not in PROVIDERS:
+                raise InvalidInput("ROSTER_SMS_PROVIDER", _("must be one of {choices}, not {raw}").format(
+                    choices=", ".join(p for p in PROVIDERS if p), raw=repr(sms_provider)))
+            parse_templates(sms_templates)
+        # Empty: the provider's documented limit (scheduler.messages.sms.VARIABLE_LIMITS).
+        sms_variable_limit = int(get_positive("ROSTER_SMS_VARIABLE_LIMIT")) if get("ROSTER_SMS_VARIABLE_LIMIT") else 0
         horizon = get_int("ROSTER_HORIZON_WEEKS")
         if not 1 <= horizon <= 104:
             raise InvalidInput("ROSTER_HORIZON_WEEKS", "must be between 1 and 104 weeks")
@@ -181,8 +215,17 @@ class Settings:
             wecom_webhook=get("ROSTER_WECOM_WEBHOOK"),
             dingtalk_webhook=get("ROSTER_DINGTALK_WEBHOOK"),
             dingtalk_secret=get("ROSTER_DINGTALK_SECRET"),
-            sms_provider=get("ROSTER_SMS_PROVIDER"),
+            sms_provider=sms_provider,
             sms_daily_cap=get_int("ROSTER_SMS_DAILY_CAP"),
+            sms_sign_name=get("ROSTER_SMS_SIGN_NAME").strip(),
+            sms_templates=sms_templates,
+            sms_access_key_id=get("ROSTER_SMS_ACCESS_KEY_ID").strip(),
+            sms_access_key_secret=get("ROSTER_SMS_ACCESS_KEY_SECRET").strip(),
+            sms_sdk_app_id=get("ROSTER_SMS_SDK_APP_ID").strip(),
+            sms_region=get("ROSTER_SMS_REGION").strip(),
+            sms_endpoint=get("ROSTER_SMS_ENDPOINT").strip(),
+            sms_variable_limit=sms_variable_limit,
+            sms_timeout=get_positive("ROSTER_SMS_TIMEOUT"),
             log_level=get("ROSTER_LOG_LEVEL"),
             relay_interval=get_positive("ROSTER_RELAY_INTERVAL"),
             dispatch_interval=get_positive("ROSTER_DISPATCH_INTERVAL"),

@@ -27,20 +27,13 @@ from email.utils import formatdate
 from typing import IO, Any, Protocol
 
 from scheduler.messages import ShiftFacts, group_message, personal_message, sms_params
+from scheduler.messages.errors import ChannelError  # apart, so that scheduler.messages.sms needs no channels
 
 #: A WeCom/DingTalk robot takes 20 messages a minute.
 ROBOT_RATE_LIMIT = (20, 60)
 #: WeCom caps a text message at 2048 bytes of UTF-8.
 WECOM_TEXT_BYTES = 2048
 HTTP_TIMEOUT = 10.0
-
-
-class ChannelError(Exception):
-    """A send failed. ``permanent``: retrying cannot help (no address, a rejected credential)."""
-
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -420,9 +413,20 @@ class ChannelSet:
 
 def channels_from_settings(settings: Any, sms_provider: SmsProvider | None = None,
                            stream: IO[str] | None = None, null: NullChannel | None = None) -> ChannelSet:
-    """Every channel, configured from ``Settings``; unconfigured ones fail permanently when used."""
+    """Every channel, configured from ``Settings``; unconfigured ones fail permanently when used.
+    ``ROSTER_SMS_PROVIDER`` aliyun or tencent: the real provider (scheduler/messages/sms.py), built
+    with the SMS channel, so that its SDK is imported only by a process that sends SMS."""
     if sms_provider is None and settings.sms_provider in ("fake", "recording"):
         sms_provider = RecordingSmsProvider()
+
+    def sms_channel() -> SmsChannel:
+        provider = sms_provider
+        if provider is None and settings.sms_provider in ("aliyun", "tencent"):
+            from scheduler.messages.sms import provider_from_settings
+
+            provider = provider_from_settings(settings)
+        return SmsChannel(provider, settings.sms_daily_cap)
+
     return ChannelSet({
         "console": lambda: ConsoleChannel(stream),
         "null": lambda: null or NullChannel(),
@@ -431,5 +435,5 @@ def channels_from_settings(settings: Any, sms_provider: SmsProvider | None = Non
                                       settings.smtp_starttls),
         "wecom": lambda: WeComRobotChannel(settings.wecom_webhook),
         "dingtalk": lambda: DingTalkRobotChannel(settings.dingtalk_webhook, settings.dingtalk_secret),
-        "sms": lambda: SmsChannel(sms_provider, settings.sms_daily_cap),
+        "sms": sms_channel,
     })
