@@ -233,9 +233,14 @@ def volunteer_import(app: AppContext, path: str, dry_run: bool) -> None:
     \b
     Headers in Chinese or English: 姓名/name, 手机/phone, 邮箱/email, 支部/branch, 技能/skills,
     可服务时间/availability, 不可服务日期/blackout, 每月上限/monthly_cap, 身份证号/id_number,
-    提醒方式/channel. Other columns are ignored, with a warning naming them.
+    提醒方式/channel, 资质证书/qualifications, 出生日期/birth_date, 在职党员/party_member,
+    工作单位/work_unit. Other columns are ignored, with a warning naming them.
     \b
     A known phone number updates that volunteer; a blank cell leaves the stored value alone.
+    资质证书 lists all the volunteer's certificates as kind|issuer|number|issued|expires,
+    joined by ; (one left out is removed; a masked number from an export keeps the one on
+    record). 在职党员 is 是/否 (yes/no, 1/0); a serving member needs a 工作单位. 出生日期 is
+    checked against the ID number. A lone - clears 资质证书, 出生日期 or 工作单位.
     A blank 可服务时间 means no weekly windows: a new volunteer is available at any time
     (blackout dates, the monthly cap and overlaps still apply). Windows look like
     周一至周五 16:00-19:00 or mon-fri 16:00-19:00; sat 09:00-12:00.
@@ -245,11 +250,14 @@ def volunteer_import(app: AppContext, path: str, dry_run: bool) -> None:
     """
     from pathlib import Path
 
+    from scheduler.planning import local_today
     from scheduler.volunteers.csv_io import import_volunteers
 
     raw = Path(path).read_bytes()
+    today = local_today(app.settings.timezone)
+
     def work(s: Session) -> dict[str, Any]:
-        summary = import_volunteers(s, raw)
+        summary = import_volunteers(s, raw, today)
         if dry_run:
             # A new volunteer's id is a sequence's value (PostgreSQL's do not roll back): not the real run's.
             summary = dict(summary, dry_run=True,
@@ -278,12 +286,16 @@ def volunteer_import(app: AppContext, path: str, dry_run: bool) -> None:
 @click.argument("path", required=False, type=click.Path(dir_okay=False, writable=True))
 @click.option("--branch", "branch_slug", help="Only this home branch.")
 @click.option("--all", "include_inactive", is_flag=True, help="Include deactivated volunteers.")
+@click.option("--full", is_flag=True, help="Write certificate numbers in full (coordinators only); ID numbers "
+                                           "stay masked.")
 @pass_app
-def volunteer_export(app: AppContext, path: str | None, branch_slug: str | None, include_inactive: bool) -> None:
-    """Export volunteers as CSV for Excel (UTF-8 with BOM; ID numbers masked)."""
+def volunteer_export(app: AppContext, path: str | None, branch_slug: str | None, include_inactive: bool,
+                     full: bool) -> None:
+    """Export volunteers as CSV for Excel (UTF-8 with BOM; ID and certificate numbers masked)."""
     from scheduler.volunteers.csv_io import export_volunteers
 
-    data = app.read(lambda s: export_volunteers(s, branch=branch_slug, include_inactive=include_inactive))
+    data = app.read(lambda s: export_volunteers(s, branch=branch_slug, include_inactive=include_inactive,
+                                                full=full))
     if path:
         from pathlib import Path
 

@@ -93,6 +93,10 @@ def checked_spec(spec: QualificationSpec) -> tuple[str, str, str, date | None, d
     kind = canonical_kind(spec.kind)
     issuer = v.text(spec.issuer or "", "issuer", 120, required=False)
     number = v.ascii_digits(v.text(spec.number or "", "number", 64, required=False)).upper()
+    for name, value in (("issuer", issuer), ("number", number)):
+        if ";" in value or "|" in value:
+            # They separate a CSV cell's qualifications and parts (format_cell): one could not be read back.
+            raise InvalidInput(name, "cannot hold ; or | (they separate the parts of a CSV cell)")
     issued = _day(spec.issued_on, "issued")
     expires = _day(spec.expires_on, "expires")
     if issued is not None and expires is not None and expires < issued:
