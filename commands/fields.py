@@ -40,7 +40,7 @@ VALUES = {
                        "workdays": N_("workdays only")},
     "visibility": {"public": N_("public"), "private": N_("private")},
     "channel": {"console": N_("console"), "email": N_("email"), "wecom": N_("WeCom"), "dingtalk": N_("DingTalk"),
-                "sms": N_("SMS")},
+                "sms": N_("SMS"), "guardian": N_("SMS to the guardian")},
     "checkin_method": {"cli": N_("coordinator (CLI)"), "web-qr": N_("QR code at the venue")},
     "checkout_method": {"cli": N_("coordinator (CLI)"), "web-qr": N_("QR code at the venue")},
 }

@@ -50,7 +50,8 @@ def minor_birth_date(app: AppContext, volunteer: str, birth_date: str | None, to
 @click.option("--relation", required=True, help="Relation to the volunteer (e.g. 母亲, 父亲).")
 @click.option("--phone", required=True, help="The guardian's mainland mobile number.")
 @click.option("--date", "given_on", required=True, help="Date the consent was signed, YYYY-MM-DD.")
-@click.option("--copy-reminders", is_flag=True, help="Send the guardian a copy of the volunteer's reminders.")
+@click.option("--copy-reminders", is_flag=True,
+              help="Send the guardian a copy of the volunteer's reminders and notices by SMS.")
 @click.option("--by", default="", help="Who records it.")
 @click.option("--today", callback=date_option_callback, help="Check against this date (default: today).")
 @pass_app

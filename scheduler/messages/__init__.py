@@ -198,9 +198,14 @@ def group_message(kind: str, facts: ShiftFacts) -> str:
 def sms_params(kind: str, facts: ShiftFacts, link: str | None = None) -> dict[str, str]:
     """Template parameters for an SMS provider (Aliyun/Tencent send templates, not free text);
     ``link``, the personal link, when there is one (about 50 characters)."""
+    start = facts.start_at.astimezone(ZoneInfo(facts.timezone))
     params = {
         "service": facts.service_title[:20],
         "time": local_time(facts.start_at, facts.timezone),
+        # The time in two shorter pieces, for accounts limited to 12 characters a variable:
+        # 12月7日（周一） and 16:30.
+        "date": format_date(start.date()),
+        "clock": f"{start:%H:%M}",
         "venue": facts.venue[:20],
         "role": facts.role[:10],
         "change": translate(CHANGE_WORDS.get(change_of(kind) or "", N_("reminder"))),

@@ -390,6 +390,26 @@ class SmsChannel(Channel):
                            notice.key)
 
 
+#: The ledger's channel for a minor's reminders copied to the guardian (by SMS, to the phone of the
+#: consent in force that asked for copies; ``scheduler.reminders.dispatch`` owes and resolves them).
+GUARDIAN_CHANNEL = "guardian"
+
+
+class GuardianSmsChannel(SmsChannel):
+    """A copy of a minor's reminder to the guardian: the SMS provider, a template of its own
+    (``ROSTER_GUARDIAN_COPY``: it speaks to a parent, and carries no personal link). Named ``sms``
+    for the limits, so the guardian's number shares the daily cap of its other text messages."""
+
+    TEMPLATE = "ROSTER_GUARDIAN_COPY"
+
+    def send(self, out: Outgoing) -> None:
+        if self.provider is None:
+            raise ChannelError("SMS provider is not configured (ROSTER_SMS_PROVIDER)", permanent=True)
+        if not out.phone:
+            raise ChannelError(f"the guardian of volunteer #{out.volunteer_id} has no phone number", permanent=True)
+        self.provider.send(out.phone, self.TEMPLATE, sms_params(out.kind, out.facts), out.idempotency_key)
+
+
 class ChannelSet:
     """The channels of one process, built lazily from settings."""
 
@@ -419,13 +439,23 @@ def channels_from_settings(settings: Any, sms_provider: SmsProvider | None = Non
     if sms_provider is None and settings.sms_provider in ("fake", "recording"):
         sms_provider = RecordingSmsProvider()
 
-    def sms_channel() -> SmsChannel:
-        provider = sms_provider
-        if provider is None and settings.sms_provider in ("aliyun", "tencent"):
-            from scheduler.messages.sms import provider_from_settings
+    built: list[SmsProvider | None] = []
 
-            provider = provider_from_settings(settings)
-        return SmsChannel(provider, settings.sms_daily_cap)
+    def provider() -> SmsProvider | None:
+        if not built:  # one provider for the volunteer's and the guardian's channel
+            chosen = sms_provider
+            if chosen is None and settings.sms_provider in ("aliyun", "tencent"):
+                from scheduler.messages.sms import provider_from_settings
+
+                chosen = provider_from_settings(settings)
+            built.append(chosen)
+        return built[0]
+
+    def sms_channel() -> SmsChannel:
+        return SmsChannel(provider(), settings.sms_daily_cap)
+
+    def guardian_channel() -> SmsChannel:
+        return GuardianSmsChannel(provider(), settings.sms_daily_cap)
 
     return ChannelSet({
         "console": lambda: ConsoleChannel(stream),
@@ -436,4 +466,5 @@ def channels_from_settings(settings: Any, sms_provider: SmsProvider | None = Non
         "wecom": lambda: WeComRobotChannel(settings.wecom_webhook),
         "dingtalk": lambda: DingTalkRobotChannel(settings.dingtalk_webhook, settings.dingtalk_secret),
         "sms": sms_channel,
+        GUARDIAN_CHANNEL: guardian_channel,
     })

@@ -31,7 +31,8 @@ from scheduler.messages.errors import ChannelError
 #: The templates the SMS channel sends and the parameters each can use (``sms_params`` gives the
 #: reminder's; a coordinator notice carries only its subject).
 TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
-    "ROSTER_SHIFT_REMINDER": ("service", "time", "venue", "role", "change", "link"),
+    "ROSTER_SHIFT_REMINDER": ("service", "time", "date", "clock", "venue", "role", "change", "link"),
+    "ROSTER_GUARDIAN_COPY": ("service", "time", "date", "clock", "venue", "role", "change"),
     "ROSTER_COORDINATOR_NOTICE": ("subject",),
 }
 
@@ -47,7 +48,7 @@ PROVIDERS = ("", "fake", "recording", "aliyun", "tencent")
 VARIABLE_LIMITS = {"aliyun": 35, "tencent": 12}
 #: Cut, a time or a link would send the volunteer somewhere wrong: over the limit, the send fails
 #: permanently instead (raise ROSTER_SMS_VARIABLE_LIMIT where the account allows, or drop the variable).
-NEVER_CUT = frozenset({"time", "link"})
+NEVER_CUT = frozenset({"time", "date", "clock", "link"})
 DEFAULT_REGIONS = {"aliyun": "cn-hangzhou", "tencent": "ap-guangzhou"}
 #: Seconds to connect and, again, to read: a dead endpoint is a retryable failure in seconds.
 DEFAULT_TIMEOUT = 5.0

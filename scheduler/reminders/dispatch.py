@@ -18,6 +18,13 @@ them. The one duplicate window: a worker that dies after the channel accepted a 
 the mark committed; the message goes out again after the lease, with the same idempotency key.
 Retries back off exponentially; after ``max_attempts`` claims a row is ``failed`` (permanent), listed
 by ``roster reminders list --failed``.
+
+A minor's message is copied to the guardian when the consent in force asks for it (``roster minor
+consent --copy-reminders``): when the volunteer's row is claimed to be sent, the claim writes the copy's
+own row (same assignment, kind and start; channel ``guardian``), claimed with it, so that it goes in
+the same batch by SMS to the guardian's phone and is retried, capped (the number's SMS daily cap) and
+listed like any reminder. A copy whose consent was revoked, or whose volunteer is 18 on the shift's
+day, is cancelled at its claim.
 """
 
 from __future__ import annotations
@@ -25,17 +32,21 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, delete, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from scheduler.ages import ADULT_AGE, age_on, effective_birth_date
 from scheduler.db import session_scope, utcnow
 from scheduler.messages import ShiftFacts, change_of
 from scheduler.messages.channels import (
+    GUARDIAN_CHANNEL,
     Channel,
     ChannelError,
     ChannelSet,
@@ -47,6 +58,7 @@ from scheduler.models import (
     Assignment,
     AssignmentStatus,
     ChannelSend,
+    GuardianConsent,
     Occurrence,
     OccurrenceStatus,
     Reminder,
@@ -182,13 +194,55 @@ def _release(ids: list[int], due_at: datetime, now: datetime, refund: bool = Tru
     return update(Reminder).where(Reminder.id.in_(ids)).values(**values)
 
 
+def _guardian_phones(session: Session, rows: Sequence[Any]) -> dict[int, str]:
+    """Claimed row id -> the guardian's phone, for the rows of volunteers who are minors on their
+    shift's day (in the service's zone) with a consent in force that asks for copies of reminders."""
+    minors: dict[int, list[int]] = {}
+    for row in rows:
+        rid, occurrence, service, vid, born, id_number = row[0], row[6], row[7], row[9], row[14], row[15]
+        born = effective_birth_date(born, id_number)
+        if born is None:
+            continue
+        day = occurrence.start_at.astimezone(ZoneInfo(service.timezone)).date()
+        if age_on(born, day) < ADULT_AGE:
+            minors.setdefault(vid, []).append(rid)
+    if not minors:
+        return {}
+    phones = dict(session.execute(
+        select(GuardianConsent.volunteer_id, GuardianConsent.phone)
+        .where(GuardianConsent.volunteer_id.in_(sorted(minors)), GuardianConsent.revoked_at.is_(None),
+               GuardianConsent.copy_reminders.is_(True))).all())
+    return {rid: phones[vid] for vid, rids in minors.items() if vid in phones for rid in rids}
+
+
+def _owe_guardian_copies(session: Session, copies: list[tuple[Outgoing, dict[str, Any]]], now: datetime,
+                         worker_id: str, lease_until: datetime) -> list[Outgoing]:
+    """Write each copy's own ledger row (same assignment, kind and start; channel ``guardian``),
+    already claimed by this worker, so that it goes in this batch and is retried, capped and listed
+    like any reminder. A row that exists already (the volunteer's message is being retried) is left
+    to its own course."""
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    owed = []
+    for out, row in copies:
+        inserted = session.scalar(module.insert(Reminder).values(
+            assignment_id=row["assignment_id"], kind=out.kind, channel=GUARDIAN_CHANNEL,
+            shift_start=row["shift_start"], due_at=now, status=ReminderStatus.CLAIMED, attempts=1,
+            claimed_by=worker_id, lease_until=lease_until, payload=row["payload"], created_at=now, updated_at=now,
+        ).on_conflict_do_nothing().returning(Reminder.id))
+        if inserted is not None:
+            owed.append(replace(out, reminder_id=inserted))
+    return owed
+
+
 def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours | None,
-              result: DispatchResult, web_base_url: str = "") -> list[Outgoing]:
-    """Decide, in the claim's transaction, what each claimed row becomes; return those to send."""
+              result: DispatchResult, web_base_url: str = "",
+              claim: tuple[str, datetime] | None = None) -> list[Outgoing]:
+    """Decide, in the claim's transaction, what each claimed row becomes; return those to send.
+    ``claim`` (worker id, lease end): a minor's message owes the guardian a copy, claimed with it."""
     rows = session.execute(
         select(Reminder.id, Reminder.assignment_id, Reminder.kind, Reminder.channel, Reminder.payload,
                Assignment.status, Occurrence, Service, Role, Volunteer.id, Volunteer.email, Volunteer.phone,
-               Reminder.shift_start, Volunteer.web_token)
+               Reminder.shift_start, Volunteer.web_token, Volunteer.birth_date, Volunteer.id_number)
         .join(Assignment, Reminder.assignment_id == Assignment.id)
         .join(Occurrence, Assignment.occurrence_id == Occurrence.id)
         .join(Service, Occurrence.service_id == Service.id)
@@ -201,10 +255,18 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
     deferred: dict[datetime, list[int]] = {}
     outgoing: list[Outgoing] = []
     shifts = _assigned_shifts(session, [row[4] or {} for row in rows if change_of(row[2]) == "assigned"], now)
+    guardians = _guardian_phones(session, rows)
+    copies: list[tuple[Outgoing, dict[str, Any]]] = []
     for (rid, aid, kind, channel, payload, a_status, occurrence, service, role, vid, email, phone,
-         shift_start, web_token) in rows:
+         shift_start, web_token, _born, _id_number) in rows:
         change = change_of(kind)
         facts = None
+        guardian_phone = guardians.get(rid)
+        if channel == GUARDIAN_CHANNEL and guardian_phone is None:
+            # The copy is owed only while the volunteer is a minor on the shift's day and the
+            # consent in force asks for copies (revoked, or 18 by then: no copy).
+            cancelled.append(rid)
+            continue
         if change == "assigned":
             # Told once for all of a volunteer's new shifts: those still held and not over.
             facts = _assigned_facts(payload or {}, shifts)
@@ -236,12 +298,25 @@ def _classify(session: Session, ids: list[int], now: datetime, quiet: QuietHours
                 if window_end < (facts.start_at if facts is not None else occurrence.start_at):
                     deferred.setdefault(window_end.astimezone(now.tzinfo), []).append(rid)
                     continue
-        outgoing.append(Outgoing(
+        if channel == GUARDIAN_CHANNEL:  # the guardian's phone; never the volunteer's personal link
+            outgoing.append(Outgoing(
+                reminder_id=rid, idempotency_key=idempotency_key(aid, kind, channel, shift_start), kind=kind,
+                channel=channel, volunteer_id=vid, facts=facts or _facts(occurrence, service, role, payload or {}),
+                phone=guardian_phone))
+            continue
+        out = Outgoing(
             reminder_id=rid, idempotency_key=idempotency_key(aid, kind, channel, shift_start), kind=kind, channel=channel,
             volunteer_id=vid,
             facts=facts or _facts(occurrence, service, role, payload or {}), email=email, phone=phone,
             link=f"{web_base_url}/v/{web_token}" if web_base_url and web_token else None,
-        ))
+        )
+        outgoing.append(out)
+        if guardian_phone is not None:
+            copies.append((replace(out, channel=GUARDIAN_CHANNEL, email=None, link=None, phone=guardian_phone,
+                                   idempotency_key=idempotency_key(aid, kind, GUARDIAN_CHANNEL, shift_start)),
+                           {"assignment_id": aid, "shift_start": shift_start, "payload": payload or {}}))
+    if copies and claim is not None:
+        outgoing.extend(_owe_guardian_copies(session, copies, now, *claim))
     if cancelled:
         session.execute(update(Reminder).where(Reminder.id.in_(cancelled))
                         .values(status=ReminderStatus.CANCELLED, claimed_by=None, lease_until=None, updated_at=now))
@@ -399,8 +474,8 @@ def dispatch_due(engine: Engine, settings: Any, now: datetime | None = None, bat
                 ids = claim_due_reminders(session, moment, batch_size, worker_id,
                                           timedelta(seconds=lease_seconds))
                 batch.claimed = len(ids)
-                outgoing = _classify(session, ids, moment, quiet, batch,
-                                     getattr(settings, "web_base_url", "")) if ids else []
+                outgoing = _classify(session, ids, moment, quiet, batch, getattr(settings, "web_base_url", ""),
+                                     (worker_id, moment + timedelta(seconds=lease_seconds))) if ids else []
             if outgoing:
                 _send_batch(engine, channel_set, outgoing, worker_id, moment, settings, quiet, max_attempts,
                             batch)

@@ -17,6 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler import validation as v
+from scheduler.ages import ADULT_AGE as ADULT_AGE  # re-exported: the age rules live in scheduler.ages
+from scheduler.ages import age_on as age_on
+from scheduler.ages import birth_date_of_id as birth_date_of_id
+from scheduler.ages import effective_birth_date as effective_birth_date
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
@@ -24,7 +28,6 @@ from scheduler.i18n import _
 from scheduler.models import GuardianConsent, Volunteer
 from scheduler.volunteers import get_volunteer
 
-ADULT_AGE = 18
 #: The oldest age a birth date may give (a typo guard: 130 is refused).
 MAX_AGE = 120
 DEFAULT_LATEST_END = "21:00"
@@ -33,26 +36,6 @@ DEFAULT_LATEST_END = "21:00"
 def default_latest_end() -> str:
     """``ROSTER_MINOR_LATEST_END`` ("HH:MM"), else 21:00."""
     return v.local_time(os.environ.get("ROSTER_MINOR_LATEST_END") or DEFAULT_LATEST_END, "ROSTER_MINOR_LATEST_END")
-
-
-def age_on(born: date, day: date) -> int:
-    """Completed years on ``day`` (someone born on 29 February turns a year older on 1 March)."""
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
-def birth_date_of_id(id_number: str) -> date:
-    """The birth date in digits 7-14 of a (validated) 18-digit ID number."""
-    return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
-
-
-def effective_birth_date(birth_date: date | None, id_number: str | None) -> date | None:
-    """The recorded birth date, else the one in the ID number (None when neither gives one)."""
-    if birth_date is not None or not id_number or len(id_number) != 18:
-        return birth_date
-    try:
-        return birth_date_of_id(id_number)
-    except ValueError:
-        return None
 
 
 def checked_birth_date(entered: str | date | None, id_number: str | None, today: date) -> date | None:

@@ -72,3 +72,28 @@ def test_the_tours_exit_code_table_is_the_programs() -> None:
     section = text.split("## 出错时", 1)[1]
     codes = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
     assert codes == set(EXIT_CODES)
+
+
+def test_the_commands_shown_but_not_run_name_real_commands_and_options() -> None:
+    """The ``text`` blocks (files the reader brings, servers the reader starts) are not run; each of
+    their ``roster`` lines still names a command and only options it has (``export --out`` had none)."""
+    import click
+
+    from cli import cli
+
+    text = TOUR.read_text(encoding="utf-8")
+    lines = [line for block in re.findall(r"^```text\n(.*?)^```", text, re.M | re.S)
+             for line in block.splitlines() if line.startswith("roster ")]
+    assert len(lines) >= 3
+    for line in lines:
+        argv = shlex.split(line, comments=True)[1:]
+        command: click.Command = cli
+        ctx = click.Context(cli)
+        while isinstance(command, click.Group) and argv and not argv[0].startswith("-"):
+            found = command.get_command(ctx, argv[0])
+            assert found is not None, line
+            command, argv = found, argv[1:]
+        names = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+        for token in argv:
+            if token.startswith("--"):
+                assert token.split("=", 1)[0] in names, (line, token)
