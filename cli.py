@@ -9,11 +9,9 @@ below, builds no engine and imports no Celery.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -301,6 +299,8 @@ class Formatter(Protocol):
 
 
 def _dump(data: Any) -> str:
+    import json
+
     return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2, default=str)
 
 
@@ -373,17 +373,18 @@ class TableFormatter:
 # --------------------------------------------------------------------------- context
 
 
-@dataclass
 class AppContext:
-    """What every command needs, built lazily: settings, then an engine on first use."""
+    """What every command needs, built lazily: settings, then an engine on first use. (A plain
+    class: ``dataclasses`` and ``json`` are not imported for ``roster --help``.)"""
 
-    json_output: bool = False
-    #: Set by the commands that build the schema themselves (init, demo); others refuse a missing database.
-    creates_schema: bool = False
-    _settings: Settings | None = None
-    _engine: Engine | None = None
-    _out: Formatter | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, json_output: bool = False, creates_schema: bool = False) -> None:
+        self.json_output = json_output
+        #: Set by the commands that build the schema themselves (init, demo); others refuse a missing database.
+        self.creates_schema = creates_schema
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+        self._out: Formatter | None = None
+        self.extra: dict[str, Any] = {}
 
     @property
     def out(self) -> Formatter:

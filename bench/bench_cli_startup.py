@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -62,12 +63,16 @@ def summary(label: str, times: list[float]) -> str:
 
 def measure(cases: dict[str, tuple[list[str], Path, dict[str, str]]],
             runs: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Every case once per round (warm-up rounds first), so that load spikes fall on all cases alike;
-    wall and CPU times per case."""
+    """Every case once per round (warm-up rounds first), so that load spikes fall on all cases alike,
+    in a shuffled order; wall and CPU times per case."""
     walls: dict[str, list[float]] = {label: [] for label in cases}
     cpus: dict[str, list[float]] = {label: [] for label in cases}
+    order = list(cases)
+    shuffle = random.Random(20261203).shuffle  # each round in another order: no case always runs after another
     for round_no in range(runs + 3):
-        for label, (argv, cwd, env) in cases.items():
+        shuffle(order)
+        for label in order:
+            argv, cwd, env = cases[label]
             wall, cpu = run_once(argv, cwd, env)
             if round_no >= 3:
                 walls[label].append(wall)
