@@ -27,7 +27,8 @@ LABELS = {
     "minutes": N_("minutes"), "hours": N_("hours"), "status": N_("status"), "status_label": N_("status"),
     "recorded_by": N_("recorded by"), "checkin_method": N_("checked in by"), "checkout_method": N_("checked out by"),
     "approved_by": N_("approved by"), "approved_at": N_("approved at"), "review_reasons": N_("to review"),
-    "centre_name": N_("service centre"),
+    "centre_name": N_("service centre"), "age": N_("age"), "birth_date": N_("birth date"),
+    "party_member": N_("serving Party member"), "work_unit": N_("work unit"),
 }
 
 #: Service kinds (服务类别), holiday policies, visibilities and channels as people read them.
@@ -88,7 +89,7 @@ def _date(iso: str) -> str:
 
 
 RENDER: dict[str, Callable[[Any], str]] = {
-    "start_date": _date,
+    "start_date": _date, "birth_date": _date,
     "skills": _skills, "roles": _roles, "duration_minutes": _minutes, "reminder_offsets": _offsets,
     "confirm_hours": lambda v: _("{hours} h before").format(hours=v),
     "monthly_cap_hours": lambda v: _("{hours} h").format(hours=v),

@@ -10,7 +10,7 @@ import click
 from cli import AppContext, group, pass_app
 from commands.options import RECORD_REF
 from commands.planning import DRY_RUN_HELP, dry_run_title, run_or_rehearse
-from scheduler.i18n import N_, _, format_date
+from scheduler.i18n import N_, _, format_date, translate
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -98,20 +98,48 @@ def volunteer_list(app: AppContext, branch_slug: str | None, skill: str | None, 
 
 @volunteer.command("show")
 @click.argument("ref", type=RECORD_REF)
+@click.option("--full", is_flag=True, help="Show certificate numbers, the birth date and the guardian in full "
+                                           "(coordinators only).")
 @pass_app
-def volunteer_show(app: AppContext, ref: str) -> None:
-    """Show a volunteer (id, phone or unique name) and their coming shifts with assignment ids."""
+def volunteer_show(app: AppContext, ref: str, full: bool) -> None:
+    """Show a volunteer (id, phone or unique name): their record, qualifications, a minor's guardian,
+    and their coming shifts with assignment ids. Certificate numbers, the birth date and the guardian's
+    name and phone are masked unless --full."""
     from datetime import date
 
+    from commands.qualifications import _COLUMNS, _rows
+    from scheduler.ages import age_on, effective_birth_date
+    from scheduler.planning import local_today
     from scheduler.rosters.schedule import status_label
     from scheduler.volunteers import coming_shifts, get_volunteer, volunteer_as_dict
+    from scheduler.volunteers.minors import consent_as_dict, consent_in_force
+    from scheduler.volunteers.qualifications import list_qualifications, qualification_dicts
+
+    today = local_today(app.settings.timezone)
 
     def work(s: Session) -> dict[str, Any]:
         vol = get_volunteer(s, ref)
-        return dict(volunteer_as_dict(vol), shifts=coming_shifts(s, vol))
+        born = effective_birth_date(vol.birth_date, vol.id_number)
+        consent = consent_in_force(s, vol.id)
+        return dict(volunteer_as_dict(vol), shifts=coming_shifts(s, vol),
+                    age=age_on(born, today) if born else None,
+                    birth_date=born.isoformat() if born and full else None,
+                    party_member=vol.party_member, work_unit=vol.work_unit,
+                    qualifications=qualification_dicts(s, list_qualifications(s, str(vol.id)), full),
+                    guardian=consent_as_dict(consent, full) if consent is not None else None)
 
     data = app.read(work)
-    app.out.record(data, omit=("shifts",), labels={"name": N_("full name")})
+    app.out.record(data, omit=("shifts", "qualifications", "guardian", *(() if full else ("birth_date",))),
+                   labels={"name": N_("full name")})
+    if data["qualifications"]:
+        app.out.table(tuple(translate(c) for c in _COLUMNS), _rows(data["qualifications"]),
+                      title=_("qualifications"))
+    guardian = data["guardian"]
+    if guardian is not None:
+        app.out.note(_("guardian's consent: {guardian} ({relation}), {phone}, signed {date}{copy}").format(
+            guardian=guardian["guardian"], relation=guardian["relation"], phone=guardian["phone"],
+            date=format_date(date.fromisoformat(str(guardian["given_on"])), with_year=True),
+            copy=_("; reminders copied by SMS") if guardian["copy_reminders"] else ""))
     shifts = data["shifts"]
     if not shifts:
         app.out.note(_("no coming shifts"))

@@ -217,3 +217,33 @@ def test_the_beat_runs_the_expiry_notices_daily() -> None:
     entry = beat_schedule()["qualification-expiry"]
     assert entry["task"] == "roster.qualification_expiry" and entry["schedule"] == timedelta(days=1)
     assert "roster.qualification_expiry" in app.tasks
+
+
+def test_cli_volunteer_show_masks_certificates_birth_date_and_guardian_unless_full(invoke) -> None:  # type: ignore[no-untyped-def]
+    """``volunteer show`` lists the qualifications and a minor's guardian; numbers, the birth date and
+    the guardian's name and phone only with --full (coordinators)."""
+    import json
+
+    from scheduler.ages import age_on
+    from scheduler.planning import local_today
+
+    _setup_cli(invoke)
+    assert invoke("volunteer", "add", "--name", "王小明", "--phone", "13900000002", "--branch", "shunjing").exit_code == 0
+    assert invoke("qualifications", "add", "13900000002", "--kind", "健康证", "--number", "SZ20261234567",
+                  "--expires", "2099-01-15").exit_code == 0
+    assert invoke("minor", "birth-date", "13900000002", "2012-05-01").exit_code == 0
+    consent = invoke("minor", "consent", "13900000002", "--guardian", "王建国", "--relation", "父亲",
+                     "--phone", "13812345678", "--date", "2026-11-20", "--copy-reminders")
+    assert consent.exit_code == 0, consent.output
+    shown = invoke("volunteer", "show", "13900000002")
+    assert shown.exit_code == 0, shown.output
+    for secret in ("SZ20261234567", "2012-05-01", "王建国", "13812345678"):
+        assert secret not in shown.output, secret
+    assert "4567" in shown.output and "reminders copied by SMS" in shown.output
+    data = json.loads(invoke("volunteer", "show", "13900000002", "--json").output)
+    assert data["age"] == age_on(date(2012, 5, 1), local_today("Asia/Shanghai")) and data["birth_date"] is None
+    assert data["qualifications"][0]["number"] != "SZ20261234567" and data["guardian"]["phone"] != "13812345678"
+    full = invoke("volunteer", "show", "13900000002", "--full")
+    for secret in ("SZ20261234567", "王建国", "13812345678"):
+        assert secret in full.output, secret
+    assert json.loads(invoke("volunteer", "show", "13900000002", "--full", "--json").output)["birth_date"] == "2012-05-01"
