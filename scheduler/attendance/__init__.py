@@ -31,6 +31,7 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
+from scheduler.i18n import _
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
@@ -140,7 +141,9 @@ def minutes_text(minutes: int | None) -> str:
     if minutes is None:
         return ""
     hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if hours else f"{rest} min"
+    if hours:
+        return _("{hours} h {minutes} min").format(hours=hours, minutes=rest)
+    return _("{minutes} min").format(minutes=rest)
 
 
 # --------------------------------------------------------------------------- lookups
@@ -214,24 +217,26 @@ def review_reasons(session: Session, record: Attendance, policy: OperationPolicy
     reasons = []
     day_total = int(others) + record.minutes
     if day_total > DAY_LIMIT_MINUTES:
-        reasons.append(f"{minutes_text(day_total)} on {day.isoformat()} (more than 8 h in a day)")
+        reasons.append(_("{total} on {day} (more than 8 h in a day)").format(
+            total=minutes_text(day_total), day=day.isoformat()))
     pairs = 1 + (session.scalar(
         select(func.count()).select_from(Attendance)
         .where(*counted, Attendance.occurrence_id == record.occurrence_id)
     ) or 0)
     if pairs > PAIRS_PER_ACTIVITY_DAY:
-        reasons.append(f"{pairs} check-in/out pairs at occurrence #{record.occurrence_id} on {day.isoformat()} "
-                       f"(more than {PAIRS_PER_ACTIVITY_DAY})")
+        reasons.append(_("{pairs} check-in/out pairs at occurrence #{occurrence} on {day} (more than {limit})").format(
+            pairs=pairs, occurrence=record.occurrence_id, day=day.isoformat(),
+            limit=PAIRS_PER_ACTIVITY_DAY))
     early = policy.early_checkin_minutes
     lead = int((occurrence.start_at - record.check_in).total_seconds() // 60)
     if lead > early:
-        reasons.append(f"checked in {minutes_text(lead)} before the shift starts at "
-                       f"{local_text(occurrence.start_at, tz)} (more than {early} min early)")
+        reasons.append(_("checked in {lead} before the shift starts at {start} (more than {early} min early)").format(
+            lead=minutes_text(lead), start=local_text(occurrence.start_at, tz), early=early))
     over = policy.overtime_minutes
     shift = int((occurrence.end_at - occurrence.start_at).total_seconds() // 60)
     if record.minutes > shift + over:
-        reasons.append(f"{minutes_text(record.minutes)} recorded for a {minutes_text(shift)} shift "
-                       f"(more than {over} min over its length)")
+        reasons.append(_("{recorded} recorded for a {shift} shift (more than {over} min over its length)").format(
+            recorded=minutes_text(record.minutes), shift=minutes_text(shift), over=over))
     return reasons
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from scheduler import attendance as att
 from scheduler.db import make_engine, session_scope
 from scheduler.errors import Conflict, InvalidInput, NotFound
+from scheduler.i18n import using
 from scheduler.migrate import upgrade
 from scheduler.models import Assignment, Attendance, AttendanceCorrection, Event
 from tests import factories
@@ -189,6 +190,8 @@ def test_more_than_eight_hours_in_a_day_waits_for_approval(engine: Engine, world
         second = att.checkout(s, str(world.volunteer_id), world.occurrence_id, at="19:30", now=EVENING)
         assert second.status == "pending_approval" and second.approved_by is None
         assert att.review_reasons(s, second) == ["8 h 1 min on 2026-12-07 (more than 8 h in a day)"]
+        with using("zh_CN"):
+            assert att.review_reasons(s, second) == ["2026-12-07 共 8 小时 1 分钟（一天超过 8 小时）"]
         assert s.get(Attendance, first.id).status == "approved"  # type: ignore[union-attr]
 
 
@@ -200,6 +203,8 @@ def test_checkin_more_than_an_hour_before_the_shift_waits_for_approval_with_the_
         assert early.status == "pending_approval" and early.approved_by is None
         assert att.review_reasons(s, early) == [
             "checked in 1 h 1 min before the shift starts at 2026-12-07 16:30 (more than 60 min early)"]
+        with using("zh_CN"):  # a coordinator reading Chinese reads why in Chinese
+            assert att.review_reasons(s, early) == ["在 2026-12-07 16:30 开始的班次前 1 小时 1 分钟 签到（提前超过 60 分钟）"]
         shown = att.attendance_as_dict(s, early)
         assert (shown["status_label"], shown["review_reasons"]) == ("待审核", att.review_reasons(s, early))
         att.checkin(s, str(world.walk_in_id), world.occurrence_id, at="15:30", now=EVENING)  # exactly an hour
