@@ -76,6 +76,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(checkin)
     app.register_blueprint(hours)
 
+    @app.get("/favicon.ico")
+    def favicon() -> tuple[str, int, dict[str, str]]:
+        """Browsers (and WeChat's) ask for it whatever the page says: nothing, for a day, instead of
+        a 404 page for every visit in the logs. The pages name no icon (``<link rel="icon" href="data:,">``)."""
+        return "", 204, {"Cache-Control": "public, max-age=86400"}
+
     @app.errorhandler(404)
     def not_found(_: Exception) -> tuple[str, int]:
         return render_template("message.html", title="页面不存在",

@@ -283,3 +283,14 @@ def test_roster_web_logs_no_request_path_a_token_could_be_read_from(tmp_path: Pa
         server.terminate()
         out, err = server.communicate(timeout=30)
     assert token not in out + err and "volunteer pages on" in err
+
+
+def test_the_pages_name_no_icon_and_favicon_is_an_empty_answer_not_a_404(site: Site) -> None:
+    """Browsers ask for /favicon.ico whatever a page says; the pages point the icon at nothing (no
+    request, no resource from another host) and the path answers 204, cacheable, not the 404 page."""
+    page = site.page("wang").get_data(as_text=True)
+    assert '<link rel="icon" href="data:,">' in page
+    icon = site.client.get("/favicon.ico")
+    assert icon.status_code == 204 and icon.get_data() == b""
+    assert "max-age=86400" in icon.headers["Cache-Control"]
+    assert site.client.post("/favicon.ico").status_code == 405
