@@ -32,9 +32,12 @@ def test_unknown_sms_provider_is_an_error_naming_the_variable(name: str) -> None
     ("ROSTER_SHIFT_REMINDER", "'ROSTER_SHIFT_REMINDER' is not NAME=CODE:variable,variable"),
     ("ROSTER_SHIFT_REMINDER=SMS-1:service!", "is not NAME=CODE:variable,variable"),
     ("ROSTER_SHIFT_REMINDE=SMS_1:service", "unknown template ROSTER_SHIFT_REMINDE (known: ROSTER_SHIFT_REMINDER, "
-                                           "ROSTER_COORDINATOR_NOTICE)"),
+                                           "ROSTER_GUARDIAN_COPY, ROSTER_COORDINATOR_NOTICE)"),
     ("ROSTER_SHIFT_REMINDER=SMS_1:service,name", "ROSTER_SHIFT_REMINDER has no variable name (it has: service, time, "
-                                                 "venue, role, change, link)"),
+                                                 "date, clock, venue, role, change, link)"),
+    # A guardian's copy never carries the volunteer's personal link.
+    ("ROSTER_GUARDIAN_COPY=SMS_3:service,link", "ROSTER_GUARDIAN_COPY has no variable link (it has: service, time, "
+                                                "date, clock, venue, role, change)"),
     ("ROSTER_SHIFT_REMINDER=SMS_1:time;ROSTER_SHIFT_REMINDER=SMS_2:time", "template ROSTER_SHIFT_REMINDER is given twice"),
     ("ROSTER_SHIFT_REMINDER=SMS_1:time,time", "template ROSTER_SHIFT_REMINDER names a variable twice"),
 ])
