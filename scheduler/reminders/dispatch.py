@@ -425,7 +425,13 @@ def _send_batch(engine: Engine, channels: ChannelSet, outgoing: list[Outgoing], 
                         result.deferred += 1
                         continue
             channel.send(out)
-        except ChannelError as exc:
+        except Exception as raised:  # noqa: BLE001 - one message's fault must not stop the batch
+            # A channel's bug or an SDK's unexpected exception (not a ChannelError): retried like a
+            # transient failure, so the rest of the batch goes and the row fails after max_attempts
+            # instead of waiting for its lease at every cycle. Only the type is kept: an exception's
+            # text may quote the message or the number.
+            exc = raised if isinstance(raised, ChannelError) else ChannelError(
+                f"{type(raised).__name__} in the {out.channel} channel")
             with session_scope(engine) as session:
                 outcome = _mark_failure(session, out, exc, worker_id, now, max_attempts)
             if outcome in ("failed", "retried"):

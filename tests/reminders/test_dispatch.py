@@ -385,3 +385,31 @@ def test_seat_cancelled_between_scan_and_send_sends_nothing(engine: Engine) -> N
     kept = {r.assignment_id: r for r in reminders_of(engine, shift)}
     assert (result.sent, result.cancelled) == (1, 1) and channel.sent == [kept[shift.assignment_ids[1]].id]
     assert kept[shift.assignment_ids[0]].status == "cancelled"
+
+
+class BrokenChannel(NullChannel):
+    """Raises what a bug or an SDK would raise (not a ChannelError) for the first message it is given,
+    quoting the message's text and the number."""
+
+    name = "console"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def send(self, out: Outgoing) -> None:
+        self.calls.append(out.reminder_id)
+        if len(self.calls) == 1:
+            raise RuntimeError(f"cannot encode {out.facts.venue} for 13812345678")
+
+
+def test_an_unexpected_exception_in_a_channel_is_a_retry_not_a_stopped_batch(engine: Engine) -> None:
+    create_shift(engine, NOW + timedelta(hours=20), volunteers=2)
+    broken = BrokenChannel()
+    result = dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW, channels=only(broken))
+    assert (result.claimed, result.sent, result.retried) == (2, 1, 1)  # the other message still went
+    with session_scope(engine) as s:
+        failed = s.scalars(select(Reminder).where(Reminder.id == broken.calls[0])).one()
+        assert failed.status == "pending" and failed.due_at > NOW
+        assert failed.last_error == "RuntimeError in the console channel"  # no text, no number kept
+    assert not any("13812345678" in e or "顺景" in e for e in result.errors)
