@@ -36,10 +36,11 @@ def holidays_status(app: AppContext, today: date | None) -> None:
     data = app.read(lambda s: holiday_status(s, day, app.settings.horizon_weeks))
     low, high = data["covered_by_package"]
     app.out.result(data, _("chinese_calendar covers {low}-{high}; horizon {first}..{last}").format(
-        low=low, high=high, first=data["today"], last=data["horizon_end"]))
+        low=low, high=high, first=format_date(date.fromisoformat(data["today"]), with_year=True),
+        last=format_date(date.fromisoformat(data["horizon_end"]), with_year=True)))
     app.out.table((_("year"), _("source"), _("rest days"), _("make-up workdays")),
                   [(y["year"], y["source"] or _("PROVISIONAL (weekday rule)"), y.get("rest_days", ""),
-                    " ".join(format_date(date.fromisoformat(d)) for d in y.get("makeup_workdays", [])))
+                    _(", ").join(format_date(date.fromisoformat(d)) for d in y.get("makeup_workdays", [])))
                    for y in data["years"]])
     for span in data["provisional_dates"]:
         count = data["provisional_occurrences"]
