@@ -62,14 +62,18 @@ def hours_report_command(app: AppContext, dimension: str, date_from: date | None
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]),
               help="csv (UTF-8 with BOM, default) or xlsx; a FILE ending .xlsx implies xlsx.")
 @click.option("--all", "include_unapproved", is_flag=True, help="Also pending and rejected records.")
+@click.option("--recognition", is_flag=True,
+              help="Also the points each record earned and the serving Party member's work unit "
+                   "(获得积分, 在职党员, 工作单位), after the national fields.")
 @pass_app
 def hours_export(app: AppContext, file: str, date_from: date | None, date_to: date | None, fmt: str | None,
-                 include_unapproved: bool) -> None:
+                 include_unapproved: bool, recognition: bool) -> None:
     """Export records for the national volunteer system (not a certificate).
 
     \b
     Fields of the national record (志愿服务记录与证明出具办法): name, ID number (masked),
     project, role, place, start, end, hours (2 decimals), organiser, contact, status.
+    --recognition appends 获得积分, 在职党员, 工作单位 for the subdistrict's own use.
     Example: roster hours export 2026-12.csv --from 2026-12-01 --to 2026-12-31
     """
     from scheduler.attendance.hours import export_csv, export_rows, export_xlsx
@@ -77,7 +81,7 @@ def hours_export(app: AppContext, file: str, date_from: date | None, date_to: da
     fmt = fmt or ("xlsx" if file.lower().endswith(".xlsx") else "csv")
     if fmt == "xlsx" and file == "-":
         raise click.UsageError(_("an xlsx export needs a FILE name"), ctx=click.get_current_context())
-    rows = app.read(lambda s: export_rows(s, date_from, date_to, app.settings.tz, include_unapproved))
+    rows = app.read(lambda s: export_rows(s, date_from, date_to, app.settings.tz, include_unapproved, recognition))
     payload = export_xlsx(rows) if fmt == "xlsx" else export_csv(rows)
     if file == "-":
         # click.get_binary_stream is deprecated (Click 9 drops it); the text stream's buffer is the same.

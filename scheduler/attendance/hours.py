@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, distinct, func, select
+from sqlalchemy import Select, distinct, func, literal, select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput, NotFound
@@ -29,6 +29,7 @@ from scheduler.models import (
     Branch,
     Community,
     Occurrence,
+    PointsEntry,
     Role,
     Service,
     Visibility,
@@ -67,6 +68,9 @@ EXPORT_HEADER = (
     "联系人",
     "记录状态",
 )
+#: ``--recognition`` (issue 18): appended after the national record's fields, for the subdistrict's
+#: own use (points and serving Party members' work units), never part of what the national system asks.
+RECOGNITION_HEADER = ("获得积分", "在职党员", "工作单位")
 STATUS_LABELS = {"open": "进行中", "pending_approval": "待审核", "approved": "已审核", "rejected": "未通过"}
 #: Where a private service (a home visit) took place is a beneficiary's home: never exported.
 PRIVATE_VENUE = "入户服务（地址不导出）"
@@ -282,21 +286,28 @@ def volunteer_hours(session: Session, volunteer_id: int, limit: int = 200) -> Vo
 
 
 def export_rows(session: Session, date_from: date | None = None, date_to: date | None = None,
-                tz: ZoneInfo | str = "Asia/Shanghai", include_unapproved: bool = False) -> list[list[Any]]:
+                tz: ZoneInfo | str = "Asia/Shanghai", include_unapproved: bool = False,
+                recognition: bool = False) -> list[list[Any]]:
     """The header and one row per closed record, in the national record's fields.
 
     Approved records only unless ``include_unapproved`` (then pending and rejected ones too, with
     their status). ID numbers are masked; times are local to each service's zone; hours to two
-    decimals from the minutes.
+    decimals from the minutes. ``recognition`` appends the points the record earned (its ledger
+    entries' sum: a rejected or corrected record shows what it holds now) and whether the volunteer
+    is a serving Party member, with the work unit.
     """
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     since, until = date_range(date_from, date_to, zone)
     statuses = (AttendanceStatus.APPROVED, AttendanceStatus.PENDING_APPROVAL, AttendanceStatus.REJECTED) if include_unapproved else (AttendanceStatus.APPROVED,)
+    earned: Any = (select(func.coalesce(func.sum(PointsEntry.amount_centi), 0))
+                   .where(PointsEntry.attendance_id == Attendance.id).correlate(Attendance).scalar_subquery()
+                   if recognition else literal(0))
     # Columns, not ORM objects: an export of a year is hundreds of thousands of rows.
     query = (
         select(Attendance.id, Attendance.check_in, Attendance.check_out, Attendance.minutes, Attendance.status,
                Volunteer.name, Volunteer.id_number, Service.title, Service.visibility, Service.venue,
-               Service.timezone, Service.contact_role, Role.name, Branch.name, Community.name)
+               Service.timezone, Service.contact_role, Role.name, Branch.name, Community.name,
+               Volunteer.party_member, Volunteer.work_unit, earned)
         .join(Occurrence, Occurrence.id == Attendance.occurrence_id)
         .join(Service, Service.id == Occurrence.service_id)
         .join(Volunteer, Volunteer.id == Attendance.volunteer_id)
@@ -311,10 +322,11 @@ def export_rows(session: Session, date_from: date | None = None, date_to: date |
         query = query.where(Attendance.check_in >= since)
     if until is not None:
         query = query.where(Attendance.check_in < until)
-    rows: list[list[Any]] = [list(EXPORT_HEADER)]
+    rows: list[list[Any]] = [list(EXPORT_HEADER) + (list(RECOGNITION_HEADER) if recognition else [])]
     zones: dict[str, ZoneInfo] = {}
     for (record_id, check_in, check_out, minutes, status, name, id_number, title, visibility, venue, zone_name,
-         contact_role, role_name, branch_name, community_name) in session.execute(query):
+         contact_role, role_name, branch_name, community_name, party_member, work_unit,
+         earned_centi) in session.execute(query):
         service_tz = zones.get(zone_name) or zones.setdefault(zone_name, ZoneInfo(zone_name))
         assert check_out is not None  # the query asks for closed records
         rows.append([
@@ -331,6 +343,9 @@ def export_rows(session: Session, date_from: date | None = None, date_to: date |
             contact_role,
             STATUS_LABELS[status],
         ])
+        if recognition:
+            rows[-1] += [Decimal(int(earned_centi or 0)) / 100, "是" if party_member else "否",
+                         (work_unit or "") if party_member else ""]
     return rows
 
 
@@ -357,7 +372,10 @@ def export_xlsx(rows: Sequence[Sequence[Any]]) -> bytes:
         sheet.append([neutralise(cell) for cell in row])
         if index:
             sheet.cell(row=sheet.max_row, column=EXPORT_HEADER.index("服务时长（小时）") + 1).number_format = "0.00"
-    for column, width in zip("ABCDEFGHIJKL", (10, 12, 22, 24, 14, 24, 18, 18, 16, 24, 16, 10), strict=True):
+            if len(row) > len(EXPORT_HEADER):  # the points earned
+                sheet.cell(row=sheet.max_row, column=len(EXPORT_HEADER) + 1).number_format = "0.00"
+    widths = (10, 12, 22, 24, 14, 24, 18, 18, 16, 24, 16, 10, 10, 10, 24)
+    for column, width in zip("ABCDEFGHIJKLMNO", widths[:len(rows[0]) if rows else 12], strict=False):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A3"
     buffer = io.BytesIO()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -210,6 +211,12 @@ def test_csv_export_is_excel_ready_masked_and_not_a_certificate(invoke, setup, t
     stdout = invoke("hours", "export")
     assert stdout.exit_code == 0 and stdout.stdout_bytes.startswith(b"\xef\xbb\xbf")
     assert "本导出不是志愿服务证明" in stdout.stdout_bytes.decode("utf-8-sig").splitlines()[0]
+    assert invoke("volunteer", "edit", "1", "--party-member", "--work-unit", "龙岗区卫生健康局").exit_code == 0
+    recognition = invoke("hours", "export", "--recognition").stdout_bytes.decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(recognition)))
+    assert table[1][-3:] == ["获得积分", "在职党员", "工作单位"]
+    extra = {row[1]: row[-3:] for row in table[2:]}
+    assert extra["王芳"] == ["0.83", "是", "龙岗区卫生健康局"]  # 50 min at the default 1 point an hour
 
 
 def test_xlsx_export_by_file_name(invoke, setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -210,3 +210,30 @@ def test_id_numbers_are_masked_and_missing_ones_blank(engine: Engine, city: City
         rows = hours.export_rows(s)
     ids = {row[1]: row[2] for row in rows[1:]}
     assert ids == {"王芳": "440307********1234", "-李明": "440303********002X"}
+
+
+def test_export_with_recognition_appends_points_earned_and_party_work_unit(engine: Engine, city: City) -> None:
+    """``hours export --recognition`` (issue 18): after the national fields, the points each record
+    holds in the ledger and the serving Party member's work unit; without it the national columns only."""
+    from sqlalchemy import func
+
+    from scheduler.models import PointsEntry, Volunteer
+    from scheduler.party import set_party_member
+
+    with session_scope(engine) as s:
+        set_party_member(s, s.get(Volunteer, city.wang), True, "龙岗区卫生健康局")
+    with session_scope(engine) as s:
+        plain = hours.export_rows(s)
+        rows = hours.export_rows(s, recognition=True)
+        held = dict(s.execute(select(PointsEntry.attendance_id, func.sum(PointsEntry.amount_centi))
+                              .group_by(PointsEntry.attendance_id)).all())
+    assert len(plain[0]) == len(hours.EXPORT_HEADER)
+    assert rows[0] == list(hours.EXPORT_HEADER) + ["获得积分", "在职党员", "工作单位"]
+    assert [row[:len(hours.EXPORT_HEADER)] for row in rows] == plain  # the national fields unchanged
+    assert any(held.values())
+    for row in rows[1:]:
+        assert row[-3] == Decimal(held.get(row[0], 0)) / 100, row
+        assert row[-2:] == (["是", "龙岗区卫生健康局"] if row[1] == "王芳" else ["否", ""]), row
+    sheet = load_workbook(io.BytesIO(hours.export_xlsx(rows))).active
+    assert sheet is not None
+    assert [cell.value for cell in sheet[2]][-3:] == ["获得积分", "在职党员", "工作单位"]
