@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from scheduler import privacy
 from scheduler import validation as v
 from scheduler.errors import InvalidInput, NotFound
+from scheduler.i18n import _
 from scheduler.models import Branch, Community, Occurrence, OccurrenceStatus, Rating, Service, Visibility
 
 #: A rating given from this long before a shift starts to this long after it ends is about that shift.
@@ -109,7 +110,7 @@ class Satisfaction:
 def local_bounds(first: date, last: date, timezone: str) -> tuple[datetime, datetime]:
     """[first 00:00, the day after last 00:00) in the zone, as aware datetimes."""
     if last < first:
-        raise InvalidInput("to", f"{last} is before --from {first}")
+        raise InvalidInput("to", _("{to} is before --from {start}").format(to=last, start=first))
     tz = ZoneInfo(timezone)
     return (datetime.combine(first, datetime.min.time(), tz),
             datetime.combine(last + timedelta(days=1), datetime.min.time(), tz))
@@ -132,7 +133,8 @@ def satisfaction_report(session: Session, first: date, last: date, by: str = "se
     A service a community's own Party committee runs counts, by branch, under ``<community>:committee``.
     """
     if by not in GROUPINGS:
-        raise InvalidInput("by", f"{by!r} is not one of {', '.join(GROUPINGS)}")
+        raise InvalidInput("by", _("{value} is not one of {choices}").format(
+            value=repr(by), choices=", ".join(GROUPINGS)))
     lo, hi = local_bounds(first, last, timezone)
     count, mean, high = _aggregates()
     base = (select().select_from(Rating).join(Service, Rating.service_id == Service.id)

@@ -166,14 +166,16 @@ def poster_facts(session: Session, occurrence_id: int | str, policy: OperationPo
                  now: datetime) -> dict[str, Any]:
     """The shift a poster is for; refused for a cancelled shift or a window already over."""
     from scheduler.errors import Conflict
+    from scheduler.i18n import _
     from scheduler.planning.occurrences import get_occurrence
 
     occurrence = get_occurrence(session, occurrence_id)
     if occurrence.status == OccurrenceStatus.CANCELLED:
-        raise Conflict(f"occurrence: #{occurrence.id} was cancelled; nobody can check in")
+        raise Conflict(_("occurrence: #{id} was cancelled; nobody can check in").format(id=occurrence.id))
     facts = _facts(occurrence, policy)
     if now > facts["closes_at"]:
-        raise Conflict(f"occurrence: #{occurrence.id}'s check-in window closed at {facts['closes_at'].isoformat()}")
+        raise Conflict(_("occurrence: #{id}'s check-in window closed at {closes}").format(
+            id=occurrence.id, closes=facts["closes_at"].isoformat()))
     return facts
 
 

@@ -94,17 +94,19 @@ def parse_local(value: str | datetime, tz: ZoneInfo, field: str, on: date | None
         try:
             local = datetime.combine(on, time(int(match.group(1)), int(match.group(2))))
         except ValueError:
-            raise InvalidInput(field, f"{value!r} is not a time of day") from None
+            raise InvalidInput(field, _("{value} is not a time of day").format(value=repr(value))) from None
     else:
         try:
             local = datetime.fromisoformat(text.replace("/", "-"))
         except ValueError:
-            raise InvalidInput(field, f"{value!r} is not a local time like 2026-12-07 16:30") from None
+            raise InvalidInput(field, _("{value} is not a local time like 2026-12-07 16:30").format(
+                value=repr(value))) from None
     if local.tzinfo is None:
         local = local.replace(tzinfo=tz)
         # A wall-clock time skipped by a DST change does not exist; say so rather than guess.
         if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
-            raise InvalidInput(field, f"{value!r} does not exist in {tz.key} (a clock change)")
+            raise InvalidInput(field, _("{value} does not exist in {zone} (a clock change)").format(
+                value=repr(value), zone=tz.key))
     return to_minute(local.astimezone(UTC))
 
 
@@ -113,14 +115,16 @@ def _resolve(at: str | datetime | None, now: datetime, occurrence: Occurrence, f
     now_minute = to_minute(now.astimezone(UTC))
     moment = now_minute if at is None else parse_local(at, tz, field, on=occurrence.start_at.astimezone(tz).date())
     if moment > now_minute:
-        raise InvalidInput(field, f"{local_text(moment, tz)} is in the future (now {local_text(now_minute, tz)})")
+        raise InvalidInput(field, _("{moment} is in the future (now {now})").format(
+            moment=local_text(moment, tz), now=local_text(now_minute, tz)))
     earliest, latest = occurrence.start_at - SLACK, occurrence.end_at + SLACK
     if not earliest <= moment <= latest:
         raise InvalidInput(
             field,
-            f"{local_text(moment, tz)} is too far from occurrence #{occurrence.id} "
-            f"({local_text(occurrence.start_at, tz)}-{occurrence.end_at.astimezone(tz):%H:%M}); "
-            "record it at the occurrence the volunteer served",
+            _("{moment} is too far from occurrence #{id} ({start}-{end}); "
+              "record it at the occurrence the volunteer served").format(
+                moment=local_text(moment, tz), id=occurrence.id, start=local_text(occurrence.start_at, tz),
+                end=occurrence.end_at.astimezone(tz).strftime("%H:%M")),
         )
     return moment
 
@@ -152,7 +156,7 @@ def minutes_text(minutes: int | None) -> str:
 def get_attendance(session: Session, attendance_id: int | str) -> Attendance:
     ref = str(attendance_id).strip().lstrip("#")
     if not ref.isdigit():
-        raise InvalidInput("id", f"{attendance_id!r} is not an attendance record id (a number)")
+        raise InvalidInput("id", _("{value} is not an attendance record id (a number)").format(value=repr(attendance_id)))
     record = session.get(Attendance, int(ref))
     if record is None:
         raise NotFound("attendance record", attendance_id)
@@ -189,9 +193,9 @@ def _overlapping(session: Session, volunteer_id: int, start: datetime, end: date
 def _overlap_error(field: str, other: Attendance, tz: ZoneInfo) -> InvalidInput:
     return InvalidInput(
         field,
-        f"overlaps record #{other.id} of the same volunteer "
-        f"({local_text(other.check_in, tz)}-{other.check_out.astimezone(tz):%H:%M})"
-        if other.check_out else f"overlaps record #{other.id} of the same volunteer",
+        _("overlaps record #{id} of the same volunteer ({start}-{end})").format(
+            id=other.id, start=local_text(other.check_in, tz), end=other.check_out.astimezone(tz).strftime("%H:%M"))
+        if other.check_out else _("overlaps record #{id} of the same volunteer").format(id=other.id),
     )
 
 
@@ -286,17 +290,20 @@ def checkin(session: Session, volunteer_ref: str, occurrence_id: int | str, at: 
     volunteer = get_volunteer(session, volunteer_ref)
     occurrence = get_occurrence(session, occurrence_id)
     if occurrence.status == OccurrenceStatus.CANCELLED:
-        raise Conflict(f"occurrence: #{occurrence.id} was cancelled; nobody can check in")
+        raise Conflict(_("occurrence: #{id} was cancelled; nobody can check in").format(id=occurrence.id))
     tz = _zone(occurrence)
     check_in = _resolve(at, now, occurrence, "check_in")
     _lock_volunteer(session, volunteer.id)
     current = _open_record(session, volunteer.id)
     if current is not None:
-        where = "this occurrence" if current.occurrence_id == occurrence.id else f"occurrence #{current.occurrence_id}"
-        raise Conflict(
-            f"check_in: volunteer #{volunteer.id} is already checked in at {where} since "
-            f"{local_text(current.check_in, tz)} (record #{current.id}); check out first"
-        )
+        since = local_text(current.check_in, tz)
+        if current.occurrence_id == occurrence.id:
+            raise Conflict(_("check_in: volunteer #{volunteer} is already checked in at this occurrence since "
+                             "{since} (record #{record}); check out first").format(
+                volunteer=volunteer.id, since=since, record=current.id))
+        raise Conflict(_("check_in: volunteer #{volunteer} is already checked in at occurrence #{occurrence} since "
+                         "{since} (record #{record}); check out first").format(
+            volunteer=volunteer.id, occurrence=current.occurrence_id, since=since, record=current.id))
     other = _overlapping(session, volunteer.id, check_in, None)
     if other is not None:
         raise _overlap_error("check_in", other, tz)
@@ -333,15 +340,18 @@ def checkout(session: Session, volunteer_ref: str, occurrence_id: int | str, at:
     _lock_volunteer(session, volunteer.id)
     current = _open_record(session, volunteer.id)
     if current is None or current.occurrence_id != occurrence.id:
-        elsewhere = f" (checked in at occurrence #{current.occurrence_id})" if current is not None else ""
-        raise Conflict(
-            f"check_out: volunteer #{volunteer.id} has not checked in at occurrence #{occurrence.id}{elsewhere}"
-        )
+        if current is not None:
+            raise Conflict(_("check_out: volunteer #{volunteer} has not checked in at occurrence #{occurrence} "
+                             "(checked in at occurrence #{other})").format(
+                volunteer=volunteer.id, occurrence=occurrence.id, other=current.occurrence_id))
+        raise Conflict(_("check_out: volunteer #{volunteer} has not checked in at occurrence #{occurrence}").format(
+            volunteer=volunteer.id, occurrence=occurrence.id))
     check_out = _resolve(at, now, occurrence, "check_out")
     if check_out <= current.check_in:
         raise InvalidInput(
             "check_out",
-            f"{local_text(check_out, tz)} is not after the check-in at {local_text(current.check_in, tz)}",
+            _("{check_out} is not after the check-in at {check_in}").format(
+                check_out=local_text(check_out, tz), check_in=local_text(current.check_in, tz)),
         )
     other = _overlapping(session, volunteer.id, current.check_in, check_out, exclude_id=current.id)
     if other is not None:
@@ -377,27 +387,29 @@ def mark_no_show(session: Session, volunteer_ref: str, occurrence_id: int | str,
     occurrence = get_occurrence(session, occurrence_id)
     tz = _zone(occurrence)
     if now < occurrence.start_at:
-        raise Conflict(f"occurrence: #{occurrence.id} starts {local_text(occurrence.start_at, tz)}; "
-                       "mark no-shows once it has started")
+        raise Conflict(_("occurrence: #{id} starts {start}; mark no-shows once it has started").format(
+            id=occurrence.id, start=local_text(occurrence.start_at, tz)))
     _lock_volunteer(session, volunteer.id)
     assignment = session.scalar(
         select(Assignment).where(Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id)
     )
     if assignment is None:
-        raise NotFound("assignment", f"volunteer #{volunteer.id} at occurrence #{occurrence.id}")
+        raise NotFound("assignment", _("volunteer #{volunteer} at occurrence #{occurrence}").format(
+            volunteer=volunteer.id, occurrence=occurrence.id))
     if assignment.status == AssignmentStatus.NO_SHOW:
-        raise Conflict(f"status: volunteer #{volunteer.id} is already marked no-show at occurrence #{occurrence.id}")
+        raise Conflict(_("status: volunteer #{volunteer} is already marked no-show at occurrence #{occurrence}").format(
+            volunteer=volunteer.id, occurrence=occurrence.id))
     if assignment.status not in (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED):
-        raise Conflict(f"status: the assignment is {assignment.status}; only an invited or confirmed "
-                       "volunteer can be a no-show")
+        raise Conflict(_("status: the assignment is {status}; only an invited or confirmed "
+                         "volunteer can be a no-show").format(status=assignment.status))
     attended = session.scalar(
         select(Attendance.id).where(Attendance.volunteer_id == volunteer.id,
                                     Attendance.occurrence_id == occurrence.id, Attendance.status != AttendanceStatus.REJECTED)
         .limit(1)
     )
     if attended is not None:
-        raise Conflict(f"status: volunteer #{volunteer.id} checked in at this occurrence (record #{attended}); "
-                       "reject that record first if it is wrong")
+        raise Conflict(_("status: volunteer #{volunteer} checked in at this occurrence (record #{record}); "
+                         "reject that record first if it is wrong").format(volunteer=volunteer.id, record=attended))
     assignment.status = AssignmentStatus.NO_SHOW
     assignment.reason = f"no-show, marked by {by}"
     assignment.updated_at = now
@@ -416,7 +428,8 @@ def correct(session: Session, attendance_id: int | str, field: str, value: str |
     """
     now = now or utcnow()
     if field not in CORRECTABLE_FIELDS:
-        raise InvalidInput("field", f"{field!r} is not one of {', '.join(CORRECTABLE_FIELDS)}")
+        raise InvalidInput("field", _("{value} is not one of {choices}").format(
+            value=repr(field), choices=", ".join(CORRECTABLE_FIELDS)))
     by = _who(by, required=True)
     reason = v.text(reason or "", "reason", 300)
     record = get_attendance(session, attendance_id)
@@ -425,16 +438,17 @@ def correct(session: Session, attendance_id: int | str, field: str, value: str |
     _lock_volunteer(session, record.volunteer_id)
     session.refresh(record)
     if field == "check_out" and record.check_out is None:
-        raise Conflict(f"check_out: record #{record.id} is still open; use `roster checkout`")
+        raise Conflict(_("check_out: record #{id} is still open; use `roster checkout`").format(id=record.id))
     moment = _resolve(value, now, occurrence, field)
     old = record.check_in if field == "check_in" else record.check_out
     if moment == old:
-        raise InvalidInput("value", f"{local_text(moment, tz)} is what record #{record.id} already says")
+        raise InvalidInput("value", _("{moment} is what record #{id} already says").format(
+            moment=local_text(moment, tz), id=record.id))
     new_in = moment if field == "check_in" else record.check_in
     new_out = moment if field == "check_out" else record.check_out
     if new_out is not None and new_out <= new_in:
-        raise InvalidInput(field, f"check-out {local_text(new_out, tz)} would not be after check-in "
-                                  f"{local_text(new_in, tz)}")
+        raise InvalidInput(field, _("check-out {check_out} would not be after check-in {check_in}").format(
+            check_out=local_text(new_out, tz), check_in=local_text(new_in, tz)))
     if record.status != AttendanceStatus.REJECTED:
         other = _overlapping(session, record.volunteer_id, new_in, new_out, exclude_id=record.id)
         if other is not None:
@@ -462,9 +476,10 @@ def approve(session: Session, attendance_id: int | str, by: str, now: datetime |
     by = _who(by, required=True)
     record = get_attendance(session, attendance_id)
     if record.status == AttendanceStatus.OPEN:
-        raise Conflict(f"status: record #{record.id} is still open; check the volunteer out first")
+        raise Conflict(_("status: record #{id} is still open; check the volunteer out first").format(id=record.id))
     if record.status == AttendanceStatus.APPROVED:
-        raise Conflict(f"status: record #{record.id} is already approved (by {record.approved_by})")
+        raise Conflict(_("status: record #{id} is already approved (by {by})").format(
+            id=record.id, by=record.approved_by))
     _trail(session, record, "status", record.status, AttendanceStatus.APPROVED, by, "approved", now)
     record.status, record.approved_by, record.approved_at = AttendanceStatus.APPROVED, by, now
     session.flush()
@@ -483,7 +498,7 @@ def reject(session: Session, attendance_id: int | str, by: str, reason: str,
     reason = v.text(reason or "", "reason", 300)
     record = get_attendance(session, attendance_id)
     if record.status == AttendanceStatus.REJECTED:
-        raise Conflict(f"status: record #{record.id} is already rejected")
+        raise Conflict(_("status: record #{id} is already rejected").format(id=record.id))
     _trail(session, record, "status", record.status, AttendanceStatus.REJECTED, by, reason, now)
     record.status, record.approved_by, record.approved_at = AttendanceStatus.REJECTED, by, now
     session.flush()

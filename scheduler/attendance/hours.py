@@ -22,6 +22,7 @@ from sqlalchemy import Select, distinct, func, literal, select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput, NotFound
+from scheduler.i18n import _
 from scheduler.models import (
     Assignment,
     Attendance,
@@ -106,7 +107,8 @@ def next_star(minutes: int) -> tuple[str, int] | None:
 def date_range(date_from: date | None, date_to: date | None, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
     """Inclusive local dates as a half-open UTC range."""
     if date_from and date_to and date_to < date_from:
-        raise InvalidInput("to", f"{date_to.isoformat()} is before --from {date_from.isoformat()}")
+        raise InvalidInput("to", _("{to} is before --from {start}").format(
+            to=date_to.isoformat(), start=date_from.isoformat()))
     since = datetime.combine(date_from, time(0), tzinfo=tz).astimezone(UTC) if date_from else None
     until = (datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
              if date_to else None)
@@ -152,7 +154,8 @@ def hours_report(session: Session, by: str = "volunteer", date_from: date | None
     which depend on the zone, are grouped here from three columns a row).
     """
     if by not in REPORT_DIMENSIONS:
-        raise InvalidInput("by", f"{by!r} is not one of {', '.join(REPORT_DIMENSIONS)}")
+        raise InvalidInput("by", _("{value} is not one of {choices}").format(
+            value=repr(by), choices=", ".join(REPORT_DIMENSIONS)))
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     since, until = date_range(date_from, date_to, zone)
     measures = (func.count(), func.coalesce(func.sum(Attendance.minutes), 0),

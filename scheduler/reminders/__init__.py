@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
+from scheduler.i18n import _
 from scheduler.models import (
     Assignment,
     AssignmentStatus,
@@ -193,7 +194,7 @@ def list_reminders(session: Session, status: str | None = None, failed_only: boo
         status = ReminderStatus.FAILED
     if status is not None:
         if status not in (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.SENT, ReminderStatus.CANCELLED, ReminderStatus.FAILED, ReminderStatus.STALE):
-            raise InvalidInput("status", f"unknown reminder status {status!r}")
+            raise InvalidInput("status", _("unknown reminder status {status}").format(status=repr(status)))
         query = query.where(Reminder.status == status)
     return list(session.scalars(query.order_by(Reminder.due_at.desc(), Reminder.id.desc()).limit(limit)))
 
@@ -205,7 +206,8 @@ def retry_reminder(session: Session, reminder_id: int, now: datetime | None = No
     if reminder is None:
         raise NotFound("reminder", reminder_id)
     if reminder.status not in (ReminderStatus.FAILED, ReminderStatus.STALE):
-        raise Conflict(f"reminder #{reminder_id} is {reminder.status}; only failed or stale ones are retried")
+        raise Conflict(_("reminder #{id} is {status}; only failed or stale ones are retried").format(
+            id=reminder_id, status=reminder.status))
     reminder.status = ReminderStatus.PENDING
     reminder.due_at = now
     reminder.attempts = 0
