@@ -59,6 +59,7 @@ from scheduler import validation
 from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
 from scheduler.events import record_event
+from scheduler.i18n import _
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
@@ -199,7 +200,8 @@ class _Expander:
             try:
                 expanded = rrulestr(rule, dtstart=datetime.combine(start, time(0)))
             except (ValueError, TypeError) as exc:
-                raise InvalidInput("rrule", f"service #{service_id} has an unreadable RRULE {rule!r}: {exc}") from None
+                raise InvalidInput("rrule", _("service #{id} has an unreadable RRULE {rule!r}: {error}").format(
+                    id=service_id, rule=rule, error=exc)) from None
             lo = datetime.combine(max(self.lo, start), time(0))
             hi = datetime.combine(self.hi, time(0))
             found = frozenset(d.date() for d in expanded.between(lo, hi, inc=True))  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.events import record_event
+from scheduler.i18n import _
 from scheduler.models import CLOSURE_SCOPES, Branch, Closure, ClosureScope, Community, Service
 from scheduler.organisations import get_branch, get_community
 from scheduler.planning import DEFAULT_HORIZON_WEEKS, PlanResult, local_today, plan, services_in_scope
@@ -37,13 +38,14 @@ class ClosureChange:
 
 def _owner(session: Session, scope: str, ref: str | None) -> dict[str, int | None]:
     if scope not in CLOSURE_SCOPES:
-        raise InvalidInput("scope", f"{scope!r} is not one of {', '.join(CLOSURE_SCOPES)}")
+        raise InvalidInput("scope", _("{scope!r} is not one of {choices}").format(
+            scope=scope, choices=", ".join(CLOSURE_SCOPES)))
     if scope == ClosureScope.DISTRICT:
         if ref:
             raise InvalidInput("ref", "a district closure covers everything; give no community, branch or service")
         return {"community_id": None, "branch_id": None, "service_id": None}
     if not ref:
-        raise InvalidInput("ref", f"a {scope} closure needs the {scope}'s slug")
+        raise InvalidInput("ref", _("a {scope} closure needs the {scope}'s slug").format(scope=scope))
     if scope == ClosureScope.COMMUNITY:
         return {"community_id": get_community(session, ref).id, "branch_id": None, "service_id": None}
     if scope == ClosureScope.BRANCH:
@@ -68,9 +70,9 @@ def add_closure(session: Session, scope: str, ref: str | None, start: date, end:
     owner = _owner(session, scope, ref)
     privacy.refuse_personal_data(session, {"reason": reason})  # public feeds show it word for word
     if end < start:
-        raise InvalidInput("to", f"{end.isoformat()} is before {start.isoformat()}")
+        raise InvalidInput("to", _("{end} is before {start}").format(end=end.isoformat(), start=start.isoformat()))
     if (end - start).days >= MAX_CLOSURE_DAYS:
-        raise InvalidInput("to", f"a closure is at most {MAX_CLOSURE_DAYS} days long")
+        raise InvalidInput("to", _("a closure is at most {days} days long").format(days=MAX_CLOSURE_DAYS))
     closure = Closure(scope=scope, start_date=start, end_date=end, reason=v.text(reason, "reason", 200),
                       created_at=now or utcnow(), **owner)
     session.add(closure)
@@ -101,7 +103,8 @@ def list_closures(session: Session, scope: str | None = None, current_on: date |
     query = select(Closure).order_by(Closure.start_date, Closure.id)
     if scope is not None:
         if scope not in CLOSURE_SCOPES:
-            raise InvalidInput("scope", f"{scope!r} is not one of {', '.join(CLOSURE_SCOPES)}")
+            raise InvalidInput("scope", _("{scope!r} is not one of {choices}").format(
+            scope=scope, choices=", ".join(CLOSURE_SCOPES)))
         query = query.where(Closure.scope == scope)
     if current_on is not None:
         query = query.where(Closure.end_date >= current_on)
@@ -131,8 +134,9 @@ def closure_as_dict(session: Session, closure: Closure) -> dict[str, Any]:
 
 def parse_scope(value: str) -> tuple[str, str | None]:
     """``district``, ``community:SLUG``, ``branch:SLUG`` or ``service:SLUG``."""
-    scope, _, ref = value.strip().partition(":")
+    scope, _sep, ref = value.strip().partition(":")
     scope = scope.strip().lower()
     if scope not in CLOSURE_SCOPES:
-        raise InvalidInput("scope", f"{value!r}: give district, community:SLUG, branch:SLUG or service:SLUG")
+        raise InvalidInput("scope", _("{value!r}: give district, community:SLUG, branch:SLUG or service:SLUG").format(
+            value=value))
     return scope, (ref.strip() or None)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _
 from scheduler.models import HolidayDay, HolidayDayKind, HolidayYear
 
 SOURCE_LOADED = "loaded"
@@ -163,11 +164,12 @@ def _parse_day_or_range(text: str, where: str) -> list[date]:
         first = date.fromisoformat(first_s.strip())
         last = date.fromisoformat(last_s.strip()) if sep else first
     except ValueError:
-        raise InvalidInput(where, f"{text!r} is not a date (2027-10-01) or a range (2027-10-01..2027-10-07)") from None
+        raise InvalidInput(where, _("{text!r} is not a date (2027-10-01) or a range (2027-10-01..2027-10-07)").format(
+            text=text)) from None
     if last < first:
-        raise InvalidInput(where, f"{text!r}: the range ends before it starts")
+        raise InvalidInput(where, _("{text!r}: the range ends before it starts").format(text=text))
     if (last - first).days > 31:
-        raise InvalidInput(where, f"{text!r}: a holiday range is at most a month")
+        raise InvalidInput(where, _("{text!r}: a holiday range is at most a month").format(text=text))
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
@@ -177,13 +179,13 @@ def _add(parsed: ParsedYear, kind: str, days: list[date], name: str, where: str)
         raise InvalidInput(where, "a holiday name is at most 64 characters")
     for day in days:
         if day.year != parsed.year:
-            raise InvalidInput(where, f"{day.isoformat()} is not in {parsed.year}")
+            raise InvalidInput(where, _("{day} is not in {year}").format(day=day.isoformat(), year=parsed.year))
         if day in parsed.rest or day in parsed.workdays:
-            raise InvalidInput(where, f"{day.isoformat()} is listed twice")
+            raise InvalidInput(where, _("{day} is listed twice").format(day=day.isoformat()))
         if kind == "workday":
             if day.weekday() < 5:
-                raise InvalidInput(where, f"{day.isoformat()} is a weekday; a make-up workday (调休上班) is a "
-                                          "Saturday or Sunday")
+                raise InvalidInput(where, _("{day} is a weekday; a make-up workday (调休上班) is a "
+                                            "Saturday or Sunday").format(day=day.isoformat()))
             parsed.workdays[day] = name
         else:
             parsed.rest[day] = name
@@ -194,10 +196,10 @@ _YEAR_MIN, _YEAR_MAX = 2004, 2100
 
 def _check_year(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
-        raise InvalidInput(where, f"{value!r} is not a year like 2027")
+        raise InvalidInput(where, _("{value!r} is not a year like 2027").format(value=value))
     year = int(str(value).strip())
     if not _YEAR_MIN <= year <= _YEAR_MAX:
-        raise InvalidInput(where, f"{year} is outside {_YEAR_MIN}-{_YEAR_MAX}")
+        raise InvalidInput(where, _("{year} is outside {first}-{last}").format(year=year, first=_YEAR_MIN, last=_YEAR_MAX))
     return year
 
 
@@ -213,7 +215,7 @@ def parse_text(text: str) -> ParsedYear:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        keyword, _, rest = line.partition(" ")
+        keyword, _sep, rest = line.partition(" ")
         keyword = keyword.lower()
         where = f"line {number}"
         if keyword == "year":
@@ -224,15 +226,16 @@ def parse_text(text: str) -> ParsedYear:
             source = rest.strip()[:300]
         elif keyword in ("rest", "work", "workday"):
             if not rest.strip():
-                raise InvalidInput(where, f"'{keyword}' needs a date or a range")
+                raise InvalidInput(where, _("'{keyword}' needs a date or a range").format(keyword=keyword))
             pending.append((number, "rest" if keyword == "rest" else "workday", rest.strip()))
         else:
-            raise InvalidInput(where, f"unknown keyword {keyword!r} (use year, source, rest or work)")
+            raise InvalidInput(where, _("unknown keyword {keyword!r} (use year, source, rest or work)").format(
+                keyword=keyword))
     if parsed is None:
         raise InvalidInput("year", "the file has no 'year YYYY' line")
     parsed.source = source
     for number, kind, value in pending:
-        days_text, _, name = value.partition(" ")
+        days_text, _sep, name = value.partition(" ")
         where = f"line {number}"
         _add(parsed, kind, _parse_day_or_range(days_text, where), name, where)
     return parsed
@@ -246,7 +249,7 @@ def parse_json(text: str) -> ParsedYear:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"line {exc.lineno}", f"not valid JSON: {exc.msg}") from None
+        raise InvalidInput(f"line {exc.lineno}", _("not valid JSON: {error}").format(error=exc.msg)) from None
     if not isinstance(data, dict):
         raise InvalidInput("file", "the JSON must be an object with year, rest and workdays")
     unknown = set(data) - {"year", "source", "rest", "workdays"}
@@ -279,5 +282,6 @@ def parse_schedule(text: str) -> ParsedYear:
     else:
         parsed = parse_text(text.lstrip("\ufeff"))
     if not parsed.rest:
-        raise InvalidInput("rest", f"no rest days for {parsed.year}; an official schedule lists its holidays")
+        raise InvalidInput("rest", _("no rest days for {year}; an official schedule lists its holidays").format(
+            year=parsed.year))
     return parsed

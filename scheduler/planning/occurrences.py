@@ -22,6 +22,7 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
+from scheduler.i18n import _
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
@@ -83,7 +84,7 @@ def list_occurrences(session: Session, service: str | None = None, branch: str |
     if community:
         query = query.where(Service.community_id == get_community(session, community).id)
     if start and end and end < start:
-        raise InvalidInput("to", f"{end.isoformat()} is before {start.isoformat()}")
+        raise InvalidInput("to", _("{end} is before {start}").format(end=end.isoformat(), start=start.isoformat()))
     if start:
         query = query.where(Occurrence.start_at >= utc_bounds(start, start)[0])
     if end:
@@ -116,7 +117,7 @@ def parse_local_start(value: str | datetime, zone: str, field: str = "to") -> da
     else:
         match = _LOCAL_RE.match(value.strip())
         if not match:
-            raise InvalidInput(field, f"{value!r} is not a local start like '2026-10-10 09:30'")
+            raise InvalidInput(field, _("{value!r} is not a local start like '2026-10-10 09:30'").format(value=value))
         day = v.iso_date(match.group(1), field)
         hhmm = v.local_time(match.group(2), field)
         naive = datetime(day.year, day.month, day.day, int(hhmm[:2]), int(hhmm[3:]))
@@ -133,7 +134,7 @@ def cancel_occurrence(session: Session, occurrence_id: int, reason: str,
     reason = v.text(reason, "reason", 200)
     occurrence = get_occurrence(session, occurrence_id)
     if occurrence.status == OccurrenceStatus.CANCELLED:
-        raise Conflict(f"occurrence #{occurrence_id} is already cancelled")
+        raise Conflict(_("occurrence #{id} is already cancelled").format(id=occurrence_id))
     occurrence.status = OccurrenceStatus.CANCELLED
     occurrence.cancel_reason = reason
     occurrence.pinned = True
@@ -159,17 +160,18 @@ def move_occurrence(session: Session, occurrence_id: int, new_start: str | datet
         reason = v.text(reason, "reason", 200, required=False) or None
     occurrence = get_occurrence(session, occurrence_id)
     if occurrence.status == OccurrenceStatus.CANCELLED:
-        raise Conflict(f"occurrence #{occurrence_id} is cancelled; it cannot be moved")
+        raise Conflict(_("occurrence #{id} is cancelled; it cannot be moved").format(id=occurrence_id))
     service = occurrence.service
     start_local = parse_local_start(new_start, service.timezone)
     start = start_local.astimezone(UTC)
     minutes = (v.duration_minutes(duration) if duration is not None
                else int((occurrence.end_at - occurrence.start_at).total_seconds() // 60))
     if start <= now:
-        raise InvalidInput("to", f"{start_local:%Y-%m-%d %H:%M} is in the past")
+        raise InvalidInput("to", _("{start} is in the past").format(start=start_local.strftime("%Y-%m-%d %H:%M")))
     end = start + timedelta(minutes=minutes)
     if start == occurrence.start_at and end == occurrence.end_at:
-        raise Conflict(f"occurrence #{occurrence_id} already starts at {start_local:%Y-%m-%d %H:%M}")
+        raise Conflict(_("occurrence #{id} already starts at {start}").format(
+            id=occurrence_id, start=start_local.strftime("%Y-%m-%d %H:%M")))
     previous = occurrence.start_at
     occurrence.start_at = start
     occurrence.end_at = end

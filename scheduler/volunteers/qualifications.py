@@ -333,8 +333,8 @@ def set_role_rules(session: Session, service_slug: str, role_name: str, requires
         raise NotFound("service", service_slug)
     role = session.scalar(select(Role).where(Role.service_id == service.id, Role.name == role_name.strip()))
     if role is None:
-        raise NotFound("role", f"{role_name} (service {service.slug} has "
-                               f"{', '.join(r.name for r in service.roles)})")
+        raise NotFound("role", _("{wanted} (service {service} has {roles})").format(
+            wanted=role_name, service=service.slug, roles=", ".join(r.name for r in service.roles)))
     if requires is not None:
         role.required_qualification = canonical_kind(requires, "requires") if requires.strip() else None
     if min_age is not None:

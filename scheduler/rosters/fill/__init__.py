@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import analyze_after_bulk_write, utcnow
 from scheduler.errors import InvalidInput
+from scheduler.i18n import _
 from scheduler.policy import DEFAULT_POLICY, OperationPolicy
 from scheduler.rosters.fill.explain import why
 from scheduler.rosters.fill.loading import load_bookings, load_candidates, load_occurrences
@@ -71,7 +72,7 @@ def _fill(session: Session, first: date, last: date, branch: str | None, communi
     if last < first:
         raise InvalidInput("to", "the last date is before the first")
     if (last - first).days >= MAX_DAYS:
-        raise InvalidInput("to", f"fill at most {MAX_DAYS} days at once")
+        raise InvalidInput("to", _("fill at most {days} days at once").format(days=MAX_DAYS))
     if branch and community:
         raise InvalidInput("branch", "give a branch or a community, not both")
     now = now or utcnow()
