@@ -20,7 +20,7 @@ from scheduler import validation as v
 from scheduler.db import utcnow
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.events import record_event
-from scheduler.i18n import _
+from scheduler.i18n import _, translate
 from scheduler.models import CLOSURE_SCOPES, Branch, Closure, ClosureScope, Community, Service
 from scheduler.organisations import get_branch, get_community
 from scheduler.planning import DEFAULT_HORIZON_WEEKS, PlanResult, local_today, plan, services_in_scope
@@ -45,7 +45,7 @@ def _owner(session: Session, scope: str, ref: str | None) -> dict[str, int | Non
             raise InvalidInput("ref", "a district closure covers everything; give no community, branch or service")
         return {"community_id": None, "branch_id": None, "service_id": None}
     if not ref:
-        raise InvalidInput("ref", _("a {scope} closure needs the {scope}'s slug").format(scope=scope))
+        raise InvalidInput("ref", _("a {scope} closure needs the {scope}'s slug").format(scope=translate(scope)))
     if scope == ClosureScope.COMMUNITY:
         return {"community_id": get_community(session, ref).id, "branch_id": None, "service_id": None}
     if scope == ClosureScope.BRANCH:
