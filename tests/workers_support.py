@@ -211,7 +211,35 @@ class SmtpSink:
             return len(self.messages)
 
 
-class WebhookSink:
+class LocalHttpServer:
+    """A loopback HTTP server on a free port, served from a thread while used as a context manager;
+    subclasses give ``handler`` (a BaseHTTPRequestHandler class) before calling ``__init__``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def send_answer(handler: BaseHTTPRequestHandler, status: int, payload: bytes,
+           content_type: str = "application/json") -> None:
+    """Write a whole HTTP answer from a request handler."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
+class WebhookSink(LocalHttpServer):
     """A local HTTP server standing in for a WeCom/DingTalk robot; records what it accepted."""
 
     def __init__(self, answer: dict[str, Any] | None = None) -> None:
@@ -241,28 +269,13 @@ class WebhookSink:
                     with sink._lock:
                         sink.held += 1
                     sink.release.wait(60)
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_answer(self, status, json.dumps(answer).encode())
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
+        super().__init__(Handler)
         self.url = f"http://127.0.0.1:{self.port}/cgi-bin/webhook/send?key=secret-key-123"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> WebhookSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def by_key(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -11,12 +11,11 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,15 @@ from scheduler.messages.sms import (
     provider_from_settings,
 )
 from scheduler.reminders.dispatch import dispatch_due
-from tests.workers_support import NOW, create_shift, reminders_of, scan, settings_for
+from tests.workers_support import (
+    NOW,
+    LocalHttpServer,
+    create_shift,
+    reminders_of,
+    scan,
+    send_answer,
+    settings_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 AK, SECRET = "LTAI5tTestKeyId", "test-secret-不外传"
@@ -48,7 +55,7 @@ REMINDER = "ROSTER_SHIFT_REMINDER=SMS_4623001:service,time,venue,role;ROSTER_COO
 TENCENT_TEMPLATES = "ROSTER_SHIFT_REMINDER=2251234:service,time,venue,role"
 
 
-class ProviderEndpoint:
+class ProviderEndpoint(LocalHttpServer):
     """A local HTTP server standing for the provider: records each request as it arrived and answers
     with ``status``, ``answer`` (JSON, or raw bytes) and ``content_type``."""
 
@@ -66,26 +73,13 @@ class ProviderEndpoint:
                                           "headers": {k.lower(): v for k, v in self.headers.items()}})
                 answer = endpoint.answer
                 payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
-                self.send_response(endpoint.status)
-                self.send_header("Content-Type", endpoint.content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_answer(self, endpoint.status, payload, endpoint.content_type)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> ProviderEndpoint:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture
