@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from scheduler.models import (
     SEATED_STATUSES,
@@ -25,15 +25,15 @@ from scheduler.models import (
     Volunteer,
 )
 from scheduler.volunteers.eligibility import (
-    available,
-    blackout_days,
+    NO_STANDING,
+    Placement,
+    Standing,
     check_reasons,
-    local_span,
+    needs_standing,
+    placement_reasons,
     seated_shifts,
-    span_key,
-    zone,
+    standing_of,
 )
-from scheduler.volunteers.skills import canonical_or_same
 
 #: How far ahead the pages offer seats.
 HORIZON = timedelta(days=28)
@@ -69,12 +69,11 @@ def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int
     (default ``limit``) full ones; each passes every
     check a coordinator's ``assign`` applies.
 
-    Cheap first (bench/bench_web.py): one query of plain columns for the candidate (occurrence, role)
-    pairs of the window with their seated counts, ordered by tier then time; the role's skill, the
-    availability windows, the blackout dates and the overlap (the pure rules of
-    ``scheduler.volunteers.eligibility``) drop most of them without building an ORM object; only the
-    survivors, a batch at a time, are loaded and given the full ``check_reasons`` (whatever else it
-    checks), until both lists are full.
+    One query of plain columns (bench/bench_web.py) for the candidate (occurrence, role) pairs of
+    the window with their seated counts, ordered by tier then time; every row is then given the
+    rules ``check_reasons`` applies (``placement_reasons``, the same function) on those columns,
+    against the volunteer's seated shifts loaded once and their standing (loaded only when a rule
+    can need it): no ORM object per row, and the loop stops when both lists are full.
     """
     if volunteer.home_branch_id is None:
         return [], []
@@ -89,8 +88,9 @@ def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int
                                                   Assignment.status.in_((*SEATED_STATUSES, "waitlisted")))
     tier = case((Service.branch_id == branch.id, 0), else_=1)
     rows = session.execute(
-        select(Occurrence.id, Role.id, Role.skill, Role.count, Occurrence.start_at, Occurrence.end_at,
-               Service.timezone, tier, taken)
+        select(Occurrence.id, Role.id, Role.count, taken, Occurrence.start_at, Occurrence.end_at, Service.timezone,
+               Role.name, Role.skill, Role.required_qualification, Role.min_age, Service.minor_latest_end,
+               Service.title, Service.venue, Service.branch_id)
         .join(Service, Service.id == Occurrence.service_id)
         .join(Role, Role.service_id == Service.id)
         .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > now,
@@ -101,54 +101,26 @@ def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int
     # The volunteer's seated shifts, loaded once for every row's overlap and monthly-cap check: from
     # before the first candidate's calendar month to after the last one's.
     shifts = seated_shifts(session, volunteer, now - timedelta(days=32), now + horizon + timedelta(days=32))
-    skills = {canonical_or_same(s) for s in volunteer.skills or []}
-    blackout = set(volunteer.blackout_dates or ())
-
-    def may(skill: str | None, start: datetime, end: datetime, timezone: str) -> bool:
-        """The pure rules check_reasons applies, on columns (a necessary condition; it still runs)."""
-        if skill and canonical_or_same(skill) not in skills:
-            return False
-        local_start, local_end = local_span(start, end, zone(timezone))
-        if not available(volunteer.availability, span_key(local_start, local_end)):
-            return False
-        if blackout and blackout & set(blackout_days(local_start, local_end)):
-            return False
-        return not any(row[2] < end and row[3] > start for row in shifts)
+    standing: Standing | None = None
 
     free: list[OpenSeat] = []
     full: list[OpenSeat] = []
     most = {True: limit, False: limit if full_limit is None else full_limit}  # free (True), full (False)
-    pending: list[tuple[int, int, int]] = []  # (occurrence id, role id, seats left)
-
-    def settle() -> None:
-        """Load the pending candidates (one query for occurrences with services, one for roles) and
-        keep those ``check_reasons`` passes."""
-        occurrences = {o.id: o for o in session.scalars(
-            select(Occurrence).options(joinedload(Occurrence.service))
-            .where(Occurrence.id.in_({occ for occ, _, _ in pending})))}
-        roles = {r.id: r for r in session.scalars(select(Role).where(Role.id.in_({role for _, role, _ in pending})))}
-        for occ, role_id, left in pending:
-            target = free if left > 0 else full
-            occurrence, role = occurrences[occ], roles[role_id]
-            if len(target) >= most[left > 0] or check_reasons(session, volunteer, occurrence, role, shifts=shifts):
-                continue
-            service = occurrence.service
-            target.append(OpenSeat(occurrence.id, role.id, service.title, role.name, service.venue, occurrence.start_at,
-                                   occurrence.end_at, service.timezone, left,
-                                   "branch" if service.branch_id == branch.id else "community"))
-        pending.clear()
-
-    for occ, role_id, skill, count, start, end, timezone, _, seated in rows:
+    for occ, role_id, count, seated, start, end, timezone, role, skill, required, min_age, latest, title, venue, \
+            branch_id in rows:
         left = count - seated
-        if len(free if left > 0 else full) >= most[left > 0] or not may(skill, start, end, timezone):
+        target = free if left > 0 else full
+        if len(target) >= most[left > 0]:
             if len(free) >= most[True] and len(full) >= most[False]:
                 break
             continue
-        pending.append((occ, role_id, max(left, 0)))
-        if len(pending) >= most[True] + most[False]:
-            settle()
-    if pending:
-        settle()
+        placement = Placement(occ, start, end, timezone, role, skill, required, min_age, latest)
+        if standing is None and needs_standing(volunteer, placement):
+            standing = standing_of(session, volunteer)
+        if placement_reasons(volunteer, placement, standing or NO_STANDING, shifts):
+            continue
+        target.append(OpenSeat(occ, role_id, title, role, venue, start, end, timezone, max(left, 0),
+                               "branch" if branch_id == branch.id else "community"))
     return free, full
 
 

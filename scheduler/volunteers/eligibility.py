@@ -283,6 +283,40 @@ def hard_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence,
                              local_end, latest_end_of(occurrence.service.minor_latest_end))
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A seat as the rules read it, in plain columns (no ORM object needed: the seats page checks
+    hundreds of candidate rows a request)."""
+
+    occurrence_id: int
+    start_at: datetime
+    end_at: datetime
+    timezone: str
+    role_name: str
+    skill: str | None = None
+    required_qualification: str | None = None
+    min_age: int | None = None
+    #: The service's own latest end for minors ("HH:MM"), else None (the configured default).
+    minor_latest_end: str | None = None
+
+    @classmethod
+    def of(cls, occurrence: Occurrence, role: Role) -> Placement:
+        service = occurrence.service
+        return cls(occurrence.id, occurrence.start_at, occurrence.end_at, service.timezone, role.name, role.skill,
+                   role.required_qualification, role.min_age, service.minor_latest_end)
+
+    @property
+    def needs_standing(self) -> bool:
+        """Whether the hard rules may need more than the volunteer's row (a requirement of the role)."""
+        return bool(self.required_qualification or self.min_age)
+
+
+def needs_standing(volunteer: Volunteer, placement: Placement) -> bool:
+    """Whether the hard rules must load the volunteer's standing for this seat (a requirement of
+    the role, or a birth date that may make them a minor)."""
+    return placement.needs_standing or volunteer.birth_date is not None or bool(volunteer.id_number)
+
+
 def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,
                   ignore: Collection[int] = (), shifts: list[SeatedShift] | None = None,
                   standing: Standing | None = None) -> list[str]:
@@ -290,15 +324,45 @@ def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence
 
     ``ignore`` holds assignment ids to leave out of the overlap and cap sums (the shift a volunteer
     gives up in a swap). ``shifts`` (from ``seated_shifts``, covering the occurrence's calendar
-    month and its span) replaces the two queries for the overlap and the cap. The hard rules come
+    month and its span) replaces the query for the overlap and the cap. The hard rules come
     first (``standing``, from ``standings``, saves their queries when many rows are checked).
     """
-    reasons: list[str] = hard_reasons(session, volunteer, occurrence, role, standing)
-    tz = zone(occurrence.service.timezone)
-    local_start, local_end = local_span(occurrence.start_at, occurrence.end_at, tz)
+    placement = Placement.of(occurrence, role)
+    if standing is None:
+        standing = standing_of(session, volunteer) if needs_standing(volunteer, placement) else NO_STANDING
+    if shifts is None:
+        # One query for both rules: the seated shifts overlapping this one or in its calendar month.
+        month_start, month_end = month_bounds(local_span(occurrence.start_at, occurrence.end_at,
+                                                         zone(placement.timezone))[0])
+        seated = (
+            select(Assignment.id, Occurrence.id, Occurrence.start_at, Occurrence.end_at)
+            .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+            .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(SEATED_STATUSES),
+                   Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.id != occurrence.id,
+                   ((Occurrence.start_at < occurrence.end_at) & (Occurrence.end_at > occurrence.start_at))
+                   | ((Occurrence.start_at >= month_start) & (Occurrence.start_at < month_end)))
+        )
+        if ignore:
+            seated = seated.where(Assignment.id.not_in(list(ignore)))
+        shifts = [(a, o, s, e) for a, o, s, e in session.execute(seated)]
+    elif ignore:
+        shifts = [row for row in shifts if row[0] not in ignore]
+    return placement_reasons(volunteer, placement, standing, shifts)
+
+
+def placement_reasons(volunteer: Volunteer, placement: Placement, standing: Standing,
+                      shifts: Sequence[SeatedShift]) -> list[str]:
+    """``check_reasons`` without the database: every rule the seat breaks, given the volunteer's
+    standing and seated shifts (covering the seat's span and calendar month; the seat's own
+    occurrence is left out here)."""
+    tz = zone(placement.timezone)
+    local_start, local_end = local_span(placement.start_at, placement.end_at, tz)
+    reasons: list[str] = hard_rule_reasons(standing, volunteer.id, placement.required_qualification,
+                                           placement.min_age, local_start, local_end,
+                                           latest_end_of(placement.minor_latest_end))
     skills = [canonical_or_same(s) for s in volunteer.skills or []]  # 医生 = doctor, even in older rows
-    if role.skill and canonical_or_same(role.skill) not in skills:
-        reasons.append(f"skill: role {role.name} needs {role.skill!r}; volunteer #{volunteer.id} has "
+    if placement.skill and canonical_or_same(placement.skill) not in skills:
+        reasons.append(f"skill: role {placement.role_name} needs {placement.skill!r}; volunteer #{volunteer.id} has "
                        f"{', '.join(skills) or 'no skills'}")
     key = span_key(local_start, local_end)
     if not available(volunteer.availability, key):
@@ -308,30 +372,15 @@ def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence
     if blocked:
         reasons.append(f"blackout: volunteer #{volunteer.id} is away on {', '.join(sorted(blocked))}")
 
-    mine = None if shifts is None else [row for row in shifts if row[1] != occurrence.id and row[0] not in ignore]
-    if mine is None:
-        seated = (
-            select(Assignment.id, Occurrence.id, Occurrence.start_at, Occurrence.end_at)
-            .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
-            .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(SEATED_STATUSES),
-                   Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.id != occurrence.id)
-        )
-        if ignore:
-            seated = seated.where(Assignment.id.not_in(list(ignore)))
-        clashes: list[SeatedShift] = [(a, o, s, e) for a, o, s, e in session.execute(
-            seated.where(Occurrence.start_at < occurrence.end_at, Occurrence.end_at > occurrence.start_at))]
-    else:
-        clashes = [row for row in mine if row[2] < occurrence.end_at and row[3] > occurrence.start_at]
+    mine = [row for row in shifts if row[1] != placement.occurrence_id]
+    clashes = [row for row in mine if row[2] < placement.end_at and row[3] > placement.start_at]
     if clashes:
         reasons.append(f"overlap: volunteer #{volunteer.id} already serves at occurrence "
                        f"{', '.join('#' + str(row[1]) for row in clashes)} at that time")
     if volunteer.monthly_cap_hours:
         month_start, month_end = month_bounds(local_start)
-        rows: list[SeatedShift] = [(a, o, s, e) for a, o, s, e in session.execute(
-            seated.where(Occurrence.start_at >= month_start, Occurrence.start_at < month_end))
-        ] if mine is None else [row for row in mine if month_start <= row[2] < month_end]
-        minutes = sum((row[3] - row[2]).total_seconds() for row in rows) / 60
-        shift = (occurrence.end_at - occurrence.start_at).total_seconds() / 60
+        minutes = sum((row[3] - row[2]).total_seconds() for row in mine if month_start <= row[2] < month_end) / 60
+        shift = (placement.end_at - placement.start_at).total_seconds() / 60
         if minutes + shift > volunteer.monthly_cap_hours * 60:
             reasons.append(f"monthly cap: volunteer #{volunteer.id} would serve {(minutes + shift) / 60:g} h in "
                            f"{local_start:%Y-%m}, over the cap of {volunteer.monthly_cap_hours} h")
