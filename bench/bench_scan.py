@@ -2,13 +2,15 @@
 
 Builds the synthetic city (bench/synthetic_city.py; ``--full-city``: 5,000 branches, 50,000
 services, 300,000 volunteers), plans 4 weeks (2026-03-02..03-29, about 411,000 occurrences), and
-seats every seat of every occurrence with one bulk ``INSERT ... SELECT`` (about 1.44 M seats; the
+seats every seat of every occurrence with one bulk ``INSERT ... SELECT`` (about 1.43 M seats; the
 volunteers are spread so that no one holds two seats of an occurrence). No reminder row exists.
 Every outbox event is marked scanned. The bench picks the reminder instant (start - offset, for
 each of the service's offsets: the city's are 1440 and 120 minutes) whose seats come closest to
-``--due`` (instants come in groups: many services start on the hour), sets ``reminder_scan.scanned_to``
-a second before it and ``now`` so that ``now + lookahead`` is that instant: the scan a second after
-the previous one, with exactly that group due. Then ``scan_due`` runs ``--repeats`` times, each in its own
+``--due`` (instants come in groups: many services start on the hour; the full city's smallest holds
+3,549 seats), seats only a prefix of that group's occurrences holding about ``--due`` seats (the
+rest of the group stays open), sets ``reminder_scan.scanned_to`` a second before the instant and
+``now`` so that ``now + lookahead`` is that instant: the scan a second after the previous one,
+with about ``--due`` seats due. Then ``scan_due`` runs ``--repeats`` times, each in its own
 transaction rolled back at the end (the database is the same every time); median and max, and:
 
 * the floor: a no-op scan (``scanned_to`` at ``now + lookahead``: nothing due, nothing to record);
@@ -103,6 +105,21 @@ def choose_instant(engine: Engine, due: int) -> tuple[datetime, int]:
     return at, n
 
 
+def due_prefix(engine: Engine, near: str, due: int) -> tuple[list[int], int]:
+    """The due group's occurrences (``near``, SQL on ``o``) in id order, as many as hold at most
+    ``due`` seats (at least one), and their seats."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT o.id, (SELECT sum(r.count) FROM role r WHERE r.service_id = o.service_id) "
+                                 f"FROM occurrence o WHERE o.status = 'scheduled' AND {near} ORDER BY o.id")).all()
+    chosen, seats = [], 0
+    for oid, count in rows:
+        if chosen and seats + int(count or 0) > due:
+            break
+        chosen.append(int(oid))
+        seats += int(count or 0)
+    return chosen, seats
+
+
 def set_state(engine: Engine, scanned_to: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE event SET reminders_scanned_at = :t WHERE reminders_scanned_at IS NULL"),
@@ -172,19 +189,25 @@ def main(argv: list[str] | None = None) -> int:
         with session_scope(engine) as s:
             plan(s, FIRST, WEEKS, now=NOW)
         print(f"  city built and planned in {time.perf_counter() - started:.0f} s")
-        instant, expected = choose_instant(engine, args.due)
-        # The due instant's occurrences are seated in both rosters; the others a tenth, then all.
+        instant, group = choose_instant(engine, args.due)
+        # The due instant's occurrences: a prefix of them (by id) holding about --due seats is
+        # seated in both rosters, the rest of that group left open (an instant's group is whole
+        # occurrences: 3,549 seats at the full city's smallest); the others a tenth, then all.
         ahead = lookahead(DEFAULT_POLICY.quiet_hours)
         owed = [_naive(instant + timedelta(minutes=m)) for m in (120, 1440)]  # the city's offsets
         suffix = "" if engine.dialect.name == "postgresql" else ".000000"
         near = "o.start_at IN (" + ", ".join(f"'{at}{suffix}'" for at in owed) + ")"
+        chosen, expected = due_prefix(engine, near, args.due)
+        print(f"  due instant {instant.isoformat()}: its occurrences hold {group:,} seats; "
+              f"{len(chosen):,} of them ({expected:,} seats) are seated, the rest left open")
+        mine = "o.id IN (" + ", ".join(str(i) for i in chosen) + ")"
         assert ahead >= timedelta(0)
         started = time.perf_counter()
-        seated = seat(engine, f"{near} OR o.id % 10 = 0")
+        seated = seat(engine, f"{mine} OR (o.id % 10 = 0 AND NOT {near})")
         print(f"  seated {seated:,} in {time.perf_counter() - started:.0f} s")
         measure(engine, "a tenth of the roster", instant, expected, args.repeats)
         started = time.perf_counter()
-        seated += seat(engine, f"NOT ({near} OR o.id % 10 = 0)")
+        seated += seat(engine, f"NOT {near} AND o.id % 10 <> 0")
         print(f"  seated the rest: {seated:,} in all ({time.perf_counter() - started:.0f} s)")
         measure(engine, "whole roster", instant, expected, args.repeats)
         print(f"  load average at the end {os.getloadavg()[0]:.2f}")

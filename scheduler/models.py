@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -175,6 +176,11 @@ class Service(Base):
         CheckConstraint(_in("holiday_policy", HOLIDAY_POLICIES), name="service_holiday_policy"),
         CheckConstraint(_in("visibility", VISIBILITIES), name="service_visibility"),
         CheckConstraint("duration_minutes > 0 AND duration_minutes <= 1440", name="service_duration"),
+        # The reminder offsets as text: the reminder scan finds the few distinct lists with one probe
+        # each (``scheduler.reminders.scan.offsets_in_use``), not by reading every service. On
+        # PostgreSQL only: SQLite cannot reflect an expression index (a table rebuilt by a later
+        # migration would lose it), and its databases hold a subdistrict's few hundred services.
+        Index("ix_service_offsets", text("CAST(reminder_offsets AS VARCHAR)")).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -410,7 +416,10 @@ class Event(Base):
 
     __tablename__ = "event"
     __table_args__ = (Index("ix_event_unrelayed", "relayed_at", "id"),
-                      Index("ix_event_unscanned", "reminders_scanned_at", "id"))
+                      # Only the events the reminder scan has still to look at (a handful, whatever
+                      # the table's size): the scan reads them at every dispatch.
+                      Index("ix_event_unscanned", "id", postgresql_where=text("reminders_scanned_at IS NULL"),
+                            sqlite_where=text("reminders_scanned_at IS NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))

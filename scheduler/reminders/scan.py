@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, case, cast, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -110,7 +110,7 @@ class _Scan:
         self.default_channel = policy.default_channel
         self.services: dict[int, tuple[tuple[int, ...], str]] = {}
         self.seen: set[tuple[int, int]] = set()
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[_Owed] = []
         self._owed: dict[tuple[datetime, int, str], datetime] = {}
         #: The widest offset of any service (set by ``by_time``, which runs first).
         self.widest = 0
@@ -140,40 +140,42 @@ class _Scan:
                 self.services[sid] = (_offsets(offsets), tz)
 
     def seats(self, *where: Any) -> Sequence[Any]:
-        return self.session.execute(
-            select(Assignment.id, Volunteer.preferred_channel, Occurrence.start_at, Occurrence.service_id)
+        """(assignment id, preferred channel, start, service id, offsets as text, zone) of the
+        expecting seats of scheduled occurrences not yet begun that match ``where``. Through the
+        Core connection: the ORM's row handling cost as much as the query (12 µs a row)."""
+        return self.session.connection().execute(
+            select(Assignment.id, Volunteer.preferred_channel, Occurrence.start_at, Occurrence.service_id,
+                   OFFSETS_TEXT, Service.timezone)
             .join(Assignment, Assignment.occurrence_id == Occurrence.id)
             .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+            .join(Service, Service.id == Occurrence.service_id)
             .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > self.now,
                    Assignment.status.in_(EXPECTING), *where)).all()
 
     def owe(self, rows: Sequence[Any], only: int | None = None) -> None:
         """Ledger rows for these seats' offsets whose instant has come (``only``: that offset alone)."""
-        self.load_services(row[3] for row in rows)
         horizon = self.now + self.ahead
-        for aid, preferred, start, service_id in rows:
+        parsed: dict[str | None, tuple[int, ...]] = {}
+        seen, out, default = self.seen, self.rows, self.default_channel
+        for aid, preferred, start, service_id, offsets_text, tz in rows:
             self.result.seats += 1
-            offsets, tz = self.service(service_id)
+            offsets = parsed.get(offsets_text)
+            if offsets is None:
+                offsets = parsed[offsets_text] = _offsets_text(offsets_text)
+                self.services.setdefault(service_id, (offsets, tz))
             for offset in offsets:
                 if (only is not None and offset != only) or start - timedelta(minutes=offset) > horizon:
                     continue
-                if (aid, offset) in self.seen:
+                if (aid, offset) in seen:
                     continue
-                self.seen.add((aid, offset))
-                self.rows.append({
-                    "assignment_id": aid, "kind": f"before:{offset}", "channel": preferred or self.default_channel,
-                    "shift_start": start, "due_at": self.owed_at(start, offset, tz),
-                    "status": ReminderStatus.PENDING, "attempts": 0, "payload": {},
-                    "created_at": self.now, "updated_at": self.now,
-                })
+                seen.add((aid, offset))
+                out.append(_Owed(aid, offset, preferred or default, start, self.owed_at(start, offset, tz)))
 
     def by_time(self) -> None:
         state = self.session.get(ReminderScan, _SCAN_ROW)
         since = state.scanned_to if state is not None else None
         horizon = self.now + self.ahead
-        distinct = {_offsets_text(text) for (text,) in self.session.execute(
-            select(cast(Service.reminder_offsets, String)).distinct())}
-        every = sorted({o for offsets in distinct for o in offsets})
+        every = offsets_in_use(self.session)
         self.widest = every[-1] if every else 0
         for offset in every:
             delta = timedelta(minutes=offset)
@@ -237,48 +239,16 @@ class _Scan:
         if not self.rows:
             return
         self._drop_superseded()
-        self.rows.sort(key=lambda row: (row["assignment_id"], row["kind"], row["channel"]))
+        # In key order: two scans' inserts take the unique index's locks in the same order.
+        self.rows.sort(key=lambda row: (row.assignment_id, row.kind, row.channel))
         if self.session.get_bind().dialect.name == "postgresql":
-            # The same upsert through the driver, one array per column (unnest) per page of rows:
-            # through SQLAlchemy (ORM or Core) this INSERT ... ON CONFLICT DO UPDATE ... RETURNING
-            # went to the server one row per statement (100,000 due: 100,000 round trips, 30 s),
-            # and a VALUES list costs a quoting call per row. Times are naive UTC, as UTCDateTime
-            # stores them; every row's created_at and updated_at is ``now``, its payload empty.
-            from datetime import UTC
-
-            stamp = self.now.astimezone(UTC).replace(tzinfo=None)
-            sql = ("INSERT INTO reminder (assignment_id, kind, channel, shift_start, due_at, status, attempts, "
-                   "payload, created_at, updated_at) "
-                   "SELECT a, k, c, s, d, %(status)s, 0, '{}', %(stamp)s, %(stamp)s "
-                   "FROM unnest(%(a)s::integer[], %(k)s::varchar[], %(c)s::varchar[], %(s)s::timestamp[], "
-                   "%(d)s::timestamp[]) AS r(a, k, c, s, d) "
-                   "ON CONFLICT (assignment_id, kind, channel, shift_start) "
-                   f"DO UPDATE SET status = '{ReminderStatus.PENDING}', due_at = EXCLUDED.due_at, attempts = 0, "
-                   "claimed_by = NULL, lease_until = NULL, last_error = NULL, updated_at = EXCLUDED.updated_at "
-                   f"WHERE reminder.status = '{ReminderStatus.CANCELLED}' RETURNING id")
-            naive: dict[datetime, datetime] = {}
-
-            def utc(value: datetime) -> datetime:
-                found = naive.get(value)
-                if found is None:
-                    found = naive[value] = value.astimezone(UTC).replace(tzinfo=None)
-                return found
-
-            cursor = self.session.connection().connection.cursor()
-            try:
-                for i in range(0, len(self.rows), _CHUNK):
-                    page = self.rows[i:i + _CHUNK]
-                    cursor.execute(sql, {
-                        "status": str(ReminderStatus.PENDING), "stamp": stamp,
-                        "a": [row["assignment_id"] for row in page], "k": [row["kind"] for row in page],
-                        "c": [row["channel"] for row in page], "s": [utc(row["shift_start"]) for row in page],
-                        "d": [utc(row["due_at"]) for row in page]})
-                    self.result.recorded += len(cursor.fetchall())
-            finally:
-                cursor.close()
+            self._record_postgresql()
             return
         for i in range(0, len(self.rows), _CHUNK):
-            chunk = self.rows[i:i + _CHUNK]
+            chunk = [{"assignment_id": row.assignment_id, "kind": row.kind, "channel": row.channel,
+                      "shift_start": row.shift_start, "due_at": row.due_at, "status": ReminderStatus.PENDING,
+                      "attempts": 0, "payload": {}, "created_at": self.now, "updated_at": self.now}
+                     for row in self.rows[i:i + _CHUNK]]
             insert = _insert(self.session, Reminder)
             insert = insert.on_conflict_do_update(
                 index_elements=["assignment_id", "kind", "channel", "shift_start"],
@@ -287,21 +257,94 @@ class _Scan:
                 where=Reminder.status == ReminderStatus.CANCELLED).returning(Reminder.id)
             self.result.recorded += len(self.session.execute(insert, chunk).all())
 
+    def _record_postgresql(self) -> None:
+        """The same upsert through the driver, one array per column (unnest) per page of rows:
+        through SQLAlchemy (ORM or Core) this INSERT ... ON CONFLICT DO UPDATE ... RETURNING went
+        to the server one row per statement (100,000 due: 100,000 round trips, 30 s), and a VALUES
+        list costs a quoting call per row. Times are naive UTC, as UTCDateTime stores them; every
+        row's created_at and updated_at is ``now``, its payload empty."""
+        from datetime import UTC
+
+        stamp = self.now.astimezone(UTC).replace(tzinfo=None)
+        sql = ("INSERT INTO reminder (assignment_id, kind, channel, shift_start, due_at, status, attempts, "
+               "payload, created_at, updated_at) "
+               "SELECT a, k, c, s, d, %(status)s, 0, '{}', %(stamp)s, %(stamp)s "
+               "FROM unnest(%(a)s::integer[], %(k)s::varchar[], %(c)s::varchar[], %(s)s::timestamp[], "
+               "%(d)s::timestamp[]) AS r(a, k, c, s, d) "
+               "ON CONFLICT (assignment_id, kind, channel, shift_start) "
+               f"DO UPDATE SET status = '{ReminderStatus.PENDING}', due_at = EXCLUDED.due_at, attempts = 0, "
+               "claimed_by = NULL, lease_until = NULL, last_error = NULL, updated_at = EXCLUDED.updated_at "
+               f"WHERE reminder.status = '{ReminderStatus.CANCELLED}'")
+        naive: dict[datetime, datetime] = {}
+
+        def utc(value: datetime) -> datetime:
+            found = naive.get(value)
+            if found is None:
+                found = naive[value] = value.astimezone(UTC).replace(tzinfo=None)
+            return found
+
+        cursor = self.session.connection().connection.cursor()
+        try:
+            for i in range(0, len(self.rows), _CHUNK):
+                page = self.rows[i:i + _CHUNK]
+                cursor.execute(sql, {
+                    "status": str(ReminderStatus.PENDING), "stamp": stamp,
+                    "a": [row.assignment_id for row in page], "k": [row.kind for row in page],
+                    "c": [row.channel for row in page], "s": [utc(row.shift_start) for row in page],
+                    "d": [utc(row.due_at) for row in page]})
+                self.result.recorded += max(cursor.rowcount, 0)
+        finally:
+            cursor.close()
 
     def _drop_superseded(self) -> None:
         """Of a seat's reminders whose moment has already passed (taken late, moved close, or a
         dispatcher that was down), only the nearest goes: one message, not a 24 h and a 2 h at once."""
         passed: dict[tuple[int, datetime], int] = {}
         for row in self.rows:
-            offset = int(row["kind"].split(":", 1)[1])
-            if row["shift_start"] - timedelta(minutes=offset) <= self.now:
-                key = (row["assignment_id"], row["shift_start"])
-                passed[key] = min(offset, passed.get(key, offset))
+            if row.passed(self.now):
+                key = (row.assignment_id, row.shift_start)
+                passed[key] = min(row.offset, passed.get(key, row.offset))
         if passed:
             self.rows = [row for row in self.rows
-                         if (nearest := passed.get((row["assignment_id"], row["shift_start"]))) is None
-                         or int(row["kind"].split(":", 1)[1]) <= nearest
-                         or row["shift_start"] - timedelta(minutes=int(row["kind"].split(":", 1)[1])) > self.now]
+                         if (nearest := passed.get((row.assignment_id, row.shift_start))) is None
+                         or row.offset <= nearest or not row.passed(self.now)]
+
+
+class _Owed(NamedTuple):
+    """A before-shift reminder the scan found owed: one ledger row to insert if absent."""
+
+    assignment_id: int
+    offset: int
+    channel: str
+    shift_start: datetime
+    due_at: datetime
+
+    @property
+    def kind(self) -> str:
+        return f"before:{self.offset}"
+
+    def passed(self, now: datetime) -> bool:
+        """Whether the reminder's moment (start - offset) is already behind ``now``."""
+        return self.shift_start - timedelta(minutes=self.offset) <= now
+
+
+#: A service's offsets as text: what ``ix_service_offsets`` indexes (the same expression).
+OFFSETS_TEXT = cast(Service.reminder_offsets, String)
+
+
+def offsets_in_use(session: Session) -> list[int]:
+    """Every reminder offset some service has, ascending. The distinct offset lists are few: a
+    loose index scan over ``ix_service_offsets`` (one probe per distinct list, each the smallest
+    above the last) finds them without reading every service."""
+    found: set[int] = set()
+    for (value,) in session.execute(text(
+            "WITH RECURSIVE t(v) AS ("
+            " SELECT min(CAST(reminder_offsets AS VARCHAR)) FROM service"
+            " UNION ALL SELECT (SELECT min(CAST(reminder_offsets AS VARCHAR)) FROM service"
+            "   WHERE CAST(reminder_offsets AS VARCHAR) > t.v) FROM t WHERE t.v IS NOT NULL)"
+            " SELECT v FROM t WHERE v IS NOT NULL")):
+        found.update(_offsets_text(value))
+    return sorted(found)
 
 
 def _offsets_text(text: str | None) -> tuple[int, ...]:
@@ -342,8 +385,7 @@ def upcoming(session: Session, now: datetime, until: datetime, *, policy: Operat
     from scheduler.reminders import ReminderView
 
     scan = _Scan(session, now, policy)
-    widest = max((o for (text,) in session.execute(select(cast(Service.reminder_offsets, String)).distinct())
-                  for o in _offsets_text(text)), default=0)
+    widest = max(offsets_in_use(session), default=0)
     rows = session.execute(
         select(Assignment.id, Assignment.volunteer_id, Volunteer.preferred_channel, Occurrence.start_at,
                Occurrence.service_id)

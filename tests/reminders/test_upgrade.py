@@ -96,7 +96,7 @@ def test_upgrade_keeps_every_unsent_reminder_and_sends_none_twice(old_database: 
         {"sent": 100, "pending": 100, "claimed": 1, "failed": 1})
 
     upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     assert _ledger(engine) == before  # every row kept as it was
     with session_scope(engine) as session:
         starts = {r.id: (r.shift_start, r.assignment.occurrence.start_at) for r in session.scalars(select(Reminder))}
