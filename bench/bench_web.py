@@ -13,8 +13,9 @@ few shifts, the rest of the seats open. Starts ``gunicorn -w 4 'web:create_app()
   p95 < 50 ms;
 
 each for GET /v/<token> (我的排班), GET /v/<token>/open (可报名) and, as the baseline in the same
-run, GET /healthz (no database, no template). Then the race: 32 volunteers who all see the same
-role's 3 free seats (GET /open: CSRF token and cookie) POST the claim at the same moment (a
+run, GET /healthz (no database, no template). Then the race: 32 volunteers of a branch of their
+own (its one service is the race's, so its seats head their seats page on any weekday) who all
+see the same role's 3 free seats (GET /open: CSRF token and cookie) POST the claim at the same moment (a
 ``threading.Barrier``): it prints who was seated and what the others were told, and checks that
 exactly 3 seats are held in the database.
 
@@ -125,11 +126,15 @@ def build(url: str, now: datetime) -> Built:
             skills = rng.sample(["tutor", "doctor", "nurse"], k=rng.choice((0, 1, 1, 2)))
             people.append(add_volunteer(s, VolunteerSpec(name=f"志愿者{n:03d}", phone=f"139{n:08d}",
                                                          branch=branches[n % len(branches)], skills=skills)))
-        # The race: a community service of its own, at an hour no other shift uses, next week.
+        # The race: a branch of its own whose only service it is (so the race's seats head every
+        # racer's seats page, whatever the weekday: own branch first), at an hour no other shift uses.
+        add_branch(s, f"{COMMUNITIES[0]}-race", "大义诊临时党支部", COMMUNITIES[0])
         race = add_service(s, "race-clinic", ServiceSpec(
-            title="社区大义诊", kind="clinic", community=COMMUNITIES[0], venue="爱联党群服务中心",
+            title="社区大义诊", kind="clinic", branch=f"{COMMUNITIES[0]}-race", venue="爱联党群服务中心",
             rrule="FREQ=WEEKLY;BYDAY=SU", start_date=today, start_time="19:00", duration=60, holiday_policy="always",
             roles=[f"引导:{RACE_SEATS}"], contact_role="社区工作人员"))
+        racing = [add_volunteer(s, VolunteerSpec(name=f"报名者{n:02d}", phone=f"138{n:08d}",
+                                                 branch=f"{COMMUNITIES[0]}-race")) for n in range(RACERS)]
         s.flush()
         occurrences = _plan(s, [*services, race], now)
         race_occ = min((o for o in occurrences if o.service_id == race.id and o.start_at > now + timedelta(days=1)),
@@ -146,8 +151,7 @@ def build(url: str, now: datetime) -> Built:
                 except RosterError:
                     pass  # a skill, an overlap or a full role: as a coordinator would be refused
         tokens = [web_token_of(s, str(p.id)).web_token or "" for p in people]
-        racers = [tokens[i] for i, p in enumerate(people)
-                  if p.home_branch is not None and p.home_branch.community.slug == COMMUNITIES[0]][:RACERS]
+        racers = [web_token_of(s, str(p.id)).web_token or "" for p in racing]
         capacity = sum(r.count for o in occurrences for r in o.service.roles)
         race_role = race.roles[0].id
         built = Built(tokens, seated, capacity - seated, racers, f"/claim/{race_occ.id}/{race_role}", race_occ.id,
@@ -271,13 +275,16 @@ def race(port: int, built: Built, url: str) -> str:
         cookie = (page.getheader("Set-Cookie") or "").split(";", 1)[0]
         found = CSRF.search(body)
         seat = f'data-seat="{built.race_occurrence}-{built.race_role}"'
-        assert found is not None and seat in body, "a racer does not see the race's seats"
+        if found is None or seat not in body:
+            barrier.abort()  # the others stop waiting for this one
+            raise AssertionError("a racer does not see the race's seats")
         conn.close()
         form = urlencode({"csrf_token": found.group(1)})
         headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.connect()
+        # Connect after the barrier: a connection opened before it would hold one of the sync
+        # workers idle while the other racers still need them for their seats pages.
         barrier.wait()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         conn.request("POST", f"/v/{token}{built.race_path}", body=form, headers=headers)
         answer = conn.getresponse()
         answer.read()
