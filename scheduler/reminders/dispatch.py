@@ -42,7 +42,7 @@ from sqlalchemy import Engine, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from scheduler.ages import ADULT_AGE, age_on, effective_birth_date
+from scheduler.ages import guardian_copy_phones, minor_on
 from scheduler.db import session_scope, utcnow
 from scheduler.messages import ShiftFacts, change_of
 from scheduler.messages.channels import (
@@ -58,7 +58,6 @@ from scheduler.models import (
     Assignment,
     AssignmentStatus,
     ChannelSend,
-    GuardianConsent,
     Occurrence,
     OccurrenceStatus,
     Reminder,
@@ -200,18 +199,9 @@ def _guardian_phones(session: Session, rows: Sequence[Any]) -> dict[int, str]:
     minors: dict[int, list[int]] = {}
     for row in rows:
         rid, occurrence, service, vid, born, id_number = row[0], row[6], row[7], row[9], row[14], row[15]
-        born = effective_birth_date(born, id_number)
-        if born is None:
-            continue
-        day = occurrence.start_at.astimezone(ZoneInfo(service.timezone)).date()
-        if age_on(born, day) < ADULT_AGE:
+        if minor_on(born, id_number, occurrence.start_at.astimezone(ZoneInfo(service.timezone)).date()):
             minors.setdefault(vid, []).append(rid)
-    if not minors:
-        return {}
-    phones = dict(session.execute(
-        select(GuardianConsent.volunteer_id, GuardianConsent.phone)
-        .where(GuardianConsent.volunteer_id.in_(sorted(minors)), GuardianConsent.revoked_at.is_(None),
-               GuardianConsent.copy_reminders.is_(True))).all())
+    phones = guardian_copy_phones(session, minors)
     return {rid: phones[vid] for vid, rids in minors.items() if vid in phones for rid in rids}
 
 

@@ -21,6 +21,7 @@ from scheduler.ages import ADULT_AGE as ADULT_AGE  # re-exported: the age rules 
 from scheduler.ages import age_on as age_on
 from scheduler.ages import birth_date_of_id as birth_date_of_id
 from scheduler.ages import effective_birth_date as effective_birth_date
+from scheduler.ages import guardian_copy_phones, minor_on
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
 from scheduler.events import record_event
@@ -136,12 +137,10 @@ def consent_history(session: Session, volunteer_ref: str) -> tuple[Volunteer, li
 
 def guardian_copy_phone(session: Session, volunteer: Volunteer, day: date) -> str | None:
     """The guardian's phone when the volunteer is a minor on ``day`` and the consent in force opted
-    in to copies of the reminders; else None."""
-    born = effective_birth_date(volunteer.birth_date, volunteer.id_number)
-    if born is None or age_on(born, day) >= ADULT_AGE:
+    in to copies of the reminders; else None (the dispatcher's rule, ``scheduler.ages``)."""
+    if not minor_on(volunteer.birth_date, volunteer.id_number, day):
         return None
-    consent = consent_in_force(session, volunteer.id)
-    return consent.phone if consent is not None and consent.copy_reminders else None
+    return guardian_copy_phones(session, [volunteer.id]).get(volunteer.id)
 
 
 def get_consent(session: Session, consent_id: int) -> GuardianConsent:
