@@ -9,11 +9,7 @@ import click
 
 from cli import AppContext, group, pass_app
 from commands.options import RECORD_ID, date_option_callback
-from scheduler.i18n import N_, _, format_datetime, translate
-
-#: Ledger statuses as a coordinator reads them in a table (JSON keeps the English value).
-STATUS_WORDS = {"pending": N_("pending"), "claimed": N_("sending"), "sent": N_("sent"),
-                "cancelled": N_("cancelled"), "failed": N_("failed"), "stale": N_("stale")}
+from scheduler.i18n import _, format_datetime
 
 
 def _local(moment: datetime, timezone: str, home: str) -> str:
@@ -66,14 +62,14 @@ def reminders_list(app: AppContext, failed_only: bool, status: str | None, limit
     service (its zone is named when it is not ROSTER_TIMEZONE's); --json gives it in UTC.
     """
     from commands import fields
-    from scheduler.reminders import list_reminders, reminder_view
+    from scheduler.reminders import list_reminders, reminder_view, status_word
 
     views = app.read(lambda s: [reminder_view(r) for r in list_reminders(s, status, failed_only, limit)])
     home = app.settings.timezone
     app.out.records([r.as_json() for r in views],
                     (_("id"), _("status"), _("kind"), _("channel"), _("due (local)"), _("service"), _("volunteer"),
                      _("tries"), _("error")),
-                    [(r.id, translate(STATUS_WORDS.get(r.status, r.status)), fields.reminder_kind(r.kind),
+                    [(r.id, status_word(r.status), fields.reminder_kind(r.kind),
                       fields.value("channel", r.channel),
                       _local(r.due_at, r.timezone, home), r.service, r.volunteer_id, r.attempts, r.last_error or "")
                      for r in views])

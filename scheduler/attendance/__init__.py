@@ -48,6 +48,7 @@ from scheduler.models import (
 from scheduler.planning.occurrences import get_occurrence
 from scheduler.points import sync_attendance_credit
 from scheduler.policy import DEFAULT_POLICY, OperationPolicy
+from scheduler.rosters.schedule import status_label
 from scheduler.volunteers import get_volunteer
 
 #: More than this many minutes in one local day needs a coordinator's approval.
@@ -401,7 +402,7 @@ def mark_no_show(session: Session, volunteer_ref: str, occurrence_id: int | str,
             volunteer=volunteer.id, occurrence=occurrence.id))
     if assignment.status not in (AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED):
         raise Conflict(_("status: the assignment is {status}; only an invited or confirmed "
-                         "volunteer can be a no-show").format(status=assignment.status))
+                         "volunteer can be a no-show").format(status=status_label(assignment.status)))
     attended = session.scalar(
         select(Attendance.id).where(Attendance.volunteer_id == volunteer.id,
                                     Attendance.occurrence_id == occurrence.id, Attendance.status != AttendanceStatus.REJECTED)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
 from scheduler.errors import Conflict, InvalidInput, NotFound
-from scheduler.i18n import _
+from scheduler.i18n import N_, _, translate
 from scheduler.models import (
     Assignment,
     AssignmentStatus,
@@ -36,6 +36,15 @@ from scheduler.policy import parse_quiet_hours as parse_quiet_hours  # re-export
 
 #: Statuses the dispatcher may still send from; a cancel reaches them too.
 OPEN_STATUSES = (ReminderStatus.PENDING, ReminderStatus.CLAIMED)
+#: Ledger statuses as a coordinator reads them (JSON keeps the English value).
+STATUS_WORDS = {"pending": N_("pending"), "claimed": N_("sending"), "sent": N_("sent"),
+                "cancelled": N_("cancelled"), "failed": N_("failed"), "stale": N_("stale")}
+
+
+def status_word(status: str) -> str:
+    """A ledger status in the language in force (an unknown value as it is)."""
+    word = STATUS_WORDS.get(str(status))
+    return translate(word) if word else str(status)
 
 
 def quiet_adjusted(due: datetime, shift_start: datetime, timezone: str, quiet: QuietHours | None) -> datetime:
@@ -207,7 +216,7 @@ def retry_reminder(session: Session, reminder_id: int, now: datetime | None = No
         raise NotFound("reminder", reminder_id)
     if reminder.status not in (ReminderStatus.FAILED, ReminderStatus.STALE):
         raise Conflict(_("reminder #{id} is {status}; only failed or stale ones are retried").format(
-            id=reminder_id, status=reminder.status))
+            id=reminder_id, status=status_word(reminder.status)))
     reminder.status = ReminderStatus.PENDING
     reminder.due_at = now
     reminder.attempts = 0

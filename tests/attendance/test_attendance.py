@@ -442,3 +442,14 @@ def test_parse_local_reads_typed_times_in_the_given_zone() -> None:
         att.parse_local("25:00", shanghai, "at", on=expected.date())
     with pytest.raises(InvalidInput, match="does not exist in America/New_York"):
         att.parse_local("2026-03-08 02:30", ZoneInfo("America/New_York"), "at")
+
+
+def test_a_no_show_refused_for_its_status_names_the_status_in_the_coordinators_language(
+        engine: Engine, world: World) -> None:
+    with session_scope(engine) as s:
+        s.execute(text("UPDATE assignment SET status = 'declined', seat_no = NULL WHERE id = :id"),
+                  {"id": world.assignment_id})
+    with using("zh_CN"):
+        error = _refused(engine, Conflict, lambda s: att.mark_no_show(
+            s, str(world.volunteer_id), world.occurrence_id, by="李书记", now=EVENING))
+    assert "已请假" in str(error) and "declined" not in str(error)

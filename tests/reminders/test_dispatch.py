@@ -6,6 +6,7 @@ import io
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, select
 
 from scheduler.db import session_scope
@@ -413,3 +414,16 @@ def test_an_unexpected_exception_in_a_channel_is_a_retry_not_a_stopped_batch(eng
         assert failed.status == "pending" and failed.due_at > NOW
         assert failed.last_error == "RuntimeError in the console channel"  # no text, no number kept
     assert not any("13812345678" in e or "顺景" in e for e in result.errors)
+
+
+
+def test_a_retry_refused_for_its_status_names_the_status_in_the_coordinators_language(engine: Engine) -> None:
+    from scheduler.errors import Conflict
+
+    create_shift(engine, NOW + timedelta(hours=20), offsets=[1440])
+    channel = RecordingChannel()
+    assert dispatch_due(engine, settings_for(str(engine.url)), policy=POLICY, now=NOW, channels=only(channel)).sent == 1
+    [row] = reminders_of(engine)
+    with using("zh_CN"), session_scope(engine) as session, pytest.raises(Conflict) as info:
+        retry_reminder(session, row.id, now=NOW)
+    assert "已发送" in str(info.value) and "sent" not in str(info.value)
