@@ -34,7 +34,7 @@ from scheduler.models import (
 from scheduler.organisations import get_branch, get_community
 from scheduler.planning import utc_bounds
 from scheduler.policy import DEFAULT_POLICY, OperationPolicy
-from scheduler.volunteers.eligibility import check_reasons
+from scheduler.volunteers.eligibility import check_breaks
 
 
 def get_occurrence(session: Session, occurrence_id: int | str) -> Occurrence:
@@ -191,7 +191,7 @@ def move_occurrence(session: Session, occurrence_id: int, new_start: str | datet
 
 
 #: The soft checks a new time can break for someone already seated (skill and cap do not move).
-_MOVE_CHECKS = ("availability:", "blackout:", "overlap:")
+_MOVE_CHECKS = ("availability", "blackout", "overlap")
 
 
 def move_warnings(session: Session, occurrence: Occurrence) -> list[dict[str, Any]]:
@@ -201,8 +201,8 @@ def move_warnings(session: Session, occurrence: Occurrence) -> list[dict[str, An
     for assignment in session.scalars(
             select(Assignment).where(Assignment.occurrence_id == occurrence.id,
                                      Assignment.status.in_((AssignmentStatus.INVITED, AssignmentStatus.CONFIRMED))).order_by(Assignment.id)):
-        reasons = [r for r in check_reasons(session, assignment.volunteer, occurrence, assignment.role)
-                   if r.startswith(_MOVE_CHECKS)]
+        reasons = [text for code, text in check_breaks(session, assignment.volunteer, occurrence, assignment.role)
+                   if code in _MOVE_CHECKS]
         if reasons:
             warnings.append({"assignment_id": assignment.id, "volunteer_id": assignment.volunteer_id,
                              "volunteer": assignment.volunteer.name, "reasons": reasons})

@@ -320,7 +320,14 @@ def needs_standing(volunteer: Volunteer, placement: Placement) -> bool:
 def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,
                   ignore: Collection[int] = (), shifts: list[SeatedShift] | None = None,
                   standing: Standing | None = None) -> list[str]:
-    """Every soft rule this placement breaks, as messages a coordinator reads (empty: all fine).
+    """Every rule this placement breaks, as messages a coordinator reads (``check_breaks``)."""
+    return [text for _code, text in check_breaks(session, volunteer, occurrence, role, ignore, shifts, standing)]
+
+
+def check_breaks(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,
+                 ignore: Collection[int] = (), shifts: list[SeatedShift] | None = None,
+                 standing: Standing | None = None) -> list[tuple[str, str]]:
+    """(code, message) of every rule this placement breaks (``placement_breaks``; empty: all fine).
 
     ``ignore`` holds assignment ids to leave out of the overlap and cap sums (the shift a volunteer
     gives up in a swap). ``shifts`` (from ``seated_shifts``, covering the occurrence's calendar
@@ -347,7 +354,7 @@ def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence
         shifts = [(a, o, s, e) for a, o, s, e in session.execute(seated)]
     elif ignore:
         shifts = [row for row in shifts if row[0] not in ignore]
-    return placement_reasons(volunteer, placement, standing, shifts)
+    return placement_breaks(volunteer, placement, standing, shifts)
 
 
 def placement_reasons(volunteer: Volunteer, placement: Placement, standing: Standing,
@@ -355,33 +362,48 @@ def placement_reasons(volunteer: Volunteer, placement: Placement, standing: Stan
     """``check_reasons`` without the database: every rule the seat breaks, given the volunteer's
     standing and seated shifts (covering the seat's span and calendar month; the seat's own
     occurrence is left out here)."""
+    return [text for _code, text in placement_breaks(volunteer, placement, standing, shifts)]
+
+
+#: Short English codes of the soft rules (``placement_breaks``), as moving a shift filters them.
+SOFT_CODES = ("skill", "availability", "blackout", "overlap", "monthly cap")
+
+
+def placement_breaks(volunteer: Volunteer, placement: Placement, standing: Standing,
+                     shifts: Sequence[SeatedShift]) -> list[tuple[str, str]]:
+    """(code, message) of every rule the seat breaks: the hard rules' ``HARD_CODES``, then the
+    soft ones' ``SOFT_CODES``; the message in the language in force."""
     tz = zone(placement.timezone)
     local_start, local_end = local_span(placement.start_at, placement.end_at, tz)
-    reasons: list[str] = hard_rule_reasons(standing, volunteer.id, placement.required_qualification,
-                                           placement.min_age, local_start, local_end,
-                                           latest_end_of(placement.minor_latest_end))
+    breaks = _hard_rules(standing, volunteer.id, placement.required_qualification, placement.min_age,
+                         local_start, local_end, latest_end_of(placement.minor_latest_end))
     skills = [canonical_or_same(s) for s in volunteer.skills or []]  # 医生 = doctor, even in older rows
     if placement.skill and canonical_or_same(placement.skill) not in skills:
-        reasons.append(f"skill: role {placement.role_name} needs {placement.skill!r}; volunteer #{volunteer.id} has "
-                       f"{', '.join(skills) or 'no skills'}")
+        breaks.append((SOFT_CODES[0], _("skill: role {role} needs '{skill}'; volunteer #{id} has {skills}").format(
+            role=placement.role_name, skill=placement.skill, id=volunteer.id, skills=", ".join(skills) or _("no skills"))))
     key = span_key(local_start, local_end)
     if not available(volunteer.availability, key):
-        reasons.append(f"availability: volunteer #{volunteer.id} is not available {describe_span(key, local_start)} "
-                       f"(windows: {v.format_availability(volunteer.availability) or 'none'})")
+        breaks.append((SOFT_CODES[1], _("availability: volunteer #{id} is not available {span} (windows: {windows})").format(
+            id=volunteer.id, span=describe_span(key, local_start),
+            windows=v.format_availability(volunteer.availability) or _("none"))))
     blocked = set(volunteer.blackout_dates or ()) & set(blackout_days(local_start, local_end))
     if blocked:
-        reasons.append(f"blackout: volunteer #{volunteer.id} is away on {', '.join(sorted(blocked))}")
+        breaks.append((SOFT_CODES[2], _("blackout: volunteer #{id} is away on {days}").format(
+            id=volunteer.id, days=", ".join(sorted(blocked)))))
 
     mine = [row for row in shifts if row[1] != placement.occurrence_id]
     clashes = [row for row in mine if row[2] < placement.end_at and row[3] > placement.start_at]
     if clashes:
-        reasons.append(f"overlap: volunteer #{volunteer.id} already serves at occurrence "
-                       f"{', '.join('#' + str(row[1]) for row in clashes)} at that time")
+        breaks.append((SOFT_CODES[3], _("overlap: volunteer #{id} already serves at occurrence {occurrences} at that "
+                                        "time").format(id=volunteer.id,
+                                                       occurrences=", ".join("#" + str(row[1]) for row in clashes))))
     if volunteer.monthly_cap_hours:
         month_start, month_end = month_bounds(local_start)
         minutes = sum((row[3] - row[2]).total_seconds() for row in mine if month_start <= row[2] < month_end) / 60
         shift = (placement.end_at - placement.start_at).total_seconds() / 60
         if minutes + shift > volunteer.monthly_cap_hours * 60:
-            reasons.append(f"monthly cap: volunteer #{volunteer.id} would serve {(minutes + shift) / 60:g} h in "
-                           f"{local_start:%Y-%m}, over the cap of {volunteer.monthly_cap_hours} h")
-    return reasons
+            breaks.append((SOFT_CODES[4], _("monthly cap: volunteer #{id} would serve {hours} h in {month}, over the cap "
+                                            "of {cap} h").format(id=volunteer.id, hours=f"{(minutes + shift) / 60:g}",
+                                                                 month=f"{local_start:%Y-%m}",
+                                                                 cap=volunteer.monthly_cap_hours)))
+    return breaks
