@@ -12,7 +12,8 @@ Its cost follows what came due, not the size of the roster. Two sources, one tra
 1. **Time.** ``reminder_scan.scanned_to`` is how far instants have been looked at. Each scan takes,
    per distinct offset, the occurrences starting in ``(scanned_to + offset, now + lookahead +
    offset]`` (the ``ix_occurrence_start`` index), and moves ``scanned_to`` on. A dispatcher that was
-   down for a day finds that day's instants on its first scan, for the shifts not yet begun.
+   down for a day finds that day's instants on its first scan, for the shifts not yet begun. On
+   PostgreSQL each offset's window is one ``INSERT ... SELECT`` on the server (``record_window``).
 2. **Changes.** Seats that changed after their instant had passed (assigned or promoted late,
    moved, reinstated, offsets edited) are named by the outbox events their change wrote in its
    own transaction (``event.reminders_scanned_at`` still empty): their occurrences, or for a
@@ -63,6 +64,9 @@ EVENT_BATCH = 2000
 #: Ids per IN list.
 _CHUNK = 5000
 _SCAN_ROW = 1
+#: PostgreSQL records each time window on the server (``_Scan.record_window``); False: the portable
+#: path (rows built in Python, ``record``), which the tests compare it with.
+SERVER_WINDOWS = True
 #: pg_try_advisory_xact_lock key: one scan at a time on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises).
 SCAN_LOCK_KEY = 0x524F5354_02
 
@@ -71,7 +75,8 @@ SCAN_LOCK_KEY = 0x524F5354_02
 class ScanResult:
     #: Ledger rows written (before-shift reminders now owed).
     recorded: int = 0
-    #: Seats looked at.
+    #: Seats looked at (on PostgreSQL the time windows' seats are matched on the server: there,
+    #: the rows they recorded).
     seats: int = 0
     events: int = 0
 
@@ -108,6 +113,7 @@ class _Scan:
         self.quiet = policy.quiet_hours
         self.ahead = lookahead(self.quiet)
         self.default_channel = policy.default_channel
+        self.server_windows = SERVER_WINDOWS and session.get_bind().dialect.name == "postgresql"
         self.services: dict[int, tuple[tuple[int, ...], str]] = {}
         self.seen: set[tuple[int, int]] = set()
         self.rows: list[_Owed] = []
@@ -181,9 +187,71 @@ class _Scan:
             delta = timedelta(minutes=offset)
             low = self.now if since is None else max(self.now, since + delta)
             high = horizon + delta
-            if low < high:
+            if low < high and self.server_windows:
+                self.record_window(offset, low, high)
+            elif low < high:
                 self.owe(self.seats(Occurrence.start_at > low, Occurrence.start_at <= high), only=offset)
         self._advance(state, horizon)
+
+    def record_window(self, offset: int, low: datetime, high: datetime) -> None:
+        """PostgreSQL: record the ``before:<offset>`` rows of the seats starting in ``(low, high]``
+        on the server, in one ``INSERT ... SELECT`` (no seat row travels to Python). The due
+        instants are Python's (quiet hours, per zone): computed once per distinct (start, zone,
+        offsets) of the window's occurrences and passed as a short list; the seats are joined to
+        it. The same rows ``owe`` and ``record`` would write: a seat whose nearer offset's moment
+        has also passed is owed that one only (``_drop_superseded``: within a time window every
+        offset of the seat whose moment has passed is in its own window, so the rule is decided
+        per start and offsets here)."""
+        from datetime import UTC
+
+        keys = self.session.connection().execute(
+            select(Occurrence.start_at, Service.timezone, OFFSETS_TEXT).distinct()
+            .join(Service, Service.id == Occurrence.service_id)
+            .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > self.now,
+                   Occurrence.start_at > low, Occurrence.start_at <= high)).all()
+        starts, zones, texts, dues = [], [], [], []
+        parsed: dict[str | None, tuple[int, ...]] = {}
+        for start, tz, offsets_text in keys:
+            offsets = parsed.get(offsets_text)
+            if offsets is None:
+                offsets = parsed[offsets_text] = _offsets_text(offsets_text)
+            if offset not in offsets:
+                continue
+            if start - timedelta(minutes=offset) <= self.now and any(
+                    other < offset and start - timedelta(minutes=other) <= self.now for other in offsets):
+                continue  # superseded: the nearer reminder, also passed, is the one owed
+            starts.append(start.astimezone(UTC).replace(tzinfo=None))
+            zones.append(tz)
+            texts.append(offsets_text)
+            dues.append(self.owed_at(start, offset, tz).astimezone(UTC).replace(tzinfo=None))
+        if not starts:
+            return
+        stamp = self.now.astimezone(UTC).replace(tzinfo=None)
+        sql = ("INSERT INTO reminder (assignment_id, kind, channel, shift_start, due_at, status, attempts, "
+               "payload, created_at, updated_at) "
+               "SELECT a.id, %(kind)s, COALESCE(NULLIF(v.preferred_channel, ''), %(channel)s), o.start_at, m.d, "
+               "%(status)s, 0, '{}', %(stamp)s, %(stamp)s "
+               "FROM unnest(%(s)s::timestamp[], %(z)s::varchar[], %(f)s::varchar[], %(d)s::timestamp[]) "
+               "AS m(s, z, f, d) "
+               "JOIN occurrence o ON o.start_at = m.s "
+               "JOIN service s ON s.id = o.service_id AND s.timezone = m.z "
+               "AND CAST(s.reminder_offsets AS VARCHAR) = m.f "
+               "JOIN assignment a ON a.occurrence_id = o.id "
+               "JOIN volunteer v ON v.id = a.volunteer_id "
+               f"WHERE o.status = '{OccurrenceStatus.SCHEDULED}' AND a.status IN "
+               f"({', '.join(repr(str(status)) for status in EXPECTING)}) "
+               "ORDER BY a.id "  # key order, as ``record`` sorts: two scans lock in the same order
+               f"{_UPSERT}")
+        cursor = self.session.connection().connection.cursor()
+        try:
+            cursor.execute(sql, {"kind": f"before:{offset}", "channel": self.default_channel,
+                                 "status": str(ReminderStatus.PENDING), "stamp": stamp,
+                                 "s": starts, "z": zones, "f": texts, "d": dues})
+            count = max(cursor.rowcount, 0)
+        finally:
+            cursor.close()
+        self.result.recorded += count
+        self.result.seats += count
 
     def _advance(self, state: ReminderScan | None, horizon: datetime) -> None:
         if state is None:
@@ -271,10 +339,7 @@ class _Scan:
                "SELECT a, k, c, s, d, %(status)s, 0, '{}', %(stamp)s, %(stamp)s "
                "FROM unnest(%(a)s::integer[], %(k)s::varchar[], %(c)s::varchar[], %(s)s::timestamp[], "
                "%(d)s::timestamp[]) AS r(a, k, c, s, d) "
-               "ON CONFLICT (assignment_id, kind, channel, shift_start) "
-               f"DO UPDATE SET status = '{ReminderStatus.PENDING}', due_at = EXCLUDED.due_at, attempts = 0, "
-               "claimed_by = NULL, lease_until = NULL, last_error = NULL, updated_at = EXCLUDED.updated_at "
-               f"WHERE reminder.status = '{ReminderStatus.CANCELLED}'")
+               f"{_UPSERT}")
         naive: dict[datetime, datetime] = {}
 
         def utc(value: datetime) -> datetime:
@@ -327,6 +392,13 @@ class _Owed(NamedTuple):
         """Whether the reminder's moment (start - offset) is already behind ``now``."""
         return self.shift_start - timedelta(minutes=self.offset) <= now
 
+
+#: The ledger's insert-if-absent on PostgreSQL: a row already there is left as it is, unless it was
+#: cancelled (a seat given up, then taken again for the same start): then it is owed again.
+_UPSERT = ("ON CONFLICT (assignment_id, kind, channel, shift_start) "
+           f"DO UPDATE SET status = '{ReminderStatus.PENDING}', due_at = EXCLUDED.due_at, attempts = 0, "
+           "claimed_by = NULL, lease_until = NULL, last_error = NULL, updated_at = EXCLUDED.updated_at "
+           f"WHERE reminder.status = '{ReminderStatus.CANCELLED}'")
 
 #: A service's offsets as text: what ``ix_service_offsets`` indexes (the same expression).
 OFFSETS_TEXT = cast(Service.reminder_offsets, String)
