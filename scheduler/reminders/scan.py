@@ -227,9 +227,7 @@ class _Scan:
         if not starts:
             return
         stamp = self.now.astimezone(UTC).replace(tzinfo=None)
-        sql = ("INSERT INTO reminder (assignment_id, kind, channel, shift_start, due_at, status, attempts, "
-               "payload, created_at, updated_at) "
-               "SELECT a.id, %(kind)s, COALESCE(NULLIF(v.preferred_channel, ''), %(channel)s), o.start_at, m.d, "
+        sql = (_INSERT + " SELECT a.id, %(kind)s, COALESCE(NULLIF(v.preferred_channel, ''), %(channel)s), o.start_at, m.d, "
                "%(status)s, 0, '{}', %(stamp)s, %(stamp)s "
                "FROM unnest(%(s)s::timestamp[], %(z)s::varchar[], %(f)s::varchar[], %(d)s::timestamp[]) "
                "AS m(s, z, f, d) "
@@ -334,9 +332,7 @@ class _Scan:
         from datetime import UTC
 
         stamp = self.now.astimezone(UTC).replace(tzinfo=None)
-        sql = ("INSERT INTO reminder (assignment_id, kind, channel, shift_start, due_at, status, attempts, "
-               "payload, created_at, updated_at) "
-               "SELECT a, k, c, s, d, %(status)s, 0, '{}', %(stamp)s, %(stamp)s "
+        sql = (_INSERT + " SELECT a, k, c, s, d, %(status)s, 0, '{}', %(stamp)s, %(stamp)s "
                "FROM unnest(%(a)s::integer[], %(k)s::varchar[], %(c)s::varchar[], %(s)s::timestamp[], "
                "%(d)s::timestamp[]) AS r(a, k, c, s, d) "
                f"{_UPSERT}")
@@ -393,6 +389,9 @@ class _Owed(NamedTuple):
         return self.shift_start - timedelta(minutes=self.offset) <= now
 
 
+#: The ledger row's columns as the PostgreSQL paths fill them (``record_window``, ``_record_postgresql``).
+_INSERT = ("INSERT INTO reminder (assignment_id, kind, channel, shift_start, due_at, status, attempts, payload, "
+           "created_at, updated_at)")
 #: The ledger's insert-if-absent on PostgreSQL: a row already there is left as it is, unless it was
 #: cancelled (a seat given up, then taken again for the same start): then it is owed again.
 _UPSERT = ("ON CONFLICT (assignment_id, kind, channel, shift_start) "

@@ -272,15 +272,14 @@ def load_bulk_hard_rules(session: Session, service_ids: Collection[int],
 def hard_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,
                  standing: Standing | None = None) -> list[str]:
     """Every hard rule this placement breaks (qualification, age, consent, a minor's latest end)."""
+    placement = Placement.of(occurrence, role)
     if standing is None:
-        if (not role.required_qualification and not role.min_age and volunteer.birth_date is None
-                and not volunteer.id_number):
+        if not needs_standing(volunteer, placement):
             return []
         standing = standing_of(session, volunteer)
-    tz = zone(occurrence.service.timezone)
-    local_start, local_end = local_span(occurrence.start_at, occurrence.end_at, tz)
-    return hard_rule_reasons(standing, volunteer.id, role.required_qualification, role.min_age, local_start,
-                             local_end, latest_end_of(occurrence.service.minor_latest_end))
+    local_start, local_end = local_span(placement.start_at, placement.end_at, zone(placement.timezone))
+    return hard_rule_reasons(standing, volunteer.id, placement.required_qualification, placement.min_age,
+                             local_start, local_end, latest_end_of(placement.minor_latest_end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,16 +304,12 @@ class Placement:
         return cls(occurrence.id, occurrence.start_at, occurrence.end_at, service.timezone, role.name, role.skill,
                    role.required_qualification, role.min_age, service.minor_latest_end)
 
-    @property
-    def needs_standing(self) -> bool:
-        """Whether the hard rules may need more than the volunteer's row (a requirement of the role)."""
-        return bool(self.required_qualification or self.min_age)
-
 
 def needs_standing(volunteer: Volunteer, placement: Placement) -> bool:
     """Whether the hard rules must load the volunteer's standing for this seat (a requirement of
     the role, or a birth date that may make them a minor)."""
-    return placement.needs_standing or volunteer.birth_date is not None or bool(volunteer.id_number)
+    return (bool(placement.required_qualification or placement.min_age) or volunteer.birth_date is not None
+            or bool(volunteer.id_number))
 
 
 def check_reasons(session: Session, volunteer: Volunteer, occurrence: Occurrence, role: Role,

@@ -121,7 +121,8 @@ def test_assignment_view_holds_utc_and_its_json_is_the_stable_shape(session: Ses
         (waiting.id, "李明", 1, 1)
 
 
-def test_soft_checks_list_every_reason(session: Session, world: dict) -> None:
+def _breaking_every_soft_rule(session: Session, world: dict) -> CheckRefused:
+    """The refusal of a volunteer who breaks every soft rule at the world's occurrence."""
     occ = world["occurrence"]
     other = f.occurrence(session, f.service(session, start_time="17:00"), start=MONDAY + timedelta(minutes=30))
     vol = f.volunteer(session, skills=["cooking"], availability="sat 09:00-12:00", blackout=["2026-12-07"],
@@ -129,24 +130,24 @@ def test_soft_checks_list_every_reason(session: Session, world: dict) -> None:
     rosters.assign(session, str(vol.id), other.id, None, force=True, now=NOW)
     with pytest.raises(CheckRefused) as refused:
         rosters.assign(session, str(vol.id), occ.id, "辅导员", now=NOW)
-    kinds = [r.split(":")[0] for r in refused.value.reasons]
+    return refused.value
+
+
+def test_soft_checks_list_every_reason(session: Session, world: dict) -> None:
+    refused = _breaking_every_soft_rule(session, world)
+    kinds = [r.split(":")[0] for r in refused.reasons]
     assert kinds == ["skill", "availability", "blackout", "overlap", "monthly cap"]
-    assert "mon 16:30-18:30" in refused.value.message and "--force" in refused.value.message
+    assert "mon 16:30-18:30" in refused.message and "--force" in refused.message
 
 
 def test_soft_checks_read_in_chinese_for_a_chinese_coordinator(session: Session, world: dict) -> None:
     from scheduler.i18n import using
 
-    occ = world["occurrence"]
-    other = f.occurrence(session, f.service(session, start_time="17:00"), start=MONDAY + timedelta(minutes=30))
-    vol = f.volunteer(session, skills=["cooking"], availability="sat 09:00-12:00", blackout=["2026-12-07"],
-                      monthly_cap=2)
-    rosters.assign(session, str(vol.id), other.id, None, force=True, now=NOW)
-    with using("zh_CN"), pytest.raises(CheckRefused) as refused:
-        rosters.assign(session, str(vol.id), occ.id, "辅导员", now=NOW)
-    kinds = [r.split("：")[0] for r in refused.value.reasons]
+    with using("zh_CN"):
+        refused = _breaking_every_soft_rule(session, world)
+    kinds = [r.split("：")[0] for r in refused.reasons]
     assert kinds == ["技能", "可服务时间", "请假日期", "时间冲突", "每月上限"]
-    assert not any(word in refused.value.message for word in ("needs", "not available", "away on", "already serves"))
+    assert not any(word in refused.message for word in ("needs", "not available", "away on", "already serves"))
 
 
 def test_availability_is_in_the_services_local_time(session: Session, world: dict) -> None:
