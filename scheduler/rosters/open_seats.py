@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.models import (
@@ -30,7 +32,7 @@ from scheduler.volunteers.eligibility import (
     Standing,
     check_reasons,
     needs_standing,
-    placement_reasons,
+    placement_fits,
     seated_shifts,
     standing_of,
 )
@@ -62,6 +64,32 @@ class OpenSeat:
         return self.end.astimezone(ZoneInfo(self.timezone))
 
 
+@lru_cache(maxsize=1)
+def _candidates() -> Select[Any]:
+    """The candidate (occurrence, role) rows of one volunteer's window, as plain columns, built once
+    (parameters: volunteer, branch, now, until): their seated count, tier (own branch 0, the rest of
+    its community 1) then time; occurrences the volunteer is already on are left out."""
+    taken = (select(func.count()).select_from(Assignment)
+             .where(Assignment.occurrence_id == Occurrence.id, Assignment.role_id == Role.id,
+                    Assignment.status.in_(SEATED_STATUSES))
+             .correlate(Occurrence, Role).scalar_subquery())
+    mine = select(Assignment.occurrence_id).where(Assignment.volunteer_id == bindparam("volunteer"),
+                                                  Assignment.status.in_((*SEATED_STATUSES, "waitlisted")))
+    community = select(Branch.community_id).where(Branch.id == bindparam("branch")).scalar_subquery()
+    tier = case((Service.branch_id == bindparam("branch"), 0), else_=1)
+    return (
+        select(Occurrence.id, Role.id, Role.count, taken, Occurrence.start_at, Occurrence.end_at, Service.timezone,
+               Role.name, Role.skill, Role.required_qualification, Role.min_age, Service.minor_latest_end,
+               Service.title, Service.venue, Service.branch_id)
+        .join(Service, Service.id == Occurrence.service_id)
+        .join(Role, Role.service_id == Service.id)
+        .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > bindparam("now"),
+               Occurrence.start_at <= bindparam("until"), Service.active.is_(True),
+               or_(Service.branch_id == bindparam("branch"), Service.community_id == community),
+               Occurrence.id.not_in(mine))
+        .order_by(tier, Occurrence.start_at, Occurrence.id, Role.id))
+
+
 def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int = 30,
                horizon: timedelta = HORIZON, full_limit: int | None = None) -> tuple[list[OpenSeat], list[OpenSeat]]:
     """(seats the volunteer may claim now, full roles whose waitlist they may join), own branch
@@ -69,35 +97,20 @@ def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int
     (default ``limit``) full ones; each passes every
     check a coordinator's ``assign`` applies.
 
-    One query of plain columns (bench/bench_web.py) for the candidate (occurrence, role) pairs of
-    the window with their seated counts, ordered by tier then time; every row is then given the
-    rules ``check_reasons`` applies (``placement_reasons``, the same function) on those columns,
-    against the volunteer's seated shifts loaded once and their standing (loaded only when a rule
-    can need it): no ORM object per row, and the loop stops when both lists are full.
+    One query of plain columns (``_candidates``, built once, run on the Core connection:
+    bench/bench_web.py) for the candidate (occurrence, role) pairs of the window with their seated
+    counts, ordered by tier then time; every row is then given the rules ``check_reasons`` applies
+    (``placement_fits``, the same rules) on those columns, against the volunteer's seated shifts
+    loaded once and their standing (loaded only when a rule can need it): no ORM object per row,
+    and the loop stops when both lists are full.
     """
-    if volunteer.home_branch_id is None:
+    home = volunteer.home_branch_id
+    if home is None:
         return [], []
-    branch = session.get(Branch, volunteer.home_branch_id)
-    if branch is None:
+    rows = session.connection().execute(_candidates(), {"volunteer": volunteer.id, "branch": home, "now": now,
+                                                        "until": now + horizon}).all()
+    if not rows:
         return [], []
-    taken = (select(func.count()).select_from(Assignment)
-             .where(Assignment.occurrence_id == Occurrence.id, Assignment.role_id == Role.id,
-                    Assignment.status.in_(SEATED_STATUSES))
-             .correlate(Occurrence, Role).scalar_subquery())
-    mine = select(Assignment.occurrence_id).where(Assignment.volunteer_id == volunteer.id,
-                                                  Assignment.status.in_((*SEATED_STATUSES, "waitlisted")))
-    tier = case((Service.branch_id == branch.id, 0), else_=1)
-    rows = session.execute(
-        select(Occurrence.id, Role.id, Role.count, taken, Occurrence.start_at, Occurrence.end_at, Service.timezone,
-               Role.name, Role.skill, Role.required_qualification, Role.min_age, Service.minor_latest_end,
-               Service.title, Service.venue, Service.branch_id)
-        .join(Service, Service.id == Occurrence.service_id)
-        .join(Role, Role.service_id == Service.id)
-        .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at > now,
-               Occurrence.start_at <= now + horizon, Service.active.is_(True),
-               or_(Service.branch_id == branch.id, Service.community_id == branch.community_id),
-               Occurrence.id.not_in(mine))
-        .order_by(tier, Occurrence.start_at, Occurrence.id, Role.id)).all()
     # The volunteer's seated shifts, loaded once for every row's overlap and monthly-cap check: from
     # before the first candidate's calendar month to after the last one's.
     shifts = seated_shifts(session, volunteer, now - timedelta(days=32), now + horizon + timedelta(days=32))
@@ -117,10 +130,10 @@ def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int
         placement = Placement(occ, start, end, timezone, role, skill, required, min_age, latest)
         if standing is None and needs_standing(volunteer, placement):
             standing = standing_of(session, volunteer)
-        if placement_reasons(volunteer, placement, standing or NO_STANDING, shifts):
+        if not placement_fits(volunteer, placement, standing or NO_STANDING, shifts):
             continue
         target.append(OpenSeat(occ, role_id, title, role, venue, start, end, timezone, max(left, 0),
-                               "branch" if branch_id == branch.id else "community"))
+                               "branch" if branch_id == home else "community"))
     return free, full
 
 

@@ -10,14 +10,14 @@ that asks it (the seats page, hand-over offers, the waitlist) refuses them too."
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from scheduler import validation as v
@@ -104,13 +104,18 @@ SeatedShift = tuple[int, int, datetime, datetime]
 def seated_shifts(session: Session, volunteer: Volunteer, first: datetime, last: datetime) -> list[SeatedShift]:
     """The volunteer's seated shifts of scheduled occurrences that end after ``first`` and start
     before ``last``: what ``check_reasons(..., shifts=...)`` needs for shifts between them (load
-    once, check many: the seats page)."""
-    return [(a, o, s, e) for a, o, s, e in session.execute(
-        select(Assignment.id, Occurrence.id, Occurrence.start_at, Occurrence.end_at)
-        .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
-        .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(SEATED_STATUSES),
-               Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.end_at > first,
-               Occurrence.start_at < last))]
+    once, check many: the seats page; one statement built once, on the Core connection)."""
+    return [(a, o, s, e) for a, o, s, e in session.connection().execute(
+        _seated_statement(), {"volunteer": volunteer.id, "first": first, "last": last})]
+
+
+@lru_cache(maxsize=1)
+def _seated_statement() -> Select[int, int, datetime, datetime]:
+    return (select(Assignment.id, Occurrence.id, Occurrence.start_at, Occurrence.end_at)
+            .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
+            .where(Assignment.volunteer_id == bindparam("volunteer"), Assignment.status.in_(SEATED_STATUSES),
+                   Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.end_at > bindparam("first"),
+                   Occurrence.start_at < bindparam("last")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,12 +357,13 @@ def check_breaks(session: Session, volunteer: Volunteer, occurrence: Occurrence,
     return placement_breaks(volunteer, placement, standing, shifts)
 
 
-def placement_reasons(volunteer: Volunteer, placement: Placement, standing: Standing,
-                      shifts: Sequence[SeatedShift]) -> list[str]:
-    """``check_reasons`` without the database: every rule the seat breaks, given the volunteer's
-    standing and seated shifts (covering the seat's span and calendar month; the seat's own
-    occurrence is left out here)."""
-    return [text for _code, text in placement_breaks(volunteer, placement, standing, shifts)]
+def placement_fits(volunteer: Volunteer, placement: Placement, standing: Standing,
+                   shifts: Sequence[SeatedShift]) -> bool:
+    """``check_reasons`` without the database, as a yes or no: whether the seat breaks no rule
+    (``placement_breaks`` is empty), given the volunteer's standing and seated shifts (covering the
+    seat's span and calendar month; the seat's own occurrence is left out here). Stops at the first
+    rule broken and writes no message: the seats page asks it of every row it lists."""
+    return next(_breaking(volunteer, placement, standing, shifts), None) is None
 
 
 #: Short English codes of the soft rules (``placement_breaks``), as moving a shift filters them.
@@ -368,37 +374,48 @@ def placement_breaks(volunteer: Volunteer, placement: Placement, standing: Stand
                      shifts: Sequence[SeatedShift]) -> list[tuple[str, str]]:
     """(code, message) of every rule the seat breaks: the hard rules' ``HARD_CODES``, then the
     soft ones' ``SOFT_CODES``; the message in the language in force."""
+    return [(code, message()) for code, message in _breaking(volunteer, placement, standing, shifts)]
+
+
+def _breaking(volunteer: Volunteer, placement: Placement, standing: Standing,
+              shifts: Sequence[SeatedShift]) -> Iterator[tuple[str, Callable[[], str]]]:
+    """The rules, in order, lazily: (code, a function writing the message) of each one broken."""
     tz = zone(placement.timezone)
     local_start, local_end = local_span(placement.start_at, placement.end_at, tz)
-    breaks = _hard_rules(standing, volunteer.id, placement.required_qualification, placement.min_age,
-                         local_start, local_end, latest_end_of(placement.minor_latest_end))
-    skills = [canonical_or_same(s) for s in volunteer.skills or []]  # 医生 = doctor, even in older rows
-    if placement.skill and canonical_or_same(placement.skill) not in skills:
-        breaks.append((SOFT_CODES[0], _("skill: role {role} needs '{skill}'; volunteer #{id} has {skills}").format(
-            role=placement.role_name, skill=placement.skill, id=volunteer.id, skills=", ".join(skills) or _("no skills"))))
+    # The minors' latest end (a setting) is read only for someone whose age is known: without a
+    # birth date the hard rules stop before they use it.
+    latest = latest_end_of(placement.minor_latest_end) if standing.birth_date is not None else ""
+    for code, text in _hard_rules(standing, volunteer.id, placement.required_qualification, placement.min_age,
+                                  local_start, local_end, latest):
+        yield code, text.__str__
+    if placement.skill:
+        skills = [canonical_or_same(s) for s in volunteer.skills or []]  # 医生 = doctor, even in older rows
+        if canonical_or_same(placement.skill) not in skills:
+            yield SOFT_CODES[0], lambda: _("skill: role {role} needs '{skill}'; volunteer #{id} has {skills}").format(
+                role=placement.role_name, skill=placement.skill, id=volunteer.id, skills=", ".join(skills) or _("no skills"))
     key = span_key(local_start, local_end)
     if not available(volunteer.availability, key):
-        breaks.append((SOFT_CODES[1], _("availability: volunteer #{id} is not available {span} (windows: {windows})").format(
+        yield SOFT_CODES[1], lambda: _("availability: volunteer #{id} is not available {span} (windows: {windows})").format(
             id=volunteer.id, span=describe_span(key, local_start),
-            windows=v.format_availability(volunteer.availability) or _("none"))))
-    blocked = set(volunteer.blackout_dates or ()) & set(blackout_days(local_start, local_end))
-    if blocked:
-        breaks.append((SOFT_CODES[2], _("blackout: volunteer #{id} is away on {days}").format(
-            id=volunteer.id, days=", ".join(sorted(blocked)))))
+            windows=v.format_availability(volunteer.availability) or _("none"))
+    if volunteer.blackout_dates:
+        blocked = set(volunteer.blackout_dates) & set(blackout_days(local_start, local_end))
+        if blocked:
+            yield SOFT_CODES[2], lambda: _("blackout: volunteer #{id} is away on {days}").format(
+                id=volunteer.id, days=", ".join(sorted(blocked)))
 
     mine = [row for row in shifts if row[1] != placement.occurrence_id]
     clashes = [row for row in mine if row[2] < placement.end_at and row[3] > placement.start_at]
     if clashes:
-        breaks.append((SOFT_CODES[3], _("overlap: volunteer #{id} already serves at occurrence {occurrences} at that "
-                                        "time").format(id=volunteer.id,
-                                                       occurrences=", ".join("#" + str(row[1]) for row in clashes))))
+        yield SOFT_CODES[3], lambda: _("overlap: volunteer #{id} already serves at occurrence {occurrences} at that "
+                                       "time").format(id=volunteer.id,
+                                                      occurrences=", ".join("#" + str(row[1]) for row in clashes))
     if volunteer.monthly_cap_hours:
         month_start, month_end = month_bounds(local_start)
         minutes = sum((row[3] - row[2]).total_seconds() for row in mine if month_start <= row[2] < month_end) / 60
         shift = (placement.end_at - placement.start_at).total_seconds() / 60
         if minutes + shift > volunteer.monthly_cap_hours * 60:
-            breaks.append((SOFT_CODES[4], _("monthly cap: volunteer #{id} would serve {hours} h in {month}, over the cap "
-                                            "of {cap} h").format(id=volunteer.id, hours=f"{(minutes + shift) / 60:g}",
-                                                                 month=f"{local_start:%Y-%m}",
-                                                                 cap=volunteer.monthly_cap_hours)))
-    return breaks
+            yield SOFT_CODES[4], lambda: _("monthly cap: volunteer #{id} would serve {hours} h in {month}, over the cap "
+                                           "of {cap} h").format(id=volunteer.id, hours=f"{(minutes + shift) / 60:g}",
+                                                                month=f"{local_start:%Y-%m}",
+                                                                cap=volunteer.monthly_cap_hours)
