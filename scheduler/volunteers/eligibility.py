@@ -21,7 +21,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from scheduler import validation as v
-from scheduler.i18n import _
+from scheduler.i18n import N_, _, translate
 from scheduler.models import (
     SEATED_STATUSES,
     Assignment,
@@ -36,7 +36,8 @@ from scheduler.volunteers.minors import ADULT_AGE, age_on, default_latest_end, e
 from scheduler.volunteers.qualifications import kind_label
 from scheduler.volunteers.skills import canonical_or_same
 
-WEEKDAY_NAMES = {1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat", 7: "sun"}
+#: Weekdays as the availability notation writes them (``mon 16:30-18:30``); a Chinese reader sees 周一.
+WEEKDAY_NAMES = {1: N_("mon"), 2: N_("tue"), 3: N_("wed"), 4: N_("thu"), 5: N_("fri"), 6: N_("sat"), 7: N_("sun")}
 
 
 @lru_cache(maxsize=64)
@@ -91,9 +92,10 @@ def month_bounds(local_start: datetime) -> tuple[datetime, datetime]:
 
 
 def describe_span(key: tuple[int, str, str] | None, local_start: datetime) -> str:
+    """A shift's weekly span for a reason (``mon 16:30-18:30``, in Chinese ``周一 16:30-18:30``)."""
     if key is None:
-        return f"{local_start:%Y-%m-%d %H:%M} (past midnight)"
-    return f"{WEEKDAY_NAMES[key[0]]} {key[1]}-{key[2]}"
+        return _("{start} (past midnight)").format(start=f"{local_start:%Y-%m-%d %H:%M}")
+    return f"{translate(WEEKDAY_NAMES[key[0]])} {key[1]}-{key[2]}"
 
 
 #: A volunteer's seated shift as the overlap and cap rules read it: (assignment id, occurrence id,

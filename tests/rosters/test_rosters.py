@@ -148,6 +148,7 @@ def test_soft_checks_read_in_chinese_for_a_chinese_coordinator(session: Session,
     kinds = [r.split("：")[0] for r in refused.reasons]
     assert kinds == ["技能", "可服务时间", "请假日期", "时间冲突", "每月上限"]
     assert not any(word in refused.message for word in ("needs", "not available", "away on", "already serves"))
+    assert "周一 16:30-18:30" in refused.message and "mon 16:30" not in refused.message
 
 
 def test_availability_is_in_the_services_local_time(session: Session, world: dict) -> None:
