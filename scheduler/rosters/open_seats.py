@@ -107,6 +107,7 @@ def open_seats(session: Session, volunteer: Volunteer, now: datetime, limit: int
     home = volunteer.home_branch_id
     if home is None:
         return [], []
+    session.flush()  # Core statements do not autoflush: a caller's pending change is counted too
     rows = session.connection().execute(_candidates(), {"volunteer": volunteer.id, "branch": home, "now": now,
                                                         "until": now + horizon}).all()
     if not rows:

@@ -107,6 +107,7 @@ def seated_shifts(session: Session, volunteer: Volunteer, first: datetime, last:
     """The volunteer's seated shifts of scheduled occurrences that end after ``first`` and start
     before ``last``: what ``check_reasons(..., shifts=...)`` needs for shifts between them (load
     once, check many: the seats page; one statement built once, on the Core connection)."""
+    session.flush()  # Core statements do not autoflush: a caller's pending change is counted too
     return [(a, o, s, e) for a, o, s, e in session.connection().execute(
         _seated_statement(), {"volunteer": volunteer.id, "first": first, "last": last})]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from scheduler.models import Volunteer
 from scheduler.volunteers.eligibility import (
@@ -77,3 +78,19 @@ def test_the_seat_itself_is_not_an_overlap() -> None:
     same = (11, 1, START, END)  # the volunteer's row at this very occurrence
     assert placement_fits(_volunteer(), _placement(), NO_STANDING, [same])
     assert placement_breaks(_volunteer(), _placement(), NO_STANDING, [same]) == []
+
+
+def test_seated_shifts_count_a_pending_seat(session: Session) -> None:
+    """Loaded by a Core statement, the shifts still see a seat the caller added but did not flush."""
+    from scheduler.models import Assignment
+    from scheduler.volunteers.eligibility import seated_shifts
+    from tests import factories as f
+
+    f.org(session)
+    svc = f.service(session, roles=["辅导员:2"])
+    occ = f.occurrence(session, svc, start=START)
+    vol = f.volunteer(session)
+    session.add(Assignment(occurrence_id=occ.id, role_id=svc.roles[0].id, volunteer_id=vol.id, status="invited",
+                           seat_no=1))
+    shifts = seated_shifts(session, vol, START - timedelta(days=1), START + timedelta(days=1))
+    assert [(o, s) for _a, o, s, _e in shifts] == [(occ.id, START)]
