@@ -181,7 +181,8 @@ def hard_rule_reasons(standing: Standing, volunteer_id: int, required: str | Non
 
 
 def _hard_rules(standing: Standing, volunteer_id: int, required: str | None, min_age: int | None,
-                local_start: datetime, local_end: datetime, latest_end: str) -> list[tuple[str, str]]:
+                local_start: datetime, local_end: datetime, latest_end: str | None) -> list[tuple[str, str]]:
+    """``latest_end`` None: the configured default, read (a setting) only for a minor."""
     reasons: list[tuple[str, str]] = []
     day = local_start.date()
     if required:
@@ -211,6 +212,7 @@ def _hard_rules(standing: Standing, volunteer_id: int, required: str | None, min
         reasons.append((HARD_CODES[1], _("age: the role needs volunteers aged {min} or over; volunteer #{id} is {age} on "
                          "{date}").format(min=min_age, id=volunteer_id, age=age, date=day.isoformat())))
     if age < ADULT_AGE:
+        latest_end = latest_end or default_latest_end()
         if not standing.consent:
             reasons.append((HARD_CODES[2], _("minor: volunteer #{id} is {age}, under 18, and has no guardian's consent on record "
                              "(roster guardian consent)").format(id=volunteer_id, age=age)))
@@ -385,11 +387,8 @@ def _breaking(volunteer: Volunteer, placement: Placement, standing: Standing,
     """The rules, in order, lazily: (code, a function writing the message) of each one broken."""
     tz = zone(placement.timezone)
     local_start, local_end = local_span(placement.start_at, placement.end_at, tz)
-    # The minors' latest end (a setting) is read only for someone whose age is known: without a
-    # birth date the hard rules stop before they use it.
-    latest = latest_end_of(placement.minor_latest_end) if standing.birth_date is not None else ""
     for code, text in _hard_rules(standing, volunteer.id, placement.required_qualification, placement.min_age,
-                                  local_start, local_end, latest):
+                                  local_start, local_end, placement.minor_latest_end):
         yield code, text.__str__
     if placement.skill:
         skills = [canonical_or_same(s) for s in volunteer.skills or []]  # 医生 = doctor, even in older rows
