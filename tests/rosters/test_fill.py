@@ -339,3 +339,20 @@ def test_seats_streamed_in_many_batches_each_get_their_reminders(
     assert per_seat == {aid: 2 for aid in ids}
     notices = session.scalars(select(Reminder).where(Reminder.kind.startswith("assigned"))).all()
     assert len(notices) == 3  # one per volunteer, not one per seat
+
+
+def test_a_volunteers_notice_names_their_shifts_by_start_whatever_the_row_ids(session: Session, town: dict) -> None:
+    """SQLite inserts the seats in key order (occurrence id first), so ids need not follow the
+    starts: the "assigned" notice still lists the new shifts by start and is keyed on the first."""
+    svc = f.service(session, roles=["辅导员:1:tutor"])
+    later = f.occurrence(session, svc, start=MONDAY + timedelta(days=2))  # the lower occurrence id
+    sooner = f.occurrence(session, svc, start=MONDAY)
+    vol = f.volunteer(session)
+    result = fill(session, *WEEK, now=NOW)
+    seat = {p.occurrence_id: p.assignment_id for p in result.placements}
+    assert set(seat) == {later.id, sooner.id}
+    notice = session.scalars(select(Reminder).where(Reminder.kind.startswith("assigned"))).one()
+    assert notice.payload["assignment_ids"] == [seat[sooner.id], seat[later.id]]
+    assert notice.assignment_id == seat[sooner.id]
+    assert notice.shift_start.replace(tzinfo=None) == MONDAY.replace(tzinfo=None)
+    assert session.get(Assignment, seat[sooner.id]).volunteer_id == vol.id

@@ -36,16 +36,17 @@ class Routing:
 
 def assigned_notices(kept: Sequence[Placement], routing: Routing, stamp: Any,
                      storage: Callable[[datetime], Any]) -> list[tuple[Any, ...]]:
-    """One "assigned" notice row per volunteer, naming all their new shifts (not one per seat),
-    anchored on their first new assignment; due now (the dispatcher keeps quiet hours).
-    ``storage`` turns a start into the backend's form of a naive UTC time."""
+    """One "assigned" notice row per volunteer, naming all their new shifts (not one per seat) in
+    the order of their starts, anchored on the first of them; due now (the dispatcher keeps quiet
+    hours). ``kept`` is in plan order (occurrences by start, then id), which is that order: the
+    ids need not be (SQLite inserts the seats in key order). ``storage`` turns a start into the
+    backend's form of a naive UTC time."""
     shifts: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for p in kept:
         shifts[p.volunteer_id].append((p.assignment_id, p.occurrence_id))  # type: ignore[arg-type]
     preferred, channel = routing.preferred, routing.channel
     rows = []
     for vid, held in shifts.items():
-        held.sort()
         ids = [aid for aid, _ in held]
         start = storage(routing.starts[held[0][1]].astimezone(UTC).replace(tzinfo=None))
         payload = '{"assignment_ids":[' + ",".join(map(str, ids)) + '],"change":"assigned"}'

@@ -43,10 +43,13 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
         inserted = write_postgres.copy_assignments(session, columns, write_postgres.seat_copy_lines(placements, stamp),
                                                    [(p.occurrence_id, p.volunteer_id) for p in placements])
     else:
+        # In key order, not plan order: the unique (occurrence, role, seat) and (occurrence,
+        # volunteer) indexes and the role index then grow at their right edge instead of taking
+        # each row at a random page (on the full synthetic city: 19.6 s instead of 35.1 s).
         inserted = write_generic.insert_assignments(session, columns, [
             (p.occurrence_id, p.role_id, p.volunteer_id, AssignmentStatus.INVITED.value, p.seat_no, 0, explanation_json(p.choice),
              0, stamp_text, stamp_text)
-            for p in placements], storage_form=True)
+            for p in sorted(placements, key=_seat_key)], storage_form=True)
     kept: list[Placement] = []
     for p in placements:
         aid = inserted.get((p.occurrence_id, p.volunteer_id))
@@ -78,3 +81,7 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
         write_generic.insert_rows(session, Reminder.__table__, NOTICE_COLUMNS, notices,  # type: ignore[arg-type]
                                   storage_form=True)
     result.notified = len(notices)
+
+
+def _seat_key(p: Placement) -> tuple[int, int, int]:
+    return p.occurrence_id, p.role_id, p.seat_no
