@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import rosters
 from scheduler.errors import InvalidInput
-from scheduler.models import Assignment, Event, Reminder
+from scheduler.models import Assignment, Event, Occurrence, Reminder
 from scheduler.rosters.fill import fill, why
 from tests import factories as f
 
@@ -356,3 +356,80 @@ def test_a_volunteers_notice_names_their_shifts_by_start_whatever_the_row_ids(se
     assert notice.assignment_id == seat[sooner.id]
     assert notice.shift_start.replace(tzinfo=None) == MONDAY.replace(tzinfo=None)
     assert session.get(Assignment, seat[sooner.id]).volunteer_id == vol.id
+
+
+def _dispersed_city(session: Session) -> None:
+    """Three communities whose occurrences interleave in time: branch-run and community-run
+    services, volunteers with monthly caps (so some are passed over and some seats stay open)."""
+    f.community(session, "longdong", "龙东社区")
+    f.branch(session, "heping", "和平党支部", community_slug="longdong")
+    services = [f.service(session, roles=["辅导员:3:tutor"]),
+                f.service(session, roles=["帮手:2"], branch="hupan"),
+                f.service(session, roles=["辅导员:2:tutor", "帮手:1"], branch=None, community="longxi"),
+                f.service(session, roles=["辅导员:2:tutor"], branch="heping")]
+    for day in range(5):
+        for n, svc in enumerate(services):
+            f.occurrence(session, svc, start=MONDAY + timedelta(days=day, minutes=10 * (3 - n)))
+    for n, home in enumerate(["shunjing", "zilu", "hupan", "heping"] * 3):
+        f.volunteer(session, branch=home, monthly_cap=4 if n % 3 == 0 else None)
+
+
+def _fields(result: object) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    return ([tuple(getattr(p, name) for name in p.__slots__) for p in result.placements],  # type: ignore[attr-defined]
+            [tuple(getattr(o, name) for name in o.__slots__) for o in result.open_seats])  # type: ignore[attr-defined]
+
+
+def test_planning_community_by_community_makes_the_choices_of_one_pass_in_start_order(
+        session: Session, town: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pass goes a group of communities at a time (cache-friendly at city scale): the seats,
+    their explanations and the open seats are exactly those of one pass over all in start order."""
+    from scheduler.rosters.fill import ranking
+
+    _dispersed_city(session)
+    grouped_into: list[int] = []
+    real = ranking.independent_groups
+
+    def spy(*args: object) -> list[list[int]]:
+        groups = real(*args)  # type: ignore[arg-type]
+        grouped_into.append(len(groups))
+        return groups
+
+    monkeypatch.setattr(ranking, "independent_groups", spy)
+    grouped = fill(session, *WEEK, now=NOW, dry_run=True)
+    monkeypatch.setattr(ranking, "independent_groups", lambda planner, occurrences, services: [list(range(len(occurrences)))])
+    single = fill(session, *WEEK, now=NOW, dry_run=True)
+    assert grouped_into == [3]  # ailian, longxi, longdong
+    assert grouped.open_seats and any("monthly cap" in str(p.choice) for p in grouped.placements)
+    assert _fields(grouped) == _fields(single)
+    assert (grouped.seats, grouped.already_taken, grouped.filled) == (single.seats, single.already_taken, single.filled)
+
+
+def test_seats_planned_by_community_and_streamed_are_written_once_in_start_order(
+        session: Session, town: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.rosters.fill import write_postgres
+
+    monkeypatch.setattr(write_postgres, "STREAM_BATCH", 2)
+    _dispersed_city(session)
+    result = fill(session, *WEEK, now=NOW)
+    starts = {occ.id: occ.start_at for occ in session.scalars(select(Occurrence))}
+    order = [(starts[p.occurrence_id], p.occurrence_id) for p in result.placements]
+    assert order == sorted(order)
+    written = {tuple(row) for row in session.execute(select(Assignment.id, Assignment.occurrence_id,
+                                                             Assignment.volunteer_id).where(Assignment.seat_no.is_not(None)))}
+    assert written == {(p.assignment_id, p.occurrence_id, p.volunteer_id) for p in result.placements}
+    assert result.filled == len(written) > 0 and result.lost_races == 0
+
+
+def test_communities_sharing_a_branchs_volunteers_are_planned_together() -> None:
+    from scheduler.rosters.fill.ranking import Candidate, Planner, independent_groups
+
+    def vol(vid: int, branch: int, community: int) -> Candidate:
+        return Candidate(id=vid, name="", branch=branch, community=community, skills=frozenset(), availability={},
+                         blackout=frozenset(), cap_minutes=0, channel="")
+
+    planner = Planner({1: vol(1, 10, 100), 2: vol(2, 20, 200), 3: vol(3, 30, 300)})
+    # service: (id, slug, branch_id, community_id, ...); service 2 is community 300's, run by branch 20 of 200
+    services = {1: (1, "a", 10, 100), 2: (2, "b", 20, 300), 3: (3, "c", None, 300), 4: (4, "d", 30, 300),
+                5: (5, "e", 40, 500)}
+    occurrences = [(n, sid) for n, sid in enumerate([3, 1, 5, 2, 4, 1, 3], start=1)]
+    assert independent_groups(planner, occurrences, services) == [[0, 3, 4, 6], [1, 5], [2]]

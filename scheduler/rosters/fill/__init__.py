@@ -15,7 +15,9 @@ Rules, in order, for every open seat (occurrences by start time, then id; roles 
 
 Scale: everything is loaded in a handful of queries (occurrences, roles, volunteers, assignments
 around the range), computed in memory, and written in bulk: no query per candidate. Candidates come
-off a heap in rank order (the same order as sorting the pool). On PostgreSQL the seats are COPYed
+off a heap in rank order (the same order as sorting the pool). Communities share no candidate, so
+the pass goes a group of communities at a time (the same choices, with the group's volunteers warm
+in the CPU cache) and puts the seats back in start order. On PostgreSQL the seats are COPYed
 by a writer thread, a batch at a time, while the plan goes on (the server's index and foreign-key
 work runs on the other core). SQLite writes at the end with executemany. A fill writes no
 before-shift reminder: the dispatcher's scan derives them from the seats when they come due. A seat a coordinator took while the fill

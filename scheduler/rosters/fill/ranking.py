@@ -8,6 +8,7 @@ Pools are cut by (branch or community, skill) and by weekly availability pattern
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from heapq import heapify, heappop, heappush
@@ -137,14 +138,87 @@ class SeatSink(Protocol):
 def plan(planner: Planner, occurrences: list[tuple[Any, ...]], services: dict[int, Any],
          roles: dict[int, list[Any]], result: FillResult, streamer: SeatSink | None = None) -> None:
     """The greedy pass: occurrences by start, roles by id, candidates by rank key (see module doc).
-    With a streamer, the seats chosen so far are handed to it every ``STREAM_BATCH`` seats."""
+    With a streamer, the seats chosen so far are handed to it every ``STREAM_BATCH`` seats.
+
+    Communities do not share candidates: a seat draws on its service's branch and community, and a
+    volunteer belongs to one. So the pass goes one group of communities at a time (each group's
+    occurrences in start order), which makes exactly the choices of one pass over the whole range
+    in start order while a group's candidates stay warm in the CPU's cache (on the full synthetic
+    city the pass over 300,000 volunteers in start order spent most of its time waiting on memory);
+    the seats and open seats are then put back in start order."""
+    groups = independent_groups(planner, occurrences, services)
+    if len(groups) <= 1:
+        _pass(planner, enumerate(occurrences), services, roles, result, streamer, None)
+        return
+    marks: list[tuple[int, int, int]] = []
+    for group in groups:
+        _pass(planner, ((pos, occurrences[pos]) for pos in group), services, roles, result, streamer, marks)
+    if streamer is not None:
+        streamer.feed(result.placements)  # all of it, before the order changes under it
+    _restore_start_order(result, marks, len(occurrences))
+
+
+def independent_groups(planner: Planner, occurrences: list[tuple[Any, ...]],
+                       services: dict[int, Any]) -> list[list[int]]:
+    """The positions of ``occurrences`` in groups that share no candidate: communities joined when a
+    service of one is run by a branch whose volunteers belong to another. Groups in the order of
+    their first occurrence, positions in start order inside each."""
+    parent: dict[int, int] = {}
+
+    def find(c: int) -> int:
+        while (up := parent.setdefault(c, c)) != c:
+            parent[c] = parent.setdefault(up, up)
+            c = up
+        return c
+
+    for service in services.values():
+        branch_id, community_id = service[2], service[3]
+        members = planner.by_branch.get(branch_id) if branch_id is not None else None
+        if members:
+            a, b = find(community_id), find(planner.vols[members[0]].community)
+            if a != b:
+                parent[a] = b
+        else:
+            find(community_id)
+    by_root: dict[int, list[int]] = {}
+    for pos, occ in enumerate(occurrences):
+        by_root.setdefault(find(services[occ[1]][3]), []).append(pos)
+    return list(by_root.values())
+
+
+def _restore_start_order(result: FillResult, marks: list[tuple[int, int, int]], count: int) -> None:
+    """Put the placements and open seats of a pass made group by group back in occurrence order.
+    ``marks`` holds, in the order the occurrences were planned, (position, placements so far,
+    open seats so far) at the start of each."""
+    placements, open_seats = result.placements, result.open_seats
+    bounds: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)] * count
+    ends = [(p_lo, o_lo) for _, p_lo, o_lo in marks[1:]] + [(len(placements), len(open_seats))]
+    for (pos, p_lo, o_lo), (p_hi, o_hi) in zip(marks, ends, strict=True):
+        bounds[pos] = (p_lo, p_hi, o_lo, o_hi)
+    in_order: list[Placement] = []
+    open_in_order: list[OpenSeats] = []
+    for p_lo, p_hi, o_lo, o_hi in bounds:
+        if p_hi > p_lo:
+            in_order.extend(placements[p_lo:p_hi])
+        if o_hi > o_lo:
+            open_in_order.extend(open_seats[o_lo:o_hi])
+    result.placements, result.open_seats = in_order, open_in_order
+
+
+def _pass(planner: Planner, todo: Iterable[tuple[int, tuple[Any, ...]]], services: dict[int, Any],
+          roles: dict[int, list[Any]], result: FillResult, streamer: SeatSink | None,
+          marks: list[tuple[int, int, int]] | None) -> None:
+    """``plan``'s loop over ``todo`` (position, occurrence); records ``marks`` when given."""
     vols = planner.vols
     keys = planner.keys
     rank = keys.__getitem__
     placements = result.placements
+    open_seats = result.open_seats
     start_texts: dict[tuple[int, str], str] = {}
     hard = planner.hard
-    for occ_id, service_id, start_at, end_at, local_start, local_end in occurrences:
+    for pos, (occ_id, service_id, start_at, end_at, local_start, local_end) in todo:
+        if marks is not None:
+            marks.append((pos, len(placements), len(open_seats)))
         service = services[service_id]
         slug, branch_id, community_id = service[1], service[2], service[3]
         span = span_key(local_start, local_end)
@@ -250,8 +324,8 @@ def plan(planner: Planner, occurrences: list[tuple[Any, ...]], services: dict[in
                     break
             if need > 0:
                 english, shown = _open_reason(planner, community_id, skill, span, local_start, rejected)
-                result.open_seats.append(OpenSeats(occ_id, slug, start_text, role_name, need, english,
-                                                   "" if shown == english else shown))
+                open_seats.append(OpenSeats(occ_id, slug, start_text, role_name, need, english,
+                                            "" if shown == english else shown))
 
 
 #: How many candidates after the winner are looked at to find the two next in line.
