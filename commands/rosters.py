@@ -286,6 +286,10 @@ def schedule(app: AppContext, week: date | None, branch_slug: str | None, commun
                                                last=format_date(date.fromisoformat(data["last"])))
     if not rows:
         app.out.note(_("{week}: nothing scheduled").format(week=title))
+        if data["next_week"]:
+            following = date.fromisoformat(data["next_week"])
+            app.out.note(_("the next shifts are in the week of {day}: roster schedule --week {iso}").format(
+                day=format_date(following, with_year=True), iso=following.isoformat()))
         return
     app.out.table((_("occ"), _("date"), _("time"), _("service"), _("role"), _("on"), _("open"), _("waitlist")),
                   rows, title=title)

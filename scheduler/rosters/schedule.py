@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler.db import utcnow
@@ -110,5 +110,30 @@ def week_schedule(session: Session, week: date | None = None, branch: str | None
             "status": occurrence.status, "provisional": occurrence.provisional, "roles": role_rows,
             "open": occurrence_open,
         })
+    following = None if occurrences else next_week_with_shifts(session, last, branch, community)
     return {"first": first.isoformat(), "last": last.isoformat(), "occurrences": occurrences,
-            "open": total_open}
+            "open": total_open, "next_week": following.isoformat() if following else None}
+
+
+def next_week_with_shifts(session: Session, after: date, branch: str | None = None,
+                          community: str | None = None) -> date | None:
+    """The Monday of the first week after ``after`` with a scheduled occurrence (in its service's own
+    time zone), or None: what an empty week's roster points to (on a Saturday, this week is over)."""
+    monday = after + timedelta(days=1)
+    found: list[date] = []
+    for timezone in session.scalars(select(Service.timezone).distinct()):
+        tz = zone(timezone)
+        since = datetime(monday.year, monday.month, monday.day, tzinfo=tz).astimezone(UTC)
+        query = (select(func.min(Occurrence.start_at)).join(Service, Service.id == Occurrence.service_id)
+                 .where(Service.timezone == timezone, Occurrence.start_at >= since,
+                        Occurrence.status == OccurrenceStatus.SCHEDULED))
+        if branch:
+            query = query.where(Service.branch_id == get_branch(session, branch).id)
+        if community:
+            query = query.where(Service.community_id == get_community(session, community).id)
+        first = session.scalar(query)
+        if first is not None:
+            found.append(week_bounds(first.astimezone(tz).date())[0])
+    if found:
+        return min(found)
+    return None

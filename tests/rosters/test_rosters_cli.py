@@ -153,4 +153,11 @@ def test_schedule_table_aligns_chinese_and_shows_open_seats(clinic) -> None:  # 
     assert cells[5].startswith("#") and cells[5].endswith(" 王芳(invited)")  # with the assignment id
     empty = invoke("schedule", "--week", "2020-01-01")
     assert "nothing scheduled" in empty.output
+    local_day = clinic["start"].astimezone(ZoneInfo("Asia/Shanghai")).date()
+    monday = local_day - timedelta(days=local_day.weekday())
+    # An empty week points to the next one with shifts, by the command that prints it.
+    assert f"roster schedule --week {monday.isoformat()}" in empty.output
+    assert json.loads(invoke("schedule", "--week", "2020-01-01", "--json").stdout)["next_week"] == monday.isoformat()
+    later = invoke("schedule", "--week", (monday + timedelta(days=7)).isoformat(), "--branch", "shunjing")
+    assert "nothing scheduled" in later.output and "--week" not in later.output
     assert clinic["start"].tzinfo is UTC and datetime.now(UTC) < clinic["start"]
