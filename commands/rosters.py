@@ -249,6 +249,8 @@ def schedule(app: AppContext, week: date | None, branch_slug: str | None, commun
 
     Beside the table it writes roster-YYYY-Www.xlsx (a sheet per branch) and roster-YYYY-Www.html
     (A4, a branch a page, to print from a browser) with names only, in the language of ROSTER_LANG.
+    A week with nothing scheduled (this week on a Saturday, once its weekday services are over)
+    names the next week with shifts and the command that prints it.
 
     \b
     Example:
