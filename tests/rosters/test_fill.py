@@ -433,3 +433,35 @@ def test_communities_sharing_a_branchs_volunteers_are_planned_together() -> None
                 5: (5, "e", 40, 500)}
     occurrences = [(n, sid) for n, sid in enumerate([3, 1, 5, 2, 4, 1, 3], start=1)]
     assert independent_groups(planner, occurrences, services) == [[0, 3, 4, 6], [1, 5], [2]]
+
+
+def test_a_seat_taken_between_plan_and_write_is_reported_lost_never_doubled(
+        session: Session, town: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer's seat that lands after the plan chose it: the fill skips that seat, keeps the
+    rest with their ids, and reports the lost one as open (both backends' conflict paths)."""
+    import scheduler.rosters.fill as fill_module
+
+    svc = f.service(session, roles=["辅导员:2:tutor"])
+    occ = f.occurrence(session, svc, start=MONDAY)
+    later = f.occurrence(session, svc, start=MONDAY + timedelta(days=1))
+    chosen = [f.volunteer(session) for _ in range(2)]
+    outsider = f.volunteer(session, branch="hupan")
+    real_plan = fill_module.plan
+
+    def plan_then_a_rival_takes_seat_1(*args: object, **kwargs: object) -> None:
+        real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        session.add(Assignment(occurrence_id=occ.id, role_id=svc.roles[0].id, volunteer_id=outsider.id,
+                               status="confirmed", seat_no=1, explanation=None))
+        session.flush()
+
+    monkeypatch.setattr(fill_module, "plan", plan_then_a_rival_takes_seat_1)
+    result = fill(session, *WEEK, now=NOW)
+    assert result.lost_races == 1 and result.filled == 3
+    assert [(o.occurrence_id, o.open) for o in result.open_seats] == [(occ.id, 1)]
+    rows = {(a.occurrence_id, a.seat_no): a for a in session.scalars(select(Assignment))}
+    assert rows[(occ.id, 1)].volunteer_id == outsider.id
+    assert {rows[(occ.id, 2)].volunteer_id, rows[(later.id, 1)].volunteer_id, rows[(later.id, 2)].volunteer_id} \
+        <= {v.id for v in chosen}
+    for p in result.placements:
+        assert rows[(p.occurrence_id, p.seat_no)].id == p.assignment_id
+        assert rows[(p.occurrence_id, p.seat_no)].volunteer_id == p.volunteer_id

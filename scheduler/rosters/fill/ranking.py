@@ -89,6 +89,8 @@ class Planner:
         self._by_pattern: dict[tuple[str, int, str | None], list[tuple[int, list[int]]]] = {}
         self._fits: dict[tuple[int, tuple[int, str, str] | None], bool] = {}
         self._eligible: dict[tuple[str, int, str | None, tuple[int, str, str] | None], list[int]] = {}
+        #: Why seats were left open, by what the reason says (``_open_reason``).
+        self.reasons: dict[tuple[Any, ...], tuple[str, str]] = {}
         #: The hard rules (qualification, age, minors), loaded once (``eligibility.load_bulk_hard_rules``).
         self.hard: Any = None
 
@@ -214,22 +216,23 @@ def _pass(planner: Planner, todo: Iterable[tuple[int, tuple[Any, ...]]], service
     rank = keys.__getitem__
     placements = result.placements
     open_seats = result.open_seats
-    start_texts: dict[tuple[int, str], str] = {}
+    timings: dict[tuple[datetime, datetime, str], tuple[Any, ...]] = {}
     hard = planner.hard
     for pos, (occ_id, service_id, start_at, end_at, local_start, local_end) in todo:
         if marks is not None:
             marks.append((pos, len(placements), len(open_seats)))
         service = services[service_id]
         slug, branch_id, community_id = service[1], service[2], service[3]
-        span = span_key(local_start, local_end)
-        days = frozenset(blackout_days(local_start, local_end))
-        start, end = epoch(start_at), epoch(end_at)
-        minutes = (end - start) // 60
-        totals = planner.month[(local_start.year, local_start.month)]
+        # Few distinct (start, end, zone) in a city: work out each one's span, dates and text once.
+        when = timings.get((start_at, end_at, service[4]))
+        if when is None:
+            start, end = epoch(start_at), epoch(end_at)
+            when = timings[(start_at, end_at, service[4])] = (
+                span_key(local_start, local_end), frozenset(blackout_days(local_start, local_end)), start, end,
+                (end - start) // 60, local_start.strftime("%Y-%m-%d %H:%M"), (local_start.year, local_start.month))
+        span, days, start, end, minutes, start_text, month_key = when
+        totals = planner.month[month_key]
         here = planner.at_occurrence[occ_id]
-        start_text = start_texts.get((start, service[4]))
-        if start_text is None:  # few distinct start times: format each once
-            start_text = start_texts[(start, service[4])] = local_start.strftime("%Y-%m-%d %H:%M")
         if streamer is not None and len(placements) >= streamer.next_at:
             streamer.feed(placements)
         for role_id, _, role_name, count, skill in roles[service_id]:
@@ -349,11 +352,17 @@ def _ineligible(vol: Candidate, here: set[int], days: frozenset[str], totals: di
 
 def _open_reason(planner: Planner, community_id: int, skill: str | None, span: tuple[int, str, str] | None,
                  local_start: datetime, rejected: dict[str, int]) -> tuple[str, str]:
-    """Why seats were left open: in English (JSON) and in the language in force (tables)."""
+    """Why seats were left open: in English (JSON) and in the language in force (tables); the
+    same reason is written once per fill (``open_reason`` reads the start only without a span)."""
     everyone = len(planner.by_community[community_id])
     skilled = len(planner.skilled("community", community_id, skill)) if everyone else 0
     available_now = len(planner.eligible("community", community_id, skill, span)) if everyone else 0
-    with using("en"):
-        english = open_reason(everyone, skilled, available_now, skill, span, local_start, rejected)
-    shown = open_reason(everyone, skilled, available_now, skill, span, local_start, rejected)
-    return english, shown
+    key = (everyone, skilled, available_now, skill, span, local_start if span is None else None,
+           tuple(sorted(rejected.items())))
+    found = planner.reasons.get(key)
+    if found is None:
+        with using("en"):
+            english = open_reason(everyone, skilled, available_now, skill, span, local_start, rejected)
+        shown = open_reason(everyone, skilled, available_now, skill, span, local_start, rejected)
+        found = planner.reasons[key] = (english, shown)
+    return found
