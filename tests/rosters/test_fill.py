@@ -465,3 +465,32 @@ def test_a_seat_taken_between_plan_and_write_is_reported_lost_never_doubled(
     for p in result.placements:
         assert rows[(p.occurrence_id, p.seat_no)].id == p.assignment_id
         assert rows[(p.occurrence_id, p.seat_no)].volunteer_id == p.volunteer_id
+
+
+def test_fill_reads_what_the_session_changed_but_did_not_flush_yet(session: Session, town: dict) -> None:
+    """The bulk reads go through the Core connection (no autoflush): the fill flushes first."""
+    f.occurrence(session, f.service(session, roles=["辅导员:2:tutor"]), start=MONDAY)
+    away, here = f.volunteer(session), f.volunteer(session)
+    session.flush()
+    away.active = False  # pending in the session, not yet in the database
+    result = fill(session, *WEEK, now=NOW)
+    assert [p.volunteer_id for p in result.placements] == [here.id]
+
+
+def test_a_fill_leaves_no_young_garbage_pass_to_walk_its_objects(session: Session, town: dict) -> None:
+    """The cyclic collector is paused during a fill; when it resumes, what the fill made is in the
+    oldest generation, not pending for the next young collection (which would walk all of it)."""
+    import gc
+
+    f.occurrence(session, f.service(session, roles=["辅导员:2:tutor"]), start=MONDAY)
+    for _ in range(3):
+        f.volunteer(session)
+    session.flush()
+    assert gc.isenabled()
+    threshold = gc.get_threshold()[0]
+    gc.collect()
+    allocated_before = gc.get_count()[0]
+    result = fill(session, *WEEK, now=NOW)
+    assert result.filled == 2
+    assert gc.isenabled()
+    assert gc.get_count()[0] < max(threshold, allocated_before + 50)

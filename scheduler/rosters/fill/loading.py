@@ -53,9 +53,11 @@ def load_occurrences(session: Session, first: date, last: date, branch: str | No
     """The scheduled occurrences not yet started whose local date is in ``first``..``last``, their
     services (id, slug, branch_id, community_id, timezone, reminder_offsets) and roles by service."""
     scope = _scope(session, branch, community)
+    session.flush()  # the bulk reads below go through the Core connection, which does not autoflush
+    db = session.connection()
     # Zones are at most a day off UTC: load a day either side, then keep the local dates wanted.
     lo, hi = utc_midnight(first) - timedelta(days=1), utc_midnight(last) + timedelta(days=2)
-    occ_rows = session.execute(
+    occ_rows = db.execute(
         select(Occurrence.id, Occurrence.service_id, Occurrence.start_at, Occurrence.end_at)
         .where(Occurrence.status == OccurrenceStatus.SCHEDULED, Occurrence.start_at >= lo, Occurrence.start_at < hi,
                Occurrence.start_at > now, Occurrence.service_id.in_(scope))
@@ -65,11 +67,11 @@ def load_occurrences(session: Session, first: date, last: date, branch: str | No
     services: dict[int, Any] = {}
     roles: dict[int, list[Any]] = defaultdict(list)
     for chunk in _chunked(service_ids, 20000):
-        for row in session.execute(select(
+        for row in db.execute(select(
                 Service.id, Service.slug, Service.branch_id, Service.community_id, Service.timezone,
                 Service.reminder_offsets).where(Service.id.in_(chunk))):
             services[row[0]] = row
-        for row in session.execute(select(Role.id, Role.service_id, Role.name, Role.count, Role.skill)
+        for row in db.execute(select(Role.id, Role.service_id, Role.name, Role.count, Role.skill)
                                    .where(Role.service_id.in_(chunk)).order_by(Role.id)):
             roles[row[1]].append(row)
     occurrences: Occurrences = []
@@ -93,7 +95,7 @@ def load_candidates(session: Session, services: dict[int, Any], occurrences: Occ
     if occurrences:
         wanted_branches = select(Branch.id).where(Branch.community_id.in_(communities)) if len(communities) < 20000 \
             else select(Branch.id)
-        for row in session.execute(select(
+        for row in session.connection().execute(select(
                 Volunteer.id, Volunteer.name, Volunteer.home_branch_id, Volunteer.skills, Volunteer.availability,
                 Volunteer.blackout_dates, Volunteer.monthly_cap_hours, Volunteer.preferred_channel)
                 .where(Volunteer.active.is_(True), Volunteer.home_branch_id.in_(wanted_branches))):
@@ -120,7 +122,7 @@ def load_bookings(session: Session, planner: Planner, occurrences: Occurrences, 
     load_from = epoch(utc_midnight(first) - timedelta(days=TRAILING_DAYS))
     target_ids = {occ[0] for occ in occurrences}
     if occurrences:
-        rows = session.execute(
+        rows = session.connection().execute(
             select(Assignment.occurrence_id, Assignment.role_id, Assignment.volunteer_id, Assignment.seat_no,
                    Assignment.status, Occurrence.status, Occurrence.start_at, Occurrence.end_at, Service.timezone)
             .join(Occurrence, Occurrence.id == Assignment.occurrence_id)
