@@ -22,6 +22,11 @@ class Placement:
     assignment_id: int | None = None
 
 
+def seat_key(p: Placement) -> tuple[int, int, int]:
+    """A seat's key order (occurrence, role, seat): the order its unique indexes grow in."""
+    return p.occurrence_id, p.role_id, p.seat_no
+
+
 @dataclass(slots=True)
 class OpenSeats:
     occurrence_id: int

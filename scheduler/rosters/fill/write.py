@@ -18,7 +18,7 @@ from scheduler.policy import OperationPolicy
 from scheduler.rosters.fill import write_generic, write_postgres
 from scheduler.rosters.fill.explain import explanation_json
 from scheduler.rosters.fill.ranking import Candidate
-from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement
+from scheduler.rosters.fill.results import FillResult, OpenSeats, Placement, seat_key
 from scheduler.rosters.fill.rows import NOTICE_COLUMNS, SEAT_COLUMNS, Routing, assigned_notices
 
 EVENT_BATCH = 500
@@ -49,7 +49,7 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
         inserted = write_generic.insert_assignments(session, columns, [
             (p.occurrence_id, p.role_id, p.volunteer_id, AssignmentStatus.INVITED.value, p.seat_no, 0, explanation_json(p.choice),
              0, stamp_text, stamp_text)
-            for p in sorted(placements, key=_seat_key)], storage_form=True)
+            for p in sorted(placements, key=seat_key)], storage_form=True)
     kept: list[Placement] = []
     for p in placements:
         aid = inserted.get((p.occurrence_id, p.volunteer_id))
@@ -81,7 +81,3 @@ def write(session: Session, result: FillResult, services: dict[int, Any], occurr
         write_generic.insert_rows(session, Reminder.__table__, NOTICE_COLUMNS, notices,  # type: ignore[arg-type]
                                   storage_form=True)
     result.notified = len(notices)
-
-
-def _seat_key(p: Placement) -> tuple[int, int, int]:
-    return p.occurrence_id, p.role_id, p.seat_no
